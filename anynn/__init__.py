@@ -1,0 +1,55 @@
+"""anynn: a readable deep-learning framework written once against the Array API standard.
+
+The same model trains on NumPy, CuPy, PyTorch tensors or array-api-strict; pick one with
+``ANYNN_BACKEND`` or :func:`set_backend`.
+"""
+from anynn import backends
+from anynn.backends import available, get_backend, manual_seed, set_backend, use_backend
+from anynn.dtypes import (DType, bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
+                          set_default_dtype, uint8)
+from anynn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from anynn.autograd.factories import (arange, eye, full, full_like, linspace, ones, ones_like, rand, randint, randn,
+                                      randperm, tensor, zeros, zeros_like)
+from anynn.autograd.gradcheck import GradcheckError, gradcheck
+from anynn import nn
+from anynn.ops import argmax, concat, logsumexp, maximum, minimum, stack, where
+
+cat = concat
+globals()["bool"] = bool_
+__version__ = "0.1.0"
+
+
+def _unary(name: str):
+    def op(x: Tensor) -> Tensor:
+        return getattr(x, name)()
+
+    op.__name__ = name
+    op.__doc__ = f"Element-wise {name} (differentiable)."
+    return op
+
+
+exp, log, sqrt, tanh, sigmoid, relu, abs = (_unary(n) for n in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs"))
+
+
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
+    return x.clip(min, max)
+
+
+def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    return x.sum(axis, keepdims)
+
+
+def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    return x.mean(axis, keepdims)
+
+
+def reshape(x: Tensor, shape) -> Tensor:
+    return x.reshape(shape)
+
+
+def permute(x: Tensor, dims) -> Tensor:
+    return x.permute(dims)
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    return a @ b

@@ -1,0 +1,141 @@
+"""Creating tensors: ``tensor`` (from lists or any backend's arrays) and the usual factories."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from anynn import backends as B
+from anynn import dtypes as D
+from anynn.autograd.tensor import Tensor
+
+Shape = Sequence[int]
+
+
+def _shape(shape: tuple) -> tuple[int, ...]:
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def _float(dtype: D.DType | str | None) -> D.DType:
+    return D.as_dtype(dtype) or D.get_default_dtype()
+
+
+def _to_array(data: Any, dtype: D.DType | None, backend=None):
+    """A fresh native array on ``backend`` (default: current) from lists, scalars or any library's arrays."""
+    backend = backend or B.get_backend()
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is None and isinstance(data, (float, list, tuple)) and _has_float(data):
+        dtype = D.get_default_dtype()
+    elif dtype is None and isinstance(data, bool):
+        dtype = D.bool_
+    elif dtype is None and isinstance(data, int):
+        dtype = D.int64
+    return backend.asarray(data, dtype), backend
+
+
+def _has_float(data: Any) -> bool:
+    if isinstance(data, float):
+        return True
+    if isinstance(data, (list, tuple)):
+        return any(_has_float(d) for d in data)
+    return False
+
+
+def tensor(data: Any, dtype: D.DType | str | None = None, requires_grad: bool = False,
+           backend: str | None = None, device: str | None = None) -> Tensor:
+    """A new tensor (always a copy) on the current backend, or on ``backend``/``device`` if given.
+
+    Accepts Python numbers and (nested) lists, NumPy arrays and arrays or Tensors of any backend. Python
+    floats become the default float dtype (float32), like ``torch.tensor``.
+    """
+    target = B.backend_for(backend, device) if backend or device else B.get_backend()
+    array, target = _to_array(data, D.as_dtype(dtype), target)
+    return Tensor._make(array, target, requires_grad)
+
+
+def _factory(name: str):
+    def make(*shape: int | Shape, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
+        backend = B.get_backend()
+        dt = _float(dtype)
+        array = getattr(backend.xp, name)(_shape(shape), dtype=backend.dtype(dt), device=backend.device)
+        return Tensor._make(array, backend, requires_grad)
+
+    make.__name__ = name
+    make.__doc__ = f"A tensor of {name[:-1]}s with the given shape (default dtype float32)."
+    return make
+
+
+zeros = _factory("zeros")
+ones = _factory("ones")
+
+
+def full(shape: Shape, fill_value: float, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
+    backend = B.get_backend()
+    dt = D.as_dtype(dtype) or (D.int64 if isinstance(fill_value, int) and not isinstance(fill_value, bool)
+                               else D.get_default_dtype())
+    array = backend.xp.full(tuple(shape), fill_value, dtype=backend.dtype(dt), device=backend.device)
+    return Tensor._make(array, backend, requires_grad)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: D.DType | str | None = None) -> Tensor:
+    """Like ``torch.arange``: int64 for integer arguments, the default float dtype otherwise."""
+    backend = B.get_backend()
+    ints = all(isinstance(v, int) for v in (start, stop if stop is not None else 0, step))
+    dt = D.as_dtype(dtype) or (D.int64 if ints else D.get_default_dtype())
+    array = backend.xp.arange(start, stop, step, dtype=backend.dtype(dt), device=backend.device)
+    return Tensor._make(array, backend)
+
+
+def linspace(start: float, stop: float, num: int, dtype: D.DType | str | None = None) -> Tensor:
+    backend = B.get_backend()
+    array = backend.xp.linspace(start, stop, num, dtype=backend.dtype(_float(dtype)), device=backend.device)
+    return Tensor._make(array, backend)
+
+
+def eye(n: int, m: int | None = None, dtype: D.DType | str | None = None) -> Tensor:
+    backend = B.get_backend()
+    return Tensor._make(backend.xp.eye(n, m, dtype=backend.dtype(_float(dtype)), device=backend.device), backend)
+
+
+def randn(*shape: int | Shape, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the current backend's seeded generator."""
+    backend = B.get_backend()
+    return Tensor._make(backend.randn(_shape(shape), _float(dtype)), backend, requires_grad)
+
+
+def rand(*shape: int | Shape, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from the current backend's seeded generator."""
+    backend = B.get_backend()
+    return Tensor._make(backend.rand(_shape(shape), _float(dtype)), backend, requires_grad)
+
+
+def randint(low: int, high: int, size: Shape) -> Tensor:
+    """Integers in [low, high), int64."""
+    backend = B.get_backend()
+    return Tensor._make(backend.randint(low, high, tuple(size)), backend)
+
+
+def randperm(n: int) -> Tensor:
+    """A random permutation of range(n), int64."""
+    backend = B.get_backend()
+    return Tensor._make(backend.permutation(n), backend)
+
+
+def _like(name: str):
+    def make(other: Tensor, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
+        backend = other._backend
+        native = backend.dtype(D.as_dtype(dtype)) if dtype is not None else None
+        return Tensor._make(getattr(backend.xp, name)(other.data, dtype=native), backend, requires_grad)
+
+    make.__name__ = name
+    make.__doc__ = f"{name[:-5].capitalize()}s with the shape, dtype and backend of ``other``."
+    return make
+
+
+zeros_like = _like("zeros_like")
+ones_like = _like("ones_like")
+
+
+def full_like(other: Tensor, fill_value: float, dtype: D.DType | str | None = None) -> Tensor:
+    backend = other._backend
+    native = backend.dtype(D.as_dtype(dtype)) if dtype is not None else None
+    return Tensor._make(backend.xp.full_like(other.data, fill_value, dtype=native), backend)

@@ -1,0 +1,80 @@
+"""``Function``: one differentiable operation, its forward and backward side by side, written against ``xp``.
+
+Subclasses define two static methods::
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):           # backend arrays (or Python scalars) in, one array out
+            ctx.save(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):          # one gradient per positional input (None: no gradient)
+            a, b = ctx.saved
+            return grad * b, grad * a
+
+``Mul.apply(x, y)`` runs the forward on the arrays inside the tensors and, when recording, links the result
+to its inputs. Positional arguments are Tensors or Python scalars; options go in keywords.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from anynn.autograd import grad_mode
+from anynn.autograd.tensor import Tensor, BackendMismatchError
+
+_SCALARS = (int, float, bool, type(None))
+
+
+class Context:
+    """What a Function's forward leaves for its backward; also carries ``xp`` and the ``backend``."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.xp = backend.xp
+        self.saved: tuple = ()
+
+    def save(self, *arrays: Any) -> None:
+        self.saved = arrays
+
+
+class Function:
+    """Base class of every differentiable operation (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        backend = None
+        needs_grad = False
+        raw = []
+        for arg in args:
+            if isinstance(arg, Tensor):
+                if backend is None:
+                    backend = arg._backend
+                elif arg._backend is not backend:
+                    raise BackendMismatchError(cls.__name__, backend, arg._backend)
+                needs_grad = needs_grad or arg.requires_grad
+                raw.append(arg.data)
+            elif isinstance(arg, _SCALARS):
+                raw.append(arg)
+            else:
+                raise TypeError(
+                    f"{cls.__name__}: got a {type(arg).__module__}.{type(arg).__name__} where a Tensor or a Python "
+                    "number was expected; wrap arrays with anynn.tensor(...) (it converts from any backend)")
+        if backend is None:
+            raise TypeError(f"{cls.__name__}: at least one input must be a Tensor")
+        ctx = Context(backend)
+        out = Tensor._make(cls.forward(ctx, *raw, **kwargs), backend)
+        if needs_grad and grad_mode.enabled:
+            ctx.function = cls
+            ctx.inputs = args
+            out.requires_grad = True
+            out._node = ctx
+        return out

@@ -1,0 +1,44 @@
+"""NumPy on the CPU (the default backend), with fast paths for the copies the standard makes slow."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from anynn.backends.base import Backend, BackendUnavailable
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    array_type = np.ndarray
+
+    def _load(self, device: str | None):
+        import array_api_compat.numpy as xp
+
+        if device not in (None, "cpu"):
+            raise BackendUnavailable(f"the numpy backend runs on 'cpu' only, not {device!r}; "
+                                     "use ANYNN_BACKEND=cupy or torch for a GPU")
+        return xp, "cpu", "cpu"
+
+    def manual_seed(self, seed: int | None) -> None:
+        self._host_rng = np.random.default_rng(seed)
+
+    def from_numpy(self, host: np.ndarray, dtype=None) -> np.ndarray:
+        return np.array(host, dtype=None if dtype is None else self.dtype(dtype), copy=True)
+
+    def to_numpy(self, arr: np.ndarray) -> np.ndarray:
+        return np.array(arr, copy=True)
+
+    def im2col(self, x, kernel, stride, dilation, out_hw):
+        """One copy from a strided 6-D window view straight into the GEMM layout."""
+        n, c = x.shape[:2]
+        (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+        win = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+        win = win[:, :, :sh * (oh - 1) + 1:sh, :sw * (ow - 1) + 1:sw, ::dh, ::dw]
+        return np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(c * kh * kw, n * oh * ow)
+
+    def index_add(self, num_rows: int, index: Any, values: Any) -> np.ndarray:
+        out = np.zeros((num_rows,) + values.shape[1:], dtype=values.dtype)
+        np.add.at(out, index, values)
+        return out

@@ -1,0 +1,71 @@
+"""PyTorch tensors (CPU or CUDA) used as plain arrays through array-api-compat; torch's autograd is unused."""
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+
+from anynn.backends.base import Backend, BackendUnavailable
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def _load(self, device: str | None):
+        try:
+            import torch
+            import array_api_compat.torch as xp
+        except ImportError:
+            raise BackendUnavailable("torch is not installed: pip install 'anynn[torch]' "
+                                     "(on a CPU-only machine: pip install torch==2.13.0)") from None
+        self.torch = torch
+        self.array_type = torch.Tensor
+        dev = torch.device(device or "cpu")
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailable(f"torch has no CUDA device here (asked for {device!r}); use ANYNN_DEVICE=cpu")
+        return xp, dev, str(dev)
+
+    def manual_seed(self, seed: int | None) -> None:
+        self._gen = self.torch.Generator(device=self.device)
+        if seed is None:
+            self._gen.seed()
+        else:
+            self._gen.manual_seed(seed)
+
+    def from_numpy(self, host: np.ndarray, dtype=None) -> Any:
+        native = None if dtype is None else self.dtype(dtype)
+        return self.torch.tensor(np.ascontiguousarray(host), dtype=native, device=self.device)
+
+    def to_numpy(self, arr: Any) -> np.ndarray:
+        return arr.detach().cpu().numpy().copy()
+
+    def randn(self, shape, dtype):
+        return self.torch.randn(shape, generator=self._gen, dtype=self.dtype(dtype), device=self.device)
+
+    def rand(self, shape, dtype):
+        return self.torch.rand(shape, generator=self._gen, dtype=self.dtype(dtype), device=self.device)
+
+    def randint(self, low, high, shape):
+        return self.torch.randint(low, high, shape, generator=self._gen, dtype=self.torch.int64, device=self.device)
+
+    def permutation(self, n):
+        return self.torch.randperm(n, generator=self._gen, device=self.device)
+
+    def get_rng_state(self) -> dict:
+        return {"torch": base64.b64encode(bytes(self._gen.get_state().tolist())).decode()}
+
+    def set_rng_state(self, state: dict) -> None:
+        raw = base64.b64decode(state["torch"])
+        self._gen.set_state(self.torch.tensor(list(raw), dtype=self.torch.uint8))
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize(self.device)
+
+    def index_add(self, num_rows, index, values):
+        out = self.torch.zeros((num_rows,) + tuple(values.shape[1:]), dtype=values.dtype, device=self.device)
+        return out.index_add_(0, index, values)
+
+    def erf(self, x):
+        return self.torch.special.erf(x)

@@ -1,0 +1,15 @@
+"""Layers and containers with PyTorch's names, signatures, defaults and ``state_dict`` keys."""
+from anynn.nn.module import Module, StateDictError
+from anynn.nn.parameter import Parameter
+from anynn.nn.containers import ModuleDict, ModuleList, Sequential
+from anynn.nn.activation import *  # noqa: F401,F403
+from anynn.nn.conv import *  # noqa: F401,F403
+from anynn.nn.dropout import *  # noqa: F401,F403
+from anynn.nn.flatten import *  # noqa: F401,F403
+from anynn.nn.linear import *  # noqa: F401,F403
+from anynn.nn.loss import *  # noqa: F401,F403
+from anynn.nn.normalization import *  # noqa: F401,F403
+from anynn.nn.pooling import *  # noqa: F401,F403
+from anynn.nn.rnn import *  # noqa: F401,F403
+from anynn.nn.sparse import *  # noqa: F401,F403
+from anynn.nn import functional, init  # noqa: E402

@@ -1,0 +1,45 @@
+"""Differentiable functions by family; each ``Function`` keeps its forward and backward side by side."""
+from __future__ import annotations
+
+from typing import Any
+
+from anynn.autograd.tensor import Tensor, BackendMismatchError
+from anynn.ops._util import norm_axis, unbroadcast
+from anynn.ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
+from anynn.ops.elementwise import Abs, Cast, Clip, Exp, Log, Maximum, Relu, Sigmoid, Sqrt, Tanh, Where
+from anynn.ops.reduction import LogSumExp, Max, Sum, argmax, logsumexp, mean, var
+from anynn.ops.shape import (BroadcastTo, Concat, GetItem, Permute, Reshape, Stack, Take, ToBackend, concat,
+                             flatten, getitem, squeeze, stack, unsqueeze)
+
+
+def compare(a: Tensor, b: Any, name: str) -> Tensor:
+    """Element-wise comparison (``less``, ``equal``, ...) giving a boolean tensor; never differentiable."""
+    if isinstance(b, Tensor):
+        if b._backend is not a._backend:
+            raise BackendMismatchError(name, a._backend, b._backend)
+        other = b.data
+    elif isinstance(b, (int, float, bool)):
+        other = b
+    else:
+        return NotImplemented
+    return Tensor._make(getattr(a._backend.xp, name)(a.data, other), a._backend)
+
+
+def where(condition: Tensor, a: Tensor | float, b: Tensor | float) -> Tensor:
+    """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``)."""
+    return Where.apply(condition, a, b)
+
+
+def maximum(a: Tensor | float, b: Tensor | float) -> Tensor:
+    return Maximum.apply(a, b)
+
+
+def minimum(a: Tensor | float, b: Tensor | float) -> Tensor:
+    return -Maximum.apply(-a if isinstance(a, Tensor) else -a, -b if isinstance(b, Tensor) else -b)
+
+
+__all__ = ["Abs", "Add", "BroadcastTo", "Cast", "Clip", "Concat", "Div", "Exp", "GetItem", "Log", "LogSumExp",
+           "MatMul", "Max", "Maximum", "Mul", "Neg", "Permute", "Pow", "Relu", "Reshape", "Sigmoid", "Sqrt", "Stack",
+           "Sub", "Sum", "Take", "Tanh", "ToBackend", "Where", "argmax", "compare", "concat", "flatten", "getitem",
+           "logsumexp", "maximum", "mean", "minimum", "norm_axis", "squeeze", "stack", "unbroadcast", "unsqueeze",
+           "var", "where"]

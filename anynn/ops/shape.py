@@ -1,0 +1,185 @@
+"""Shape and data movement: reshape, permute, broadcast, indexing, concat/stack, moving between backends."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from anynn.autograd.function import Function
+from anynn.autograd.tensor import Tensor, BackendMismatchError
+from anynn.ops._util import unbroadcast
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = tuple(x.shape)
+        return ctx.xp.reshape(x, tuple(shape))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.xp.reshape(grad, ctx.in_shape)
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, dims):
+        if sorted(dims) != list(range(x.ndim)):
+            raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} axes")
+        ctx.dims = dims
+        return ctx.xp.permute_dims(x, dims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        inverse = tuple(ctx.dims.index(i) for i in range(len(ctx.dims)))
+        return ctx.xp.permute_dims(grad, inverse)
+
+
+class BroadcastTo(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = tuple(x.shape)
+        shape = tuple(s if s != -1 else x.shape[i - len(shape) + x.ndim] for i, s in enumerate(shape))
+        return ctx.xp.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return unbroadcast(ctx.xp, grad, ctx.in_shape)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge axes ``start_dim..end_dim`` into one (``nn.Flatten`` uses start_dim=1)."""
+    if x.ndim == 0:
+        return Reshape.apply(x, shape=(1,))
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    shape = x.shape[:start] + (-1,) + x.shape[end + 1:]
+    return Reshape.apply(x, shape=shape)
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    dim = dim % (x.ndim + 1)
+    return Reshape.apply(x, shape=x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
+    if dim is None:
+        shape = tuple(s for s in x.shape if s != 1)
+    else:
+        dim = dim % x.ndim
+        shape = x.shape[:dim] + x.shape[dim + 1:] if x.shape[dim] == 1 else x.shape
+    return Reshape.apply(x, shape=shape)
+
+
+class GetItem(Function):
+    """Basic indexing (ints, slices, None, Ellipsis); the gradient is scattered into zeros."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.in_shape, ctx.index, ctx.dtype = tuple(x.shape), index, x.dtype
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = ctx.xp.zeros(ctx.in_shape, dtype=ctx.dtype, device=ctx.backend.device)
+        out[ctx.index] = grad
+        return out
+
+
+class Take(Function):
+    """Rows picked by an integer index tensor (``x[idx]``, Embedding); repeated rows add their gradients."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        xp = ctx.xp
+        flat = xp.reshape(index, (-1,))
+        n = x.shape[0]
+        flat = xp.where(flat < 0, flat + n, flat)
+        ctx.save(flat)
+        ctx.in_shape = tuple(x.shape)
+        out = xp.take(x, flat, axis=0)
+        return xp.reshape(out, tuple(index.shape) + tuple(x.shape[1:]))
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        flat = ctx.saved[0]
+        rows = xp.reshape(grad, (flat.shape[0],) + ctx.in_shape[1:])
+        return ctx.backend.index_add(ctx.in_shape[0], flat, rows), None
+
+
+def getitem(x: Tensor, index: Any) -> Tensor:
+    if isinstance(index, Tensor):
+        if index.dtype.kind not in "iu":
+            raise IndexError(f"tensor indices must be integers, got {index.dtype}; boolean masks have data-dependent "
+                             "shapes the Array API does not guarantee: use anynn.where(mask, x, 0) instead")
+        return Take.apply(x, index)
+    parts = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(p, (Tensor, list)) or hasattr(p, "shape") for p in parts):
+        raise IndexError("indexing with an integer tensor is supported as x[idx] (rows of the first axis) only; "
+                         "for other axes use anynn.take_along_axis or permute first")
+    return GetItem.apply(x, index=index)
+
+
+class Concat(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = axis
+        ctx.sizes = [a.shape[axis] for a in arrays]
+        return ctx.xp.concat(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grads, start = [], 0
+        lead = (slice(None),) * (ctx.axis % grad.ndim)
+        for size in ctx.sizes:
+            grads.append(grad[lead + (slice(start, start + size),)])
+            start += size
+        return tuple(grads)
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = axis % (arrays[0].ndim + 1)
+        return ctx.xp.stack(arrays, axis=ctx.axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        lead = (slice(None),) * ctx.axis
+        return tuple(grad[lead + (i,)] for i in range(grad.shape[ctx.axis]))
+
+
+def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (``torch.cat``)."""
+    return Concat.apply(*tensors, axis=axis)
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along a new axis."""
+    return Stack.apply(*tensors, axis=axis)
+
+
+class ToBackend(Function):
+    """Copy to another backend or device; the gradient is copied back."""
+
+    @staticmethod
+    def forward(ctx, x, dest):
+        return dest.asarray(x) if dest.is_native(x) else dest.from_numpy(ctx.backend.to_numpy(x))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.backend.from_numpy(ctx.dest.to_numpy(grad))
+
+    @classmethod
+    def apply(cls, x: Tensor, dest) -> Tensor:
+        out = super().apply(x, dest=dest)
+        out._backend = dest
+        if out._node is not None:
+            out._node.dest = dest
+        return out
+
+
+def check_same_backend(op: str, *tensors: Tensor) -> None:
+    """Raise a clear error if ``tensors`` do not share one backend."""
+    first = tensors[0]._backend
+    for t in tensors[1:]:
+        if t._backend is not first:
+            raise BackendMismatchError(op, first, t._backend)

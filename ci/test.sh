@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's test command: makes its own virtual environment, installs anynn with the test extras and
+# PyTorch CPU (the oracle and a backend), then runs the whole suite on every backend that can run here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${ANYNN_VENV:-.venv}
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+# torch==2.13.0 is a local CPU wheel on this machine kind; a bare "torch" would pull a multi-GB CUDA build.
+"$VENV/bin/python" -m pip install -q "torch==2.13.0"
+"$VENV/bin/python" -m pip install -q -e ".[test,plot]"
+export ANYNN_TEST_BACKENDS=${ANYNN_TEST_BACKENDS:-numpy,array_api_strict,torch,cupy}
+exec "$VENV/bin/python" -m pytest "$@"
