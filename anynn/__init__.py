@@ -12,6 +12,7 @@ from anynn.autograd.factories import (arange, eye, full, full_like, linspace, on
                                       randperm, tensor, zeros, zeros_like)
 from anynn.autograd.gradcheck import GradcheckError, gradcheck
 from anynn import nn
+from anynn.serialization import load, save
 from anynn.ops import argmax, concat, logsumexp, maximum, minimum, stack, where
 
 cat = concat

@@ -62,7 +62,7 @@ class Backend:
     def from_numpy(self, host: np.ndarray, dtype: D.DType | None = None) -> Any:
         """Copy a host NumPy array onto this backend's device (the one place data enters a backend)."""
         native = None if dtype is None else self.dtype(dtype)
-        return self.xp.asarray(np.ascontiguousarray(host), dtype=native, device=self.device, copy=True)
+        return self.xp.asarray(np.array(host, order="C"), dtype=native, device=self.device, copy=True)
 
     def to_numpy(self, arr: Any) -> np.ndarray:
         """A host NumPy copy of one of this backend's arrays."""

@@ -35,7 +35,7 @@ class TorchBackend(Backend):
 
     def from_numpy(self, host: np.ndarray, dtype=None) -> Any:
         native = None if dtype is None else self.dtype(dtype)
-        return self.torch.tensor(np.ascontiguousarray(host), dtype=native, device=self.device)
+        return self.torch.tensor(np.array(host, order="C"), dtype=native, device=self.device)
 
     def to_numpy(self, arr: Any) -> np.ndarray:
         return arr.detach().cpu().numpy().copy()

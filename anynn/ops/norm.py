@@ -1,2 +1,178 @@
-"""Placeholder: being written."""
-__all__: list[str] = []
+"""Normalisation: ``batch_norm`` and ``layer_norm`` as fused Functions with the classic closed-form backward.
+
+Both standardise ``x`` over some axes (``xhat = (x - mean) / sqrt(var + eps)``) and then scale and shift. With
+statistics taken from the batch itself the input gradient is (Ioffe & Szegedy, 2015)::
+
+    dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+
+which costs two reductions instead of back-propagating through mean and var separately.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from anynn.autograd.function import Function
+from anynn.autograd.tensor import Tensor
+from anynn.ops.linear import needs_grad
+
+
+def _standardize(xp, x, axes: tuple[int, ...], eps: float):
+    """(xhat, inv_std, mean, biased var) over ``axes``, all kept with size-1 axes for broadcasting."""
+    mean = xp.mean(x, axis=axes, keepdims=True)
+    centered = x - mean
+    var = xp.mean(centered * centered, axis=axes, keepdims=True)
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    return centered * inv_std, inv_std, mean, var
+
+
+def _standardize_backward(xp, gxhat, xhat, inv_std, axes: tuple[int, ...]):
+    """Input gradient of ``_standardize`` given the gradient of ``xhat`` (the formula in the module docstring)."""
+    mean_g = xp.mean(gxhat, axis=axes, keepdims=True)
+    mean_gx = xp.mean(gxhat * xhat, axis=axes, keepdims=True)
+    return inv_std * (gxhat - mean_g - xhat * mean_gx)
+
+
+# ------------------------------------------------------------------ batch norm
+def _channel_view(xp, v, ndim: int):
+    """A per-channel vector (C,) shaped (1, C, 1, ...) to broadcast against an (N, C, ...) input."""
+    return xp.reshape(v, (1, v.shape[0]) + (1,) * (ndim - 2))
+
+
+def _non_channel_axes(ndim: int) -> tuple[int, ...]:
+    return (0,) + tuple(range(2, ndim))
+
+
+class BatchNorm(Function):
+    """Per-channel (axis 1) normalisation, then ``* weight + bias``.
+
+    With ``mean``/``var`` None the batch's own statistics are used (training) and, if ``stats`` is a list, the
+    per-channel batch mean and biased variance are appended to it so the caller can update running averages
+    without computing them twice. Otherwise the given (running) statistics are constants.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, mean, var, eps=1e-5, stats=None):
+        xp = ctx.xp
+        axes = _non_channel_axes(x.ndim)
+        ctx.batch_stats = mean is None
+        if ctx.batch_stats:
+            xhat, inv_std, batch_mean, batch_var = _standardize(xp, x, axes, eps)
+            if stats is not None:
+                channels = (x.shape[1],)
+                stats.append((xp.reshape(batch_mean, channels), xp.reshape(batch_var, channels)))
+        else:
+            inv_std = 1.0 / xp.sqrt(_channel_view(xp, var, x.ndim) + eps)
+            xhat = (x - _channel_view(xp, mean, x.ndim)) * inv_std
+        ctx.save(xhat, inv_std, weight)
+        out = xhat if weight is None else xhat * _channel_view(xp, weight, x.ndim)
+        return out if bias is None else out + _channel_view(xp, bias, x.ndim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        xhat, inv_std, weight = ctx.saved
+        axes = _non_channel_axes(grad.ndim)
+        gx = gw = gb = None
+        if needs_grad(ctx, 0):
+            gxhat = grad if weight is None else grad * _channel_view(xp, weight, grad.ndim)
+            gx = _standardize_backward(xp, gxhat, xhat, inv_std, axes) if ctx.batch_stats else gxhat * inv_std
+        if needs_grad(ctx, 1):
+            gw = xp.sum(grad * xhat, axis=axes)
+        if needs_grad(ctx, 2):
+            gb = xp.sum(grad, axis=axes)
+        return gx, gw, gb, None, None
+
+
+def _blend(running: Tensor, batch, factor: float | Tensor) -> None:
+    """``running = (1 - factor) * running + factor * batch`` on the device (no host sync), keeping its dtype."""
+    xp = running.xp
+    f = factor.data if isinstance(factor, Tensor) else factor
+    running.data = xp.astype(running.data * (1.0 - f) + batch * f, running.data.dtype)
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float | Tensor = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over axis 1 of an (N, C, ...) input (PyTorch's ``F.batch_norm``).
+
+    ``training=True`` normalises with the batch's statistics and, when running buffers are given, updates
+    them in place: ``running_mean`` with the mean, ``running_var`` with the *unbiased* variance (as PyTorch),
+    by an exponential average with factor ``momentum`` (a float, or a 0-d tensor such as BatchNorm's
+    ``1 / num_batches_tracked``, so no value is read back from the device). ``training=False`` uses the
+    running statistics.
+    """
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got shape {input.shape}")
+    channels = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and t.shape != (channels,):
+            raise ValueError(f"batch_norm: {name} has shape {t.shape} but the input has {channels} channels "
+                             f"(shape {input.shape}); expected ({channels},)")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if not training:
+        if running_mean is None:
+            raise ValueError("batch_norm: training=False needs running_mean and running_var to normalise with")
+        return BatchNorm.apply(input, weight, bias, running_mean, running_var, eps=eps)
+    count = math.prod(input.shape) // max(channels, 1)
+    if count <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of shape "
+                         f"{input.shape}; use a batch larger than 1 (or eval mode)")
+    stats: list | None = [] if running_mean is not None else None
+    out = BatchNorm.apply(input, weight, bias, None, None, eps=eps, stats=stats)
+    if stats:
+        mean, var = stats[0]
+        _blend(running_mean, mean, momentum)
+        _blend(running_var, var * (count / (count - 1)), momentum)
+    return out
+
+
+# ------------------------------------------------------------------ layer norm
+class LayerNorm(Function):
+    """Normalisation over the trailing ``len(weight.shape)`` axes of each sample, then ``* weight + bias``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, ndims=1, eps=1e-5):
+        xp = ctx.xp
+        ctx.axes = tuple(range(x.ndim - ndims, x.ndim))
+        ctx.lead = tuple(range(x.ndim - ndims))
+        xhat, inv_std, _, _ = _standardize(xp, x, ctx.axes, eps)
+        ctx.save(xhat, inv_std, weight)
+        out = xhat if weight is None else xhat * weight
+        return out if bias is None else out + bias
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        xhat, inv_std, weight = ctx.saved
+        gx = gw = gb = None
+        if needs_grad(ctx, 0):
+            gxhat = grad if weight is None else grad * weight
+            gx = _standardize_backward(xp, gxhat, xhat, inv_std, ctx.axes)
+        if needs_grad(ctx, 1):
+            gw = _sum_over(xp, grad * xhat, ctx.lead)
+        if needs_grad(ctx, 2):
+            gb = _sum_over(xp, grad, ctx.lead)
+        return gx, gw, gb
+
+
+def _sum_over(xp, a, axes: tuple[int, ...]):
+    return xp.sum(a, axis=axes) if axes else a
+
+
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise each sample over its trailing ``normalized_shape`` axes (PyTorch's ``F.layer_norm``)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or input.shape[input.ndim - len(shape):] != shape or input.ndim < len(shape):
+        raise ValueError(f"layer_norm: normalized_shape={shape} needs an input of shape (*, "
+                         f"{', '.join(map(str, shape))}), got {input.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != shape:
+            raise ValueError(f"layer_norm: {name} has shape {t.shape}, expected normalized_shape {shape}")
+    return LayerNorm.apply(input, weight, bias, ndims=len(shape), eps=eps)
+
+
+__all__ = ["batch_norm", "layer_norm"]

@@ -1,0 +1,6 @@
+"""``python -m anynn`` runs the command line."""
+import sys
+
+from anynn.cli import main
+
+sys.exit(main())
