@@ -4,10 +4,12 @@ The same model trains on NumPy, CuPy, PyTorch tensors or array-api-strict; pick 
 ``ANYNN_BACKEND`` or :func:`set_backend`.
 """
 from anynn import backends
-from anynn.backends import available, get_backend, manual_seed, set_backend, use_backend
+from anynn.backends import (BackendUnavailable, available, get_backend, manual_seed, set_backend, use_backend,
+                            why_unavailable)
 from anynn.dtypes import (DType, bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
                           set_default_dtype, uint8)
-from anynn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from anynn.autograd import (BackendMismatchError, Function, Tensor, enable_grad, is_grad_enabled, no_grad,
+                            set_grad_enabled)
 from anynn.autograd.factories import (arange, eye, full, full_like, linspace, ones, ones_like, rand, randint, randn,
                                       randperm, tensor, zeros, zeros_like)
 from anynn.autograd.gradcheck import GradcheckError, gradcheck
@@ -33,7 +35,11 @@ exp, log, sqrt, tanh, sigmoid, relu, abs = (_unary(n) for n in ("exp", "log", "s
 
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
+    """Clamp to [min, max] (either may be None); the gradient passes where min <= x <= max."""
     return x.clip(min, max)
+
+
+clamp = clip
 
 
 def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
@@ -44,12 +50,26 @@ def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return x.mean(axis, keepdims)
 
 
+def max(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """Largest value over ``axis`` (all axes if None); values only, see ``Tensor.max``."""
+    return x.max(axis, keepdims)
+
+
+def min(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """Smallest value over ``axis`` (all axes if None); values only, see ``Tensor.min``."""
+    return x.min(axis, keepdims)
+
+
 def reshape(x: Tensor, shape) -> Tensor:
     return x.reshape(shape)
 
 
 def permute(x: Tensor, dims) -> Tensor:
     return x.permute(dims)
+
+
+def transpose(x: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
+    return x.transpose(dim0, dim1)
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:

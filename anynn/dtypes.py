@@ -53,13 +53,17 @@ def from_name(name: str) -> DType:
 
 
 def as_dtype(dtype: DType | str | None) -> DType | None:
-    """Accept an anynn dtype, its name, or None."""
+    """Accept an anynn dtype, its name, a library's dtype object (NumPy, torch, strict), or None."""
     if dtype is None or isinstance(dtype, DType):
         return dtype
     if isinstance(dtype, str):
         return from_name(dtype)
-    name = getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
-    return from_name(str(name).replace("torch.", ""))
+    name = getattr(dtype, "name", None)  # NumPy/CuPy dtype objects; torch and strict dtypes print as 'x.float32'
+    if not isinstance(name, str):
+        name = getattr(dtype, "__name__", None) if isinstance(dtype, type) else None  # np.float32 (a class)
+    if not isinstance(name, str):
+        name = str(dtype).rsplit(".", 1)[-1]
+    return from_name(name)
 
 
 def set_default_dtype(dtype: DType | str) -> None:

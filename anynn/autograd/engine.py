@@ -1,76 +1,120 @@
-"""The tape walk behind ``Tensor.backward()``: topological order once, gradients summed per tensor."""
+"""The tape walk behind ``Tensor.backward()``.
+
+Two loops, no recursion (so a chain of any length works): the first counts, for every tensor reachable from
+the root, how many recorded uses will send it a gradient; the second runs each node's backward only once
+all of those uses have reported (Kahn's algorithm), so a tensor used twice gets the sum of both gradients
+before it passes anything on.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from anynn.autograd.tensor import Tensor
 
+_FREED = ("backward() went through a graph a second time, but its saved arrays were freed after the first "
+          "backward(); pass retain_graph=True to the first call if you need two backward passes")
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Tensors reachable from ``root`` through recorded nodes, each after all tensors that use it."""
-    order: list[Tensor] = []
-    seen = {id(root)}
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+
+def _count_uses(root: Tensor) -> dict[int, int]:
+    """For each tensor (by id) reachable from ``root`` through recorded nodes: its number of recorded uses."""
+    uses = {id(root): 0}
+    stack = [root]
     while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
-            continue
-        stack.append((tensor, True))
-        node = tensor._node
+        node = stack.pop()._node
         if node is None:
             continue
-        if not hasattr(node, "inputs"):
-            raise RuntimeError(
-                "backward() went through a graph a second time, but its saved arrays were freed after the first "
-                "backward(); pass retain_graph=True to the first call if you need two backward passes")
-        for parent in node.inputs:
-            if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in seen:
-                seen.add(id(parent))
-                stack.append((parent, False))
-    order.reverse()
-    return order
+        try:
+            inputs = node.inputs
+        except AttributeError:
+            raise RuntimeError(_FREED) from None
+        for parent in inputs:
+            if isinstance(parent, Tensor) and parent.requires_grad:
+                key = id(parent)
+                if key in uses:
+                    uses[key] += 1
+                else:
+                    uses[key] = 1
+                    stack.append(parent)
+    return uses
 
 
 def _accumulate(tensor: Tensor, grad: Any) -> None:
+    """Add ``grad`` into ``tensor.grad``; the first gradient is copied, since it may alias another tensor's."""
     if tensor.grad is None:
-        tensor.grad = Tensor._make(grad, tensor._backend)
+        tensor.grad = Tensor._make(tensor._backend.xp.asarray(grad, copy=True), tensor._backend)
     else:
-        tensor.grad = Tensor._make(tensor.grad.data + grad, tensor._backend)
+        tensor.grad.data = tensor.grad.data + grad
 
 
-def run_backward(root: Tensor, grad: Tensor | None = None, retain_graph: bool = False) -> None:
-    if not root.requires_grad:
-        raise RuntimeError("backward() on a tensor that does not require grad: no input had requires_grad=True, "
-                           "or it was computed under anynn.no_grad()")
-    xp = root._backend.xp
+def _check(function: type, index: int, parent: Tensor, grad: Any) -> None:
+    if tuple(grad.shape) != tuple(parent.data.shape) or grad.dtype != parent.data.dtype:
+        raise RuntimeError(
+            f"{function.__name__}.backward returned a gradient of shape {tuple(grad.shape)} and dtype "
+            f"{grad.dtype} for input {index}, which has shape {parent.shape} and dtype {parent.data.dtype}; "
+            "a gradient must match its input (reduce broadcast axes with anynn.ops.unbroadcast)")
+
+
+def _seed(root: Tensor, grad: Any) -> Any:
+    """The gradient backward starts from: ones for a scalar root, else ``grad`` checked against the root."""
+    backend = root._backend
     if grad is None:
         if root.numel() != 1:
             raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape {root.shape}; "
                                "reduce it first (e.g. loss.sum()) or pass grad=")
-        seed = xp.ones_like(root.data)
+        return backend.xp.ones_like(root.data)
+    if isinstance(grad, Tensor):
+        if grad._backend is not backend:
+            raise RuntimeError(f"backward(): grad lives on {grad._backend.name} ({grad.device}) but the tensor on "
+                               f"{backend.name} ({root.device}); move it with grad.to('{backend.name}')")
+        seed = grad.data
+        if seed.dtype != root.data.dtype:
+            seed = backend.xp.astype(seed, root.data.dtype)
     else:
-        seed = grad.data if isinstance(grad, Tensor) else root._backend.asarray(grad, root.dtype)
-        if tuple(seed.shape) != root.shape:
-            raise RuntimeError(f"backward(): grad has shape {tuple(seed.shape)} but the tensor has shape {root.shape}")
+        seed = backend.asarray(grad, root.dtype)
+    if tuple(seed.shape) != root.shape:
+        raise RuntimeError(f"backward(): grad has shape {tuple(seed.shape)} but the tensor has shape {root.shape}")
+    return seed
+
+
+def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
+    """Accumulate d(root)/d(t) into ``t.grad`` for every leaf ``t`` (and every tensor with ``retain_grad()``)."""
+    if not root.requires_grad:
+        raise RuntimeError("backward() on a tensor that does not require grad: no input had requires_grad=True, "
+                           "or it was computed under anynn.no_grad()")
+    seed = _seed(root, grad)
+    uses = _count_uses(root)
     grads: dict[int, Any] = {id(root): seed}
-    for tensor in _topological_order(root):
+    ready = [root]
+    while ready:
+        tensor = ready.pop()
         g = grads.pop(id(tensor), None)
-        if g is None:
-            continue
         node = tensor._node
-        if node is None or tensor._retain:
+        if g is not None and (node is None or tensor._retain):
             _accumulate(tensor, g)
         if node is None:
             continue
-        input_grads = node.function.backward(node, g)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        for parent, pg in zip(node.inputs, input_grads):
-            if pg is None or not isinstance(parent, Tensor) or not parent.requires_grad:
+        inputs = node.inputs
+        if g is not None:
+            input_grads = node.function.backward(node, g)
+            if not isinstance(input_grads, (tuple, list)):
+                input_grads = (input_grads,)
+            if len(input_grads) > len(inputs):
+                raise RuntimeError(f"{node.function.__name__}.backward returned {len(input_grads)} gradients for "
+                                   f"{len(inputs)} inputs")
+        else:  # nothing reached this tensor: pass nothing on, but release its inputs all the same
+            input_grads = ()
+        for index, parent in enumerate(inputs):
+            if not isinstance(parent, Tensor) or not parent.requires_grad:
                 continue
             key = id(parent)
-            previous = grads.get(key)
-            grads[key] = pg if previous is None else previous + pg
+            pg = input_grads[index] if index < len(input_grads) else None
+            if pg is not None:
+                _check(node.function, index, parent, pg)
+                previous = grads.get(key)
+                grads[key] = pg if previous is None else previous + pg
+            uses[key] -= 1
+            if uses[key] == 0:
+                ready.append(parent)
         if not retain_graph:
-            del node.inputs, node.saved
+            del node.inputs
+            node.saved = ()

@@ -18,26 +18,37 @@ def _float(dtype: D.DType | str | None) -> D.DType:
     return D.as_dtype(dtype) or D.get_default_dtype()
 
 
+def _target(backend: str | None, device: str | None):
+    """The backend a factory creates on: the current one, or ``backend``/``device`` when given."""
+    if backend is None and device is None:
+        return B.get_backend()
+    return B.backend_for(backend or B.get_backend().name, device)
+
+
 def _to_array(data: Any, dtype: D.DType | None, backend=None):
     """A fresh native array on ``backend`` (default: current) from lists, scalars or any library's arrays."""
     backend = backend or B.get_backend()
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is None and isinstance(data, (float, list, tuple)) and _has_float(data):
-        dtype = D.get_default_dtype()
-    elif dtype is None and isinstance(data, bool):
-        dtype = D.bool_
-    elif dtype is None and isinstance(data, int):
-        dtype = D.int64
+    if dtype is None and isinstance(data, (bool, int, float, list, tuple)):
+        dtype = _python_dtype(data)
     return backend.asarray(data, dtype), backend
 
 
-def _has_float(data: Any) -> bool:
-    if isinstance(data, float):
-        return True
-    if isinstance(data, (list, tuple)):
-        return any(_has_float(d) for d in data)
-    return False
+def _python_dtype(data: Any) -> D.DType:
+    """PyTorch's rule for Python data: any float (or no element at all) gives the default float dtype,
+    else any int gives int64, else bool."""
+    kinds = set()
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        else:
+            kinds.add("b" if isinstance(item, bool) else "i" if isinstance(item, int) else "f")
+    if "f" in kinds or not kinds:
+        return D.get_default_dtype()
+    return D.int64 if "i" in kinds else D.bool_
 
 
 def tensor(data: Any, dtype: D.DType | str | None = None, requires_grad: bool = False,
@@ -47,14 +58,14 @@ def tensor(data: Any, dtype: D.DType | str | None = None, requires_grad: bool = 
     Accepts Python numbers and (nested) lists, NumPy arrays and arrays or Tensors of any backend. Python
     floats become the default float dtype (float32), like ``torch.tensor``.
     """
-    target = B.backend_for(backend, device) if backend or device else B.get_backend()
-    array, target = _to_array(data, D.as_dtype(dtype), target)
+    array, target = _to_array(data, D.as_dtype(dtype), _target(backend, device))
     return Tensor._make(array, target, requires_grad)
 
 
 def _factory(name: str):
-    def make(*shape: int | Shape, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
-        backend = B.get_backend()
+    def make(*shape: int | Shape, dtype: D.DType | str | None = None, requires_grad: bool = False,
+             backend: str | None = None, device: str | None = None) -> Tensor:
+        backend = _target(backend, device)
         dt = _float(dtype)
         array = getattr(backend.xp, name)(_shape(shape), dtype=backend.dtype(dt), device=backend.device)
         return Tensor._make(array, backend, requires_grad)
@@ -68,17 +79,26 @@ zeros = _factory("zeros")
 ones = _factory("ones")
 
 
-def full(shape: Shape, fill_value: float, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
-    backend = B.get_backend()
-    dt = D.as_dtype(dtype) or (D.int64 if isinstance(fill_value, int) and not isinstance(fill_value, bool)
-                               else D.get_default_dtype())
-    array = backend.xp.full(tuple(shape), fill_value, dtype=backend.dtype(dt), device=backend.device)
+def _fill_dtype(value: Any) -> D.DType:
+    if isinstance(value, bool):
+        return D.bool_
+    return D.int64 if isinstance(value, int) else D.get_default_dtype()
+
+
+def full(shape: int | Shape, fill_value: float, dtype: D.DType | str | None = None, requires_grad: bool = False,
+         backend: str | None = None, device: str | None = None) -> Tensor:
+    """A tensor filled with ``fill_value``; like ``torch.full`` the dtype follows the value when not given."""
+    backend = _target(backend, device)
+    dt = D.as_dtype(dtype) or _fill_dtype(fill_value)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    array = backend.xp.full(shape, fill_value, dtype=backend.dtype(dt), device=backend.device)
     return Tensor._make(array, backend, requires_grad)
 
 
-def arange(start: float, stop: float | None = None, step: float = 1, dtype: D.DType | str | None = None) -> Tensor:
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: D.DType | str | None = None,
+           backend: str | None = None, device: str | None = None) -> Tensor:
     """Like ``torch.arange``: int64 for integer arguments, the default float dtype otherwise."""
-    backend = B.get_backend()
+    backend = _target(backend, device)
     ints = all(isinstance(v, int) for v in (start, stop if stop is not None else 0, step))
     dt = D.as_dtype(dtype) or (D.int64 if ints else D.get_default_dtype())
     array = backend.xp.arange(start, stop, step, dtype=backend.dtype(dt), device=backend.device)
@@ -96,15 +116,17 @@ def eye(n: int, m: int | None = None, dtype: D.DType | str | None = None) -> Ten
     return Tensor._make(backend.xp.eye(n, m, dtype=backend.dtype(_float(dtype)), device=backend.device), backend)
 
 
-def randn(*shape: int | Shape, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the current backend's seeded generator."""
-    backend = B.get_backend()
+def randn(*shape: int | Shape, dtype: D.DType | str | None = None, requires_grad: bool = False,
+          backend: str | None = None, device: str | None = None) -> Tensor:
+    """Standard normal samples from the backend's seeded generator."""
+    backend = _target(backend, device)
     return Tensor._make(backend.randn(_shape(shape), _float(dtype)), backend, requires_grad)
 
 
-def rand(*shape: int | Shape, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) from the current backend's seeded generator."""
-    backend = B.get_backend()
+def rand(*shape: int | Shape, dtype: D.DType | str | None = None, requires_grad: bool = False,
+         backend: str | None = None, device: str | None = None) -> Tensor:
+    """Uniform samples in [0, 1) from the backend's seeded generator."""
+    backend = _target(backend, device)
     return Tensor._make(backend.rand(_shape(shape), _float(dtype)), backend, requires_grad)
 
 

@@ -14,20 +14,25 @@ Subclasses define two static methods::
             return grad * b, grad * a
 
 ``Mul.apply(x, y)`` runs the forward on the arrays inside the tensors and, when recording, links the result
-to its inputs. Positional arguments are Tensors or Python scalars; options go in keywords.
+to its inputs. Positional arguments are Tensors or Python scalars (or None for an absent optional input);
+options go in keywords. ``backward`` may skip work for inputs that need no gradient by checking
+``ctx.needs_input_grad[i]``; each gradient it returns must have its input's shape and dtype.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from anynn.autograd import grad_mode
+from anynn.autograd.grad_mode import state as _grad_state
 from anynn.autograd.tensor import Tensor, BackendMismatchError
 
 _SCALARS = (int, float, bool, type(None))
 
 
 class Context:
-    """What a Function's forward leaves for its backward; also carries ``xp`` and the ``backend``."""
+    """What a Function's forward leaves for its backward; also carries ``xp`` and the ``backend``.
+
+    When the call is recorded, ``function`` is the Function class and ``inputs`` its positional arguments.
+    """
 
     def __init__(self, backend):
         self.backend = backend
@@ -35,7 +40,19 @@ class Context:
         self.saved: tuple = ()
 
     def save(self, *arrays: Any) -> None:
+        """Keep arrays (or anything) for backward; freed after backward unless ``retain_graph=True``."""
         self.saved = arrays
+
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        """For each positional input: is it a Tensor that wants a gradient?"""
+        return tuple(isinstance(a, Tensor) and a.requires_grad for a in self.inputs)
+
+
+def _not_an_input(name: str, arg: Any) -> TypeError:
+    kind = f"{type(arg).__module__}.{type(arg).__name__}"
+    return TypeError(f"{name}: got a {kind} where a Tensor or a Python number was expected; wrap arrays with "
+                     "anynn.tensor(...) (it converts from any backend), and pass NumPy scalars as float(x)")
 
 
 class Function:
@@ -51,6 +68,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        """Run ``forward`` on the arrays inside ``args``; record the call if any input requires grad."""
         backend = None
         needs_grad = False
         raw = []
@@ -60,21 +78,23 @@ class Function:
                     backend = arg._backend
                 elif arg._backend is not backend:
                     raise BackendMismatchError(cls.__name__, backend, arg._backend)
-                needs_grad = needs_grad or arg.requires_grad
+                if arg.requires_grad:
+                    needs_grad = True
                 raw.append(arg.data)
             elif isinstance(arg, _SCALARS):
                 raw.append(arg)
             else:
-                raise TypeError(
-                    f"{cls.__name__}: got a {type(arg).__module__}.{type(arg).__name__} where a Tensor or a Python "
-                    "number was expected; wrap arrays with anynn.tensor(...) (it converts from any backend)")
+                raise _not_an_input(cls.__name__, arg)
         if backend is None:
             raise TypeError(f"{cls.__name__}: at least one input must be a Tensor")
         ctx = Context(backend)
         out = Tensor._make(cls.forward(ctx, *raw, **kwargs), backend)
-        if needs_grad and grad_mode.enabled:
+        if needs_grad and _grad_state.enabled:
             ctx.function = cls
             ctx.inputs = args
             out.requires_grad = True
             out._node = ctx
         return out
+
+
+__all__ = ["Context", "Function"]

@@ -16,9 +16,10 @@ class BackendMismatchError(TypeError):
     """Two tensors from different backends (or devices) met in one operation."""
 
     def __init__(self, op: str, first, second):
+        target = first.device_name if first.name == second.name else first.name
         super().__init__(
             f"{op}: tensors live on different backends ({first.name} on {first.device_name} and {second.name} on "
-            f"{second.device_name}); move one with .to('{first.name}') or create both after anynn.set_backend(...)")
+            f"{second.device_name}); move one with .to('{target}') or create both after anynn.set_backend(...)")
 
 
 def _unwrap_axis(axis, dim):
@@ -174,6 +175,8 @@ class Tensor:
         dtype = D.as_dtype(dtype)
         if dtype is not None and dtype is not out.dtype:
             out = Cast.apply(out, dtype=dtype)
+            if not dtype.is_floating_point:  # integers and booleans carry no gradient (as in PyTorch)
+                out = out.detach()
         return out
 
     def float(self) -> "Tensor":
@@ -288,8 +291,6 @@ class Tensor:
         return _ops.Clip.apply(self, lo=min, hi=max)
 
     clamp = clip
-
-
 
 
 from anynn import ops as _ops  # noqa: E402  (ops import Tensor: bound after the class exists)

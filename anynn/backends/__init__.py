@@ -25,25 +25,34 @@ _current: Backend | None = None
 _seed: int | None = None
 
 
+class UnknownBackendError(BackendUnavailable, ValueError):
+    """A backend name that anynn does not know (a typo, or a library it has no backend for)."""
+
+
 def canonical_name(name: str) -> str:
     """The registry name for ``name`` or one of its aliases ('strict', 'np', ...)."""
-    key = _ALIASES.get(name.lower(), name.lower())
+    key = _ALIASES.get(str(name).lower(), str(name).lower())
     if key not in _MODULES:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
+        raise UnknownBackendError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)} "
+                                  f"(anynn.available() lists those that can run here)")
     return key
 
 
 def backend_for(name: str, device: str | None = None) -> Backend:
-    """The (cached) Backend for ``name`` on ``device``; raises BackendUnavailable with the reason and fix."""
+    """The (cached) Backend for ``name`` on ``device``; raises BackendUnavailable with the reason and fix.
+
+    One Backend object exists per library and device, whatever spelling asked for it (None, 'cpu', 'cuda',
+    'cuda:0'), because tensors compare backends by identity.
+    """
     key = (canonical_name(name), None if device is None else str(device))
     backend = _cache.get(key)
     if backend is None:
         module, cls = _MODULES[key[0]]
-        backend = getattr(importlib.import_module(module), cls)(key[1])
-        if _seed is not None:
+        fresh = getattr(importlib.import_module(module), cls)(key[1])
+        backend = _cache.setdefault((key[0], fresh.device_name), fresh)
+        if backend is fresh and _seed is not None:
             backend.manual_seed(_seed)
         _cache[key] = backend
-        _cache.setdefault((key[0], backend.device_name), backend)
     return backend
 
 
@@ -95,5 +104,5 @@ def manual_seed(seed: int) -> None:
         backend.manual_seed(_seed)
 
 
-__all__ = ["Backend", "BackendUnavailable", "NAMES", "available", "backend_for", "canonical_name",
+__all__ = ["Backend", "BackendUnavailable", "NAMES", "UnknownBackendError", "available", "backend_for", "canonical_name",
            "get_backend", "manual_seed", "set_backend", "use_backend", "why_unavailable"]

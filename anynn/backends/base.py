@@ -115,34 +115,35 @@ class Backend:
     # ----------------------------------------------------------------- hooks
     def im2col(self, x: Any, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
                out_hw: tuple[int, int]) -> Any:
-        """Patches of a padded NCHW input laid out as one GEMM operand of shape (C*kh*kw, N*OH*OW).
+        """Patches of a padded input laid out as one GEMM operand: (C, H, W, N) in, (C*kh*kw, OH*OW*N) out.
 
-        Standard-only: one strided slice per kernel offset, stacked once (a loop over kh*kw, never over
-        the batch or output positions).
+        The batch is the innermost axis on both sides, so every copied row is a contiguous run of OW*N
+        values (stride 1) rather than OW. Standard-only: one strided slice per kernel offset, stacked once
+        (a loop over kh*kw, never over the batch or output positions).
         """
         xp = self.xp
-        n, c = x.shape[0], x.shape[1]
+        c, n = x.shape[0], x.shape[3]
         (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
-        xc = xp.permute_dims(x, (1, 0, 2, 3))
-        patches = [xc[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+        patches = [x[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw, :]
                    for i in range(kh) for j in range(kw)]
-        return xp.reshape(xp.stack(patches, axis=1), (c * kh * kw, n * oh * ow))
+        return xp.reshape(xp.stack(patches, axis=1), (c * kh * kw, oh * ow * n))
 
     def col2im(self, cols: Any, x_shape: tuple[int, int, int, int], kernel: tuple[int, int],
                stride: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int]) -> Any:
-        """Adjoint of :meth:`im2col`: sum (C*kh*kw, N*OH*OW) patches back into a padded NCHW array.
+        """Adjoint of :meth:`im2col`: sum (C*kh*kw, OH*OW*N) patches back into a padded (C, H, W, N) array.
 
         Each kernel offset's strided slice holds no index twice, so ``+=`` per offset is exact.
         """
         xp = self.xp
-        n, c, hp, wp = x_shape
+        c, hp, wp, n = x_shape
         (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
-        cols = xp.reshape(cols, (c, kh, kw, n, oh, ow))
-        out = xp.zeros((c, n, hp, wp), dtype=cols.dtype, device=self.device)
+        cols = xp.reshape(cols, (c, kh, kw, oh, ow, n))
+        out = xp.zeros((c, hp, wp, n), dtype=cols.dtype, device=self.device)
         for i in range(kh):
+            rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
             for j in range(kw):
-                out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += cols[:, i, j]
-        return xp.permute_dims(out, (1, 0, 2, 3))
+                out[:, rows, j * dw:j * dw + sw * (ow - 1) + 1:sw, :] += cols[:, i, j, ...]
+        return out
 
     def index_add(self, num_rows: int, index: Any, values: Any) -> Any:
         """``out[index[k]] += values[k]`` into ``num_rows`` zero rows; repeated indices add up exactly.

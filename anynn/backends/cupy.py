@@ -25,7 +25,10 @@ class CupyBackend(Backend):
                                      "use ANYNN_BACKEND=numpy on this machine") from None
         if count == 0:
             raise BackendUnavailable("CuPy is installed but no NVIDIA GPU was found; use ANYNN_BACKEND=numpy")
-        index = 0 if device in (None, "cuda") else int(str(device).split(":")[-1])
+        try:
+            index = 0 if device in (None, "cuda") else int(str(device).removeprefix("cuda").lstrip(":"))
+        except ValueError:
+            raise BackendUnavailable(f"the cupy backend runs on 'cuda' or 'cuda:N', not {device!r}") from None
         if index >= count:
             raise BackendUnavailable(f"asked for {device!r} but only {count} GPU(s) exist (cuda:0..cuda:{count - 1})")
         self.cupy = cupy
@@ -73,6 +76,13 @@ class CupyBackend(Backend):
     def index_add(self, num_rows, index, values):
         import cupyx
 
-        out = self.cupy.zeros((num_rows,) + tuple(values.shape[1:]), dtype=values.dtype)
-        cupyx.scatter_add(out, index, values)
+        with self.device:
+            out = self.cupy.zeros((num_rows,) + tuple(values.shape[1:]), dtype=values.dtype)
+            cupyx.scatter_add(out, index, values)
         return out
+
+    def erf(self, x):
+        import cupyx.scipy.special
+
+        with self.device:
+            return cupyx.scipy.special.erf(x)

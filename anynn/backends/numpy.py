@@ -31,12 +31,12 @@ class NumpyBackend(Backend):
         return np.array(arr, copy=True)
 
     def im2col(self, x, kernel, stride, dilation, out_hw):
-        """One copy from a strided 6-D window view straight into the GEMM layout."""
-        n, c = x.shape[:2]
+        """One copy from a strided 6-D window view of the (C, H, W, N) input straight into the GEMM layout."""
+        c, n = x.shape[0], x.shape[3]
         (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
-        win = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
-        win = win[:, :, :sh * (oh - 1) + 1:sh, :sw * (ow - 1) + 1:sw, ::dh, ::dw]
-        return np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(c * kh * kw, n * oh * ow)
+        win = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))
+        win = win[:, :sh * (oh - 1) + 1:sh, :sw * (ow - 1) + 1:sw, :, ::dh, ::dw]
+        return np.ascontiguousarray(win.transpose(0, 4, 5, 1, 2, 3)).reshape(c * kh * kw, oh * ow * n)
 
     def index_add(self, num_rows: int, index: Any, values: Any) -> np.ndarray:
         out = np.zeros((num_rows,) + values.shape[1:], dtype=values.dtype)

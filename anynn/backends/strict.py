@@ -14,5 +14,9 @@ class StrictBackend(Backend):
         except ImportError:
             raise BackendUnavailable("array-api-strict is not installed: pip install 'anynn[strict]'") from None
         self.array_type = type(xp.asarray(0))
-        dev = xp.Device(device or "CPU_DEVICE")
-        return xp, dev, str(device or "CPU_DEVICE")
+        name = "CPU_DEVICE" if device in (None, "cpu") else str(device)
+        try:
+            dev = xp.Device(name)
+        except ValueError as err:
+            raise BackendUnavailable(f"array-api-strict has no device {device!r} ({err})") from None
+        return xp, dev, name

@@ -21,9 +21,20 @@ class TorchBackend(Backend):
                                      "(on a CPU-only machine: pip install torch==2.13.0)") from None
         self.torch = torch
         self.array_type = torch.Tensor
-        dev = torch.device(device or "cpu")
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise BackendUnavailable(f"torch has no CUDA device here (asked for {device!r}); use ANYNN_DEVICE=cpu")
+        try:
+            dev = torch.device(device or "cpu")
+        except RuntimeError as err:
+            raise BackendUnavailable(f"torch does not know the device {device!r} ({err}); use 'cpu' or "
+                                     "'cuda:N'") from None
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                raise BackendUnavailable(f"torch has no CUDA device here (asked for {device!r}); "
+                                         "use ANYNN_DEVICE=cpu")
+            count = torch.cuda.device_count()
+            dev = torch.device("cuda", torch.cuda.current_device() if dev.index is None else dev.index)
+            if dev.index >= count:
+                raise BackendUnavailable(f"asked for {device!r} but only {count} GPU(s) exist "
+                                         f"(cuda:0..cuda:{count - 1})")
         return xp, dev, str(dev)
 
     def manual_seed(self, seed: int | None) -> None:

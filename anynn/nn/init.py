@@ -9,7 +9,8 @@ from anynn.autograd.tensor import Tensor
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for a non-linearity (PyTorch's table)."""
-    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "sigmoid")
+    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+              "sigmoid")
     if nonlinearity in linear:
         return 1.0
     if nonlinearity == "tanh":
@@ -48,8 +49,10 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    xp = tensor.xp
-    return _fill(tensor, xp.full_like(tensor.data, val))
+    """Fill with ``val`` (cast to the tensor's kind, so integer buffers such as num_batches_tracked work too)."""
+    kind = tensor.dtype.kind
+    fill = bool(val) if kind == "b" else int(val) if kind in "iu" else float(val)
+    return _fill(tensor, tensor.xp.full_like(tensor.data, fill))
 
 
 def zeros_(tensor: Tensor) -> Tensor:
@@ -82,13 +85,17 @@ def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> floa
 
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
-    """He et al. (2015), "MSRA": U(-b, b) with b = gain * sqrt(3 / fan)."""
+    """He et al. (2015), "MSRA": U(-b, b) with b = gain * sqrt(3 / fan). A tensor with no elements is left as is."""
+    if tensor.numel() == 0:
+        return tensor
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound)
 
 
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
-    """He et al. (2015), "MSRA": N(0, std^2) with std = gain / sqrt(fan)."""
+    """He et al. (2015), "MSRA": N(0, std^2) with std = gain / sqrt(fan). A tensor with no elements is left as is."""
+    if tensor.numel() == 0:
+        return tensor
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
 
 

@@ -1,2 +1,138 @@
-"""Placeholder: being written."""
-__all__: list[str] = []
+"""Loss layers with PyTorch's names and constructor arguments; each calls one functional loss in anynn.ops.loss.
+
+Class weights (and BCEWithLogitsLoss's ``pos_weight``) are buffers, as in PyTorch: they appear in
+``state_dict`` when given and move with ``module.to(...)``. Errors name the layer by its repr, e.g.
+``CrossEntropyLoss() got target with dtype float32: ...``. Range checks of target values run only with
+``ANYNN_DEBUG=1`` or ``anynn.ops.loss.CHECK_VALUES = True`` (they read the data; see anynn.ops.loss).
+"""
+from __future__ import annotations
+
+from anynn.autograd.tensor import Tensor
+from anynn.nn.module import Module
+from anynn.ops import loss as L
+
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss", "MultiMarginLoss",
+           "NLLLoss", "SmoothL1Loss"]
+
+
+class _Loss(Module):
+    """Base of the loss layers: holds ``reduction`` ('none' | 'mean' | 'sum')."""
+
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = L.legacy_reduction(size_average, reduce, reduction)
+
+
+class _WeightedLoss(_Loss):
+    """A loss with an optional per-class ``weight`` buffer."""
+
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", weight)
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """Softmax cross-entropy of logits (N, C, d1, ...) against class indices (N, d1, ...) or probabilities."""
+
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None, ignore_index: int = -100,
+                 reduce: bool | None = None, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return L._cross_entropy(self, input, target, self.weight, self.ignore_index, self.reduction,
+                                self.label_smoothing)
+
+
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of log-probabilities (use after LogSoftmax) at class indices."""
+
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None, ignore_index: int = -100,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return L._nll_loss(self, input, target, self.weight, self.ignore_index, self.reduction)
+
+
+class MSELoss(_Loss):
+    """Mean squared error."""
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return L._difference_loss(self, "mse", input, target, None, 0.0, self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error."""
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return L._difference_loss(self, "l1", input, target, None, 0.0, self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """Squared error below ``beta``, absolute error above it (less sensitive to outliers than MSELoss)."""
+
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean",
+                 beta: float = 1.0) -> None:
+        super().__init__(size_average, reduce, reduction)
+        if beta < 0:
+            raise ValueError(f"SmoothL1Loss got beta={beta}: expected beta >= 0")
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return L._difference_loss(self, "smooth_l1", input, target, None, self.beta, self.reduction)
+
+
+class HuberLoss(_Loss):
+    """Halved squared error below ``delta``, ``delta``-scaled absolute error above it."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction=reduction)
+        if delta <= 0:
+            raise ValueError(f"HuberLoss got delta={delta}: expected delta > 0")
+        self.delta = delta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return L._difference_loss(self, "huber", input, target, None, self.delta, self.reduction)
+
+
+class BCELoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities (after a Sigmoid); ``weight`` broadcasts to the input."""
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return L._binary_cross_entropy(self, input, target, self.weight, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Sigmoid + binary cross-entropy in one numerically stable step; ``pos_weight`` weighs positives."""
+
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean", pos_weight: Tensor | None = None) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return L._binary_cross_entropy_with_logits(self, input, target, self.weight, self.reduction,
+                                                   self.pos_weight)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """Multi-class hinge (SVM) loss on scores (N, C) with class indices (N,)."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
+                 size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean") -> None:
+        if p not in (1, 2):
+            raise ValueError(f"MultiMarginLoss got p={p}: only p == 1 and p == 2 are supported")
+        if weight is not None and weight.ndim != 1:
+            raise ValueError(f"MultiMarginLoss got weight of shape {weight.shape}: expected one weight per class (C,)")
+        super().__init__(weight, size_average, reduce, reduction)
+        self.p = p
+        self.margin = margin
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return L._multi_margin_loss(self, input, target, self.p, self.margin, self.weight, self.reduction)

@@ -14,6 +14,16 @@ class StateDictError(RuntimeError):
     """``load_state_dict`` found missing, unexpected or mis-shaped entries; the message lists them all."""
 
 
+class RemovableHandle:
+    """Returned by ``register_forward_hook``; ``remove()`` unregisters the hook."""
+
+    def __init__(self, table: dict, key: object):
+        self._table, self._key = table, key
+
+    def remove(self) -> None:
+        self._table.pop(self._key, None)
+
+
 class Module:
     """Base class of every layer and model. Subclasses set attributes in ``__init__`` and define ``forward``."""
 
@@ -24,6 +34,7 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_hooks", {})
 
     # ------------------------------------------------------------ registry
     def __setattr__(self, name: str, value: Any) -> None:
@@ -76,7 +87,19 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        out = self.forward(*args, **kwargs)
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
+        return out
+
+    def register_forward_hook(self, hook: Callable[["Module", tuple, Any], Any]) -> "RemovableHandle":
+        """Call ``hook(module, inputs, output)`` after every forward; a non-None result replaces the output."""
+        key = object()
+        self._forward_hooks[key] = hook
+        return RemovableHandle(self._forward_hooks, key)
 
     def train(self, mode: bool = True) -> "Module":
         object.__setattr__(self, "training", mode)

@@ -20,6 +20,9 @@ def compare(a: Tensor, b: Any, name: str) -> Tensor:
         other = b.data
     elif isinstance(b, (int, float, bool)):
         other = b
+    elif hasattr(b, "shape") or hasattr(b, "__array__") or hasattr(b, "__dlpack__"):
+        raise TypeError(f"{name}: got a {type(b).__module__}.{type(b).__name__} where a Tensor or a Python number "
+                        "was expected; wrap arrays with anynn.tensor(...) (it converts from any backend)")
     else:
         return NotImplemented
     return Tensor._make(getattr(a._backend.xp, name)(a.data, other), a._backend)
@@ -35,7 +38,7 @@ def maximum(a: Tensor | float, b: Tensor | float) -> Tensor:
 
 
 def minimum(a: Tensor | float, b: Tensor | float) -> Tensor:
-    return -Maximum.apply(-a if isinstance(a, Tensor) else -a, -b if isinstance(b, Tensor) else -b)
+    return Maximum.apply(a, b, smallest=True)
 
 
 __all__ = ["Abs", "Add", "BroadcastTo", "Cast", "Clip", "Concat", "Div", "Exp", "GetItem", "Log", "LogSumExp",

@@ -1,2 +1,212 @@
-"""Placeholder: being written."""
-__all__: list[str] = []
+"""Activations: the ReLU family, GELU, sigmoid/tanh and (log-)softmax, each a Function with explicit backward.
+
+``relu``, ``sigmoid`` and ``tanh`` reuse the core element-wise Functions (``Tensor.relu`` etc.).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+from anynn.autograd.function import Function
+from anynn.autograd.tensor import Tensor
+from anynn.ops._util import unbroadcast
+from anynn.ops.elementwise import Relu, Sigmoid, Tanh
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_CUBIC = 0.044715
+
+
+# ------------------------------------------------------------------ ReLU family
+class LeakyRelu(Function):
+    """``x`` where ``x > 0``, else ``negative_slope * x``."""
+
+    @staticmethod
+    def forward(ctx, x, negative_slope=0.01):
+        ctx.save(x > 0)
+        ctx.slope = negative_slope
+        return ctx.xp.where(x > 0, x, x * negative_slope)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.xp.where(ctx.saved[0], grad, grad * ctx.slope)
+
+
+class Prelu(Function):
+    """Leaky ReLU with a learned slope per channel (axis 1) or one shared slope (``weight`` of shape (1,))."""
+
+    @staticmethod
+    def forward(ctx, x, weight):
+        xp = ctx.xp
+        if weight.shape[0] > 1:
+            slope = xp.reshape(weight, (1, weight.shape[0]) + (1,) * (x.ndim - 2))
+        else:
+            slope = xp.reshape(weight, (1,) * x.ndim)
+        positive = x > 0
+        ctx.save(x, positive, slope)
+        return xp.where(positive, x, x * slope)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        x, positive, slope = ctx.saved
+        gx = gw = None
+        if ctx.needs_input_grad[0]:
+            gx = xp.where(positive, grad, grad * slope)
+        if ctx.needs_input_grad[1]:
+            gw = xp.reshape(unbroadcast(xp, xp.where(positive, 0.0, grad * x), tuple(slope.shape)), (-1,))
+        return gx, gw
+
+
+class Elu(Function):
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (``expm1`` for accuracy near 0)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha=1.0):
+        xp = ctx.xp
+        positive = x > 0
+        negative_part = alpha * xp.expm1(xp.minimum(x, 0.0))
+        ctx.save(positive, negative_part)
+        ctx.alpha = alpha
+        return xp.where(positive, x, negative_part)
+
+    @staticmethod
+    def backward(ctx, grad):
+        positive, negative_part = ctx.saved
+        return ctx.xp.where(positive, grad, grad * (negative_part + ctx.alpha))
+
+
+class Gelu(Function):
+    """``x * Phi(x)`` with the exact normal CDF (``backend.erf``) or PyTorch's tanh approximation."""
+
+    @staticmethod
+    def forward(ctx, x, approximate="none"):
+        xp = ctx.xp
+        ctx.save(x)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + _GELU_CUBIC * x * x * x)
+            return 0.5 * x * (1.0 + xp.tanh(inner))
+        return 0.5 * x * (1.0 + ctx.backend.erf(x * _SQRT_HALF))
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        x = ctx.saved[0]
+        if ctx.approximate == "tanh":
+            x2 = x * x
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x2 * x))
+            d_inner = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_CUBIC * x2)
+            return grad * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * d_inner)
+        cdf = 0.5 * (1.0 + ctx.backend.erf(x * _SQRT_HALF))
+        pdf = _INV_SQRT_2PI * xp.exp(-0.5 * x * x)
+        return grad * (cdf + x * pdf)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0); ``inplace`` is accepted for compatibility (anynn never overwrites inputs)."""
+    return Relu.apply(input)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    return LeakyRelu.apply(input, negative_slope=float(negative_slope))
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """Leaky ReLU with learned slopes: ``weight`` has 1 entry, or one per channel (axis 1 of ``input``)."""
+    if weight.ndim != 1:
+        raise ValueError(f"prelu: weight must be 1-D (num_parameters,), got shape {weight.shape}")
+    n = weight.shape[0]
+    if n != 1 and (input.ndim < 2 or input.shape[1] != n):
+        raise ValueError(f"prelu: weight has {n} slopes but the input of shape {input.shape} has "
+                         f"{input.shape[1] if input.ndim >= 2 else 1} channel(s) in dimension 1; "
+                         "use num_parameters=1 or match the channel count")
+    return Prelu.apply(input, weight)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return Elu.apply(input, alpha=float(alpha))
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian Error Linear Unit (Hendrycks & Gimpel, 2016); ``approximate='tanh'`` is the fast variant."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(input, approximate=approximate)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return Sigmoid.apply(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    return Tanh.apply(input)
+
+
+# ------------------------------------------------------------------ softmax
+def _stable_shift(xp, x, axis: int):
+    """``x - max`` along ``axis``, with infinite maxima (all -inf rows, +inf entries) replaced by 0."""
+    m = xp.max(x, axis=axis, keepdims=True)
+    return x - xp.where(xp.isfinite(m), m, 0.0)
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis=-1):
+        xp = ctx.xp
+        e = xp.exp(_stable_shift(xp, x, axis))
+        out = e / xp.sum(e, axis=axis, keepdims=True)
+        ctx.save(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = ctx.saved[0]
+        return out * (grad - ctx.xp.sum(grad * out, axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis=-1):
+        xp = ctx.xp
+        shifted = _stable_shift(xp, x, axis)
+        out = shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+        ctx.save(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        out = ctx.saved[0]
+        return grad - xp.exp(out) * xp.sum(grad, axis=ctx.axis, keepdims=True)
+
+
+def _softmax_axis(name: str, dim: int | None, ndim: int) -> int:
+    """``dim`` checked and made non-negative; None picks PyTorch's legacy implicit dimension, with a warning."""
+    if dim is None:
+        dim = 0 if ndim in (0, 1, 3) else 1
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated; pass dim= explicitly "
+                      f"(using dim={dim})", stacklevel=3)
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{name}: dim {dim} is out of range for a tensor with {ndim} dimension(s)")
+    return dim % max(ndim, 1)
+
+
+def softmax(input: Tensor, dim: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, computed after subtracting the maximum so it never overflows."""
+    if input.ndim == 0:
+        return input * 0.0 + 1.0
+    return Softmax.apply(input, axis=_softmax_axis("softmax", dim, input.ndim))
+
+
+def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:
+    """x - logsumexp(x) along ``dim``; finite for any finite logits (1e4 included)."""
+    if input.ndim == 0:
+        return input * 0.0
+    return LogSoftmax.apply(input, axis=_softmax_axis("log_softmax", dim, input.ndim))
+
+
+__all__ = ["elu", "gelu", "leaky_relu", "log_softmax", "prelu", "relu", "sigmoid", "softmax", "tanh"]

@@ -7,17 +7,19 @@ from anynn.autograd.function import Function
 from anynn.ops._util import shape_of, unbroadcast
 
 
-def _grad_for(ctx, grad, like):
-    """``grad`` reduced to the shape of input ``like`` (None for a Python scalar: it needs no gradient)."""
-    if not hasattr(like, "shape"):
-        return None
-    return unbroadcast(ctx.xp, grad, shape_of(like))
+def _wants(ctx, i: int, value) -> bool:
+    """True if positional input ``i`` (``value`` in the forward) is an array that wants a gradient."""
+    return hasattr(value, "shape") and ctx.needs_input_grad[i]
+
+
+def _shape_or_none(value):
+    return shape_of(value) if hasattr(value, "shape") else None
 
 
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save(shape_of(a) if hasattr(a, "shape") else None, shape_of(b) if hasattr(b, "shape") else None)
+        ctx.save(_shape_or_none(a), _shape_or_none(b))
         return a + b
 
     @staticmethod
@@ -31,7 +33,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save(shape_of(a) if hasattr(a, "shape") else None, shape_of(b) if hasattr(b, "shape") else None)
+        ctx.save(_shape_or_none(a), _shape_or_none(b))
         return a - b
 
     @staticmethod
@@ -51,7 +53,9 @@ class Mul(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved
-        return _grad_for(ctx, grad * b, a), _grad_for(ctx, grad * a, b)
+        xp = ctx.xp
+        return (unbroadcast(xp, grad * b, a.shape) if _wants(ctx, 0, a) else None,
+                unbroadcast(xp, grad * a, b.shape) if _wants(ctx, 1, b) else None)
 
 
 class Div(Function):
@@ -63,8 +67,10 @@ class Div(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved
+        xp = ctx.xp
         ga = grad / b
-        return _grad_for(ctx, ga, a), _grad_for(ctx, -ga * a / b, b)
+        return (unbroadcast(xp, ga, a.shape) if _wants(ctx, 0, a) else None,
+                unbroadcast(xp, -ga * a / b, b.shape) if _wants(ctx, 1, b) else None)
 
 
 class Neg(Function):
@@ -78,7 +84,8 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """``a ** b`` for tensor/scalar in either position; the exponent's gradient uses log(a)."""
+    """``a ** b`` for tensor/scalar in either position. As in PyTorch, the base's gradient is 0 where b == 0
+    and the exponent's gradient (which uses log(a)) is 0 where a == 0 and b >= 0."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -91,11 +98,17 @@ class Pow(Function):
         a, b, out = ctx.saved
         xp = ctx.xp
         ga = gb = None
-        if hasattr(a, "shape"):
-            ga = _grad_for(ctx, grad * b * a ** (b - 1), a)
-        if hasattr(b, "shape"):
-            log_a = xp.log(a) if hasattr(a, "shape") else math.log(a)
-            gb = _grad_for(ctx, grad * out * log_a, b)
+        if _wants(ctx, 0, a):
+            if hasattr(b, "shape"):
+                ga = unbroadcast(xp, grad * xp.where(b == 0, 0.0, b * a ** (b - 1)), a.shape)
+            else:
+                ga = grad * (b * a ** (b - 1)) if b != 0 else xp.zeros_like(grad)
+        if _wants(ctx, 1, b):
+            if hasattr(a, "shape"):
+                term = xp.where((a == 0) & (b >= 0), 0.0, out * xp.log(a))
+            else:
+                term = out * math.log(a) if a != 0 else xp.where(b >= 0, 0.0, out * -math.inf)
+            gb = unbroadcast(xp, grad * term, b.shape)
         return ga, gb
 
 
@@ -104,6 +117,11 @@ class MatMul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
+        if not (hasattr(a, "shape") and hasattr(b, "shape")):
+            raise TypeError("matmul: both operands must be tensors (use * to scale by a number)")
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both operands need at least one dimension, got shapes {tuple(a.shape)} "
+                             f"and {tuple(b.shape)}; use * for a 0-d tensor")
         ctx.save(a, b)
         return ctx.xp.matmul(a, b)
 
@@ -118,6 +136,9 @@ class MatMul(Function):
             g = xp.expand_dims(g, axis=-2 if b.ndim > 1 else 0)
         if b.ndim == 1:
             g = xp.expand_dims(g, axis=-1)
-        ga = unbroadcast(xp, xp.matmul(g, xp.matrix_transpose(b2)), tuple(a2.shape))
-        gb = unbroadcast(xp, xp.matmul(xp.matrix_transpose(a2), g), tuple(b2.shape))
-        return xp.reshape(ga, tuple(a.shape)), xp.reshape(gb, tuple(b.shape))
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = xp.reshape(unbroadcast(xp, xp.matmul(g, xp.matrix_transpose(b2)), tuple(a2.shape)), tuple(a.shape))
+        if ctx.needs_input_grad[1]:
+            gb = xp.reshape(unbroadcast(xp, xp.matmul(xp.matrix_transpose(a2), g), tuple(b2.shape)), tuple(b.shape))
+        return ga, gb

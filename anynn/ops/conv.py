@@ -1,2 +1,234 @@
-"""Placeholder: being written."""
-__all__: list[str] = []
+"""Convolution: ``conv1d`` and ``conv2d`` as im2col plus one GEMM per pass (forward, weight and input gradient).
+
+The patches of the padded input are laid out once as a ``(C*kh*kw, N*OH*OW)`` matrix by the backend's
+``im2col`` hook, so the forward pass is ``W @ cols``, the weight gradient ``grad @ cols.T`` and the input
+gradient ``W.T @ grad`` folded back by ``col2im``. Groups batch that matmul over a leading group axis.
+A 1-D convolution is the 2-D one with a height of 1.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from anynn.autograd.function import Function
+from anynn.autograd.tensor import Tensor
+
+Pads = tuple[tuple[int, int], ...]
+IntOrTuple = int | tuple[int, ...]
+
+
+# ------------------------------------------------------------------ helpers shared with pool.py
+def ntuple(value: IntOrTuple, n: int, name: str, who: Any) -> tuple[int, ...]:
+    """``value`` as an n-tuple of ints (an int is repeated), PyTorch's ``_pair``/``_single``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * n
+    value = tuple(value)
+    if len(value) != n or not all(isinstance(v, int) for v in value):
+        raise ValueError(f"{describe(who)}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    return value
+
+
+def describe(who: Any) -> str:
+    """How an error names its caller: a layer by its repr, a functional op by its name."""
+    return who if isinstance(who, str) else repr(who)
+
+
+def needs_grad(ctx: Any, index: int) -> bool:
+    """Whether positional input ``index`` of the recorded call wants a gradient (skips dead work)."""
+    inputs = getattr(ctx, "inputs", None)
+    return inputs is None or bool(getattr(inputs[index], "requires_grad", False))
+
+
+def pad2d(ctx: Any, x: Any, pads: Pads, value: float) -> Any:
+    """``x`` (N, C, H, W) with ``pads = ((top, bottom), (left, right))`` rows/columns of ``value`` around it."""
+    (pt, pb), (pl, pr) = pads
+    if pt == pb == pl == pr == 0:
+        return x
+    xp = ctx.xp
+    n, c, h, w = x.shape
+    out = xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype, device=ctx.backend.device)
+    out[:, :, pt:pt + h, pl:pl + w] = x
+    return out
+
+
+def unpad2d(x: Any, pads: Pads, hw: tuple[int, int]) -> Any:
+    """The interior of a padded (N, C, Hp, Wp) array: the inverse of :func:`pad2d` (a view)."""
+    (pt, _), (pl, _) = pads
+    if x.shape[2] == hw[0] and x.shape[3] == hw[1]:
+        return x
+    return x[:, :, pt:pt + hw[0], pl:pl + hw[1]]
+
+
+def as_4d(x: Any, xp: Any) -> Any:
+    """A 3-D (N, C, L) array as (N, C, 1, L), so 1-D ops reuse the 2-D kernels."""
+    return xp.reshape(x, (x.shape[0], x.shape[1], 1, x.shape[2])) if x.ndim == 3 else x
+
+
+def check_rank(x: Tensor, dims: int, who: Any) -> None:
+    """Raise unless ``x`` is batched: (N, C, L) for 1-D layers, (N, C, H, W) for 2-D ones."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{describe(who)} got a {type(x).__name__}: expected an anynn Tensor; "
+                        "wrap arrays with anynn.tensor(...)")
+    if x.ndim != dims + 2:
+        layout = "(N, C, L)" if dims == 1 else "(N, C, H, W)"
+        hint = (f"for a single sample add a batch dimension with x.unsqueeze(0)" if x.ndim == dims + 1
+                else f"reshape it to {layout}")
+        raise ValueError(f"{describe(who)} got input of shape {x.shape}: expected {dims + 2}-D input {layout}; {hint}")
+
+
+# ------------------------------------------------------------------ the Function
+class ConvNd(Function):
+    """Cross-correlation of (N, C, H, W) or (N, C, L) input with (O, C/groups, kh, kw) or (O, C/groups, k)
+    weights; forward and both gradients are one (grouped: one batched) GEMM each.
+
+    Internally the batch is the innermost axis: the input is copied once to a padded (C, H, W, N) array,
+    whose im2col rows are long contiguous runs, and the output is the GEMM result (O, OH, OW, N) seen as
+    (N, O, OH, OW) without a copy. Element-wise ops keep that layout, so the next layer's copy is cheap.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, *, stride, pads, dilation, groups):
+        xp = ctx.xp
+        ctx.x_shape, ctx.w_shape = tuple(x.shape), tuple(weight.shape)
+        x, weight = as_4d(x, xp), as_4d(weight, xp)
+        n, h, w = x.shape[0], x.shape[2], x.shape[3]
+        o, cg, kh, kw = weight.shape
+        xt = _batch_last(ctx, x, pads)
+        oh = (xt.shape[1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+        ow = (xt.shape[2] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+        cols = ctx.backend.im2col(xt, (kh, kw), stride, dilation, (oh, ow))
+        out = _grouped_matmul(xp, xp.reshape(weight, (groups, o // groups, cg * kh * kw)), cols, groups, False)
+        if bias is not None:
+            out = out + xp.reshape(bias, (o, 1))
+        ctx.save(cols, weight)
+        ctx.has_bias = bias is not None
+        ctx.geometry = (tuple(xt.shape), (kh, kw), stride, dilation, (oh, ow), pads, (h, w), groups)
+        out = xp.permute_dims(xp.reshape(out, (o, oh, ow, n)), (3, 0, 1, 2))
+        return out if len(ctx.x_shape) == 4 else xp.reshape(out, (n, o, ow))
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        cols, weight = ctx.saved
+        xt_shape, kernel, stride, dilation, out_hw, pads, (h, w), groups = ctx.geometry
+        o = weight.shape[0]
+        g = xp.reshape(xp.permute_dims(as_4d(grad, xp), (1, 2, 3, 0)), (o, -1))
+        gw = gx = gb = None
+        if needs_grad(ctx, 1):
+            g3 = xp.reshape(g, (groups, o // groups, -1))
+            gw = xp.reshape(_grouped_matmul(xp, g3, cols, groups, True), ctx.w_shape)
+        if ctx.has_bias and needs_grad(ctx, 2):
+            gb = xp.sum(g, axis=1)
+        if needs_grad(ctx, 0):
+            w3 = xp.reshape(weight, (groups, o // groups, -1))
+            dcols = _grouped_matmul(xp, xp.matrix_transpose(w3), g, groups, False)
+            dxt = ctx.backend.col2im(dcols, xt_shape, kernel, stride, dilation, out_hw)
+            (pt, _), (pl, _) = pads
+            gx = xp.permute_dims(dxt[:, pt:pt + h, pl:pl + w, :], (3, 0, 1, 2))
+            gx = xp.reshape(gx, ctx.x_shape)
+        return gx, gw, gb
+
+
+def _batch_last(ctx: Any, x: Any, pads: Pads) -> Any:
+    """(N, C, H, W) as a zero-padded, contiguous (C, H, W, N) array: the one copy of the input."""
+    xp = ctx.xp
+    n, c, h, w = x.shape
+    (pt, pb), (pl, pr) = pads
+    xt = xp.permute_dims(x, (1, 2, 3, 0))
+    if pt == pb == pl == pr == 0:
+        return xp.reshape(xp.reshape(xt, (-1,)), (c, h, w, n))  # a copy unless already laid out so
+    out = xp.zeros((c, h + pt + pb, w + pl + pr, n), dtype=x.dtype, device=ctx.backend.device)
+    out[:, pt:pt + h, pl:pl + w, :] = xt
+    return out
+
+
+def _grouped_matmul(xp: Any, a: Any, b: Any, groups: int, transpose_b: bool) -> Any:
+    """``a @ b`` (or ``a @ b.T``) per group, as one GEMM (a batched one for groups > 1).
+
+    ``a`` is (groups, p, q); ``b`` is (groups*q, m), or (groups*m, q) with ``transpose_b``. The result is the
+    groups' products stacked to (groups*p, m).
+    """
+    if groups == 1:
+        a2 = xp.reshape(a, (a.shape[1], a.shape[2]))
+        return xp.matmul(a2, xp.matrix_transpose(b) if transpose_b else b)
+    b3 = xp.reshape(b, (groups, b.shape[0] // groups, b.shape[1]))
+    out = xp.matmul(a, xp.matrix_transpose(b3) if transpose_b else b3)
+    return xp.reshape(out, (out.shape[0] * out.shape[1], out.shape[2]))
+
+
+# ------------------------------------------------------------------ padding and checks
+def conv_pads(padding: IntOrTuple | str, kernel: tuple[int, ...], dilation: tuple[int, ...],
+              stride: tuple[int, ...], who: Any) -> Pads:
+    """Per-side zero padding, PyTorch's rules: 'valid' is none; 'same' keeps the size (stride 1 only),
+    putting the odd extra row/column at the end."""
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding != "same":
+            raise ValueError(f"{describe(who)}: padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{describe(who)}: padding='same' is not supported for strided convolutions "
+                             f"(stride={stride}); use an explicit padding")
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    pads = ntuple(padding, n, "padding", who)
+    if any(p < 0 for p in pads):
+        raise ValueError(f"{describe(who)}: padding must be non-negative, got {padding!r}")
+    return tuple((p, p) for p in pads)
+
+
+def _check_conv(x: Tensor, weight: Tensor, bias: Tensor | None, groups: int, dims: int, who: Any) -> None:
+    check_rank(x, dims, who)
+    if weight.ndim != dims + 2:
+        raise ValueError(f"{describe(who)}: weight of shape {weight.shape} should be {dims + 2}-D "
+                         f"(out_channels, in_channels/groups, {'k' if dims == 1 else 'kh, kw'})")
+    if groups < 1 or weight.shape[0] % groups:
+        raise ValueError(f"{describe(who)}: groups={groups} must be positive and divide out_channels "
+                         f"({weight.shape[0]})")
+    expected = weight.shape[1] * groups
+    if x.shape[1] != expected:
+        raise ValueError(f"{describe(who)} got input with {x.shape[1]} channels: expected {expected} "
+                         f"(input shape {x.shape}, weight shape {weight.shape}, groups={groups})")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"{describe(who)}: bias of shape {bias.shape} should be ({weight.shape[0]},)")
+    if x.dtype != weight.dtype:
+        raise TypeError(f"{describe(who)} got {x.dtype} input but its weight is {weight.dtype}; convert one "
+                        f"of them (x.to({weight.dtype}) or model.to({x.dtype}))")
+
+
+def convolution(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrTuple, padding: IntOrTuple | str,
+                dilation: IntOrTuple, groups: int, dims: int, who: Any) -> Tensor:
+    """Checked ``dims``-D convolution; ``who`` (a layer, or an op's name) is named in every error."""
+    _check_conv(x, weight, bias, groups, dims, who)
+    kernel = tuple(weight.shape[2:])
+    stride = ntuple(stride, dims, "stride", who)
+    dilation = ntuple(dilation, dims, "dilation", who)
+    if any(s < 1 for s in stride) or any(d < 1 for d in dilation):
+        raise ValueError(f"{describe(who)}: stride and dilation must be positive, got {stride} and {dilation}")
+    pads = conv_pads(padding, kernel, dilation, stride, who)
+    size = x.shape[2:]
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(size, pads))
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if any(p < k for p, k in zip(padded, span)):
+        raise ValueError(f"{describe(who)} got input of spatial size {size} (padded: {padded}), smaller than the "
+                         f"kernel {kernel} with dilation {dilation}, which spans {span}; use a larger input or "
+                         "more padding")
+    if dims == 1:
+        stride, dilation, pads = (1,) + stride, (1,) + dilation, ((0, 0),) + pads
+    args = (x, weight) if bias is None else (x, weight, bias)
+    return ConvNd.apply(*args, stride=stride, pads=pads, dilation=dilation, groups=groups)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrTuple = 1,
+           padding: IntOrTuple | str = 0, dilation: IntOrTuple = 1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation of (N, C, H, W) input, as ``torch.nn.functional.conv2d``."""
+    return convolution(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrTuple = 1,
+           padding: IntOrTuple | str = 0, dilation: IntOrTuple = 1, groups: int = 1) -> Tensor:
+    """1-D cross-correlation of (N, C, L) input, as ``torch.nn.functional.conv1d``."""
+    return convolution(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+__all__ = ["ConvNd", "conv1d", "conv2d"]

@@ -1,2 +1,65 @@
-"""Placeholder: being written."""
-__all__: list[str] = []
+"""Inverted dropout: zero each element (or whole channel) with probability ``p`` and scale the survivors by
+``1 / (1 - p)`` so the expected activation is unchanged and evaluation needs no rescaling.
+
+The mask comes from the tensor's backend generator (``backend.rand``), so ``anynn.manual_seed`` makes it
+reproducible on a given backend.
+"""
+from __future__ import annotations
+
+from anynn.autograd.function import Function
+from anynn.autograd.tensor import Tensor
+
+
+class Dropout(Function):
+    """``x * mask``; ``mask`` is 0 or ``1/(1-p)``, of shape ``mask_shape`` (broadcast against ``x``)."""
+
+    @staticmethod
+    def forward(ctx, x, p=0.5, mask_shape=None):
+        xp = ctx.xp
+        backend = ctx.backend
+        shape = tuple(x.shape) if mask_shape is None else mask_shape
+        keep = backend.rand(shape, backend.dtype_of(x.dtype)) >= p
+        mask = xp.astype(keep, x.dtype) * (1.0 / (1.0 - p))
+        ctx.save(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.saved[0]
+
+
+def _check_p(p: float, name: str) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: dropout probability has to be between 0 and 1, but got {p}")
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Element-wise inverted dropout (PyTorch's ``F.dropout``); the identity when not ``training`` or ``p=0``.
+
+    ``inplace`` is accepted for compatibility; anynn never overwrites an input autograd may need.
+    """
+    _check_p(p, "dropout")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    return Dropout.apply(input, p=float(p))
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Channel-wise dropout (PyTorch's ``F.dropout2d``): zero whole feature maps of an (N, C, H, W) input.
+
+    A 3-D input is treated as (N, C, L), as PyTorch does, so each (sample, channel) row is kept or dropped.
+    """
+    _check_p(p, "dropout2d")
+    if input.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 4-D (N, C, H, W) or 3-D (N, C, L) input, got shape {input.shape}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    mask_shape = input.shape[:2] + (1,) * (input.ndim - 2)
+    return Dropout.apply(input, p=float(p), mask_shape=mask_shape)
+
+
+__all__ = ["dropout", "dropout2d"]

@@ -114,19 +114,21 @@ class Clip(Function):
 
 
 class Maximum(Function):
-    """Element-wise max of two tensors; ties split the gradient evenly (as PyTorch does)."""
+    """Element-wise max (or min with ``smallest=True``) of tensors or scalars; ties split the gradient evenly,
+    as PyTorch does."""
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, smallest=False):
         ctx.save(a, b)
-        return ctx.xp.maximum(a, b)
+        ctx.smallest = smallest
+        return ctx.xp.minimum(a, b) if smallest else ctx.xp.maximum(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved
         xp = ctx.xp
-        share = xp.where(a > b, 1.0, xp.where(a == b, 0.5, 0.0))
-        ga = grad * share
+        a_wins = a < b if ctx.smallest else a > b
+        ga = xp.where(a_wins, grad, xp.where(a == b, grad * 0.5, 0.0))
         return (unbroadcast(xp, ga, shape_of(a)) if hasattr(a, "shape") else None,
                 unbroadcast(xp, grad - ga, shape_of(b)) if hasattr(b, "shape") else None)
 

@@ -5,12 +5,6 @@ from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
 
 
-def needs_grad(ctx, i: int) -> bool:
-    """Whether positional input ``i`` of the recorded call wants a gradient (skip work for those that do not)."""
-    arg = ctx.inputs[i]
-    return isinstance(arg, Tensor) and arg.requires_grad
-
-
 class Linear(Function):
     """``x @ W.T + b`` for ``x`` of shape (..., in); the backward flattens the leading axes into one GEMM."""
 
@@ -28,11 +22,11 @@ class Linear(Function):
         out_features, in_features = weight.shape
         g2 = xp.reshape(grad, (-1, out_features))
         gx = gw = gb = None
-        if needs_grad(ctx, 0):
+        if ctx.needs_input_grad[0]:
             gx = xp.reshape(xp.matmul(g2, weight), tuple(x.shape))
-        if needs_grad(ctx, 1):
+        if ctx.needs_input_grad[1]:
             gw = xp.matmul(xp.matrix_transpose(g2), xp.reshape(x, (-1, in_features)))
-        if needs_grad(ctx, 2):
+        if ctx.needs_input_grad[2]:
             gb = xp.sum(g2, axis=0)
         return gx, gw, gb
 

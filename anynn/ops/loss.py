@@ -1,2 +1,714 @@
-"""Placeholder: being written."""
-__all__: list[str] = []
+"""Loss functions with PyTorch's names, signatures and defaults: ``F.cross_entropy``, ``F.mse_loss``, ...
+
+Every loss is one ``Function`` with an explicit backward. Cross-entropy fuses a stable log-softmax with the
+negative log-likelihood, so its gradient is simply ``(softmax - smoothed one-hot) * scaling`` and extreme logits
+(1e4 next to -1e4) give finite losses and gradients.
+
+Checking targets, and ``CHECK_VALUES``
+    Dtypes and shapes are host metadata, so they are always checked, and a wrong one raises an error naming the
+    loss, what it expected, what it got and how to fix it. Checking *values* (a class index outside
+    ``[0, C)``, BCE probabilities outside ``[0, 1]``) must read the data, which on a GPU backend is a host sync
+    on every step, so it runs only when ``CHECK_VALUES`` is true: start Python with ``ANYNN_DEBUG=1`` (read once,
+    when this module is imported), or set ``anynn.ops.loss.CHECK_VALUES = True`` at run time.
+
+    With the check off, an out-of-range class index is never used to read memory: it is clamped, and its loss
+    and gradient are NaN, so a NaN loss with integer targets means "rerun with ANYNN_DEBUG=1 to name the label".
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from typing import Any, Callable
+
+from anynn import dtypes as D
+from anynn.autograd.function import Context, Function
+from anynn.autograd.tensor import Tensor
+from anynn.ops._util import shape_of, unbroadcast
+
+CHECK_VALUES: bool = os.environ.get("ANYNN_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+_REDUCTIONS = ("none", "mean", "sum")
+_NAN = float("nan")
+
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss", "l1_loss",
+           "mse_loss", "multi_margin_loss", "nll_loss", "smooth_l1_loss"]
+
+
+# ---------------------------------------------------------------- shared helpers (arrays)
+def _reduce(xp: Any, loss: Any, reduction: str, denom: Any) -> Any:
+    """'none': the per-element loss; 'sum': its sum; 'mean': the sum over ``denom`` (a count or a weight sum)."""
+    if reduction == "none":
+        return loss
+    total = xp.sum(loss)
+    return total if reduction == "sum" else total / denom
+
+
+def _upstream(grad: Any, reduction: str, denom: Any) -> Any:
+    """The incoming gradient per loss element: the 'mean' denominator divided out (0-d for 'sum'/'mean')."""
+    return grad / denom if reduction == "mean" else grad
+
+
+def _like(xp: Any, grad: Any, dtype: Any) -> Any:
+    """``grad`` in the dtype of the input it belongs to (a float64 target must not turn float32 grads float64)."""
+    return grad if grad.dtype == dtype else xp.astype(grad, dtype)
+
+
+def _log_softmax(xp: Any, x: Any) -> Any:
+    """log(softmax(x)) over axis 1, shifted by the row max so exp never overflows."""
+    m = xp.max(x, axis=1, keepdims=True)
+    shifted = x - xp.where(xp.isfinite(m), m, 0.0)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+
+
+def _along_classes(xp: Any, vector: Any, ndim: int) -> Any:
+    """A (C,) vector shaped (1, C, 1, ...) to broadcast against an (N, C, d1, ...) array."""
+    return xp.reshape(vector, (1, vector.shape[0]) + (1,) * (ndim - 2))
+
+
+def _class_hits(ctx: Context, index: Any, ndim: int, c: int) -> Any:
+    """Boolean one-hot (N, C, d1, ...) of class indices (N, d1, ...), by broadcasting, without a scatter."""
+    xp = ctx.xp
+    classes = xp.arange(c, dtype=index.dtype, device=ctx.backend.device)
+    return xp.expand_dims(index, axis=1) == _along_classes(xp, classes, ndim)
+
+
+def _pick_classes(ctx: Context, x: Any, target: Any, weight: Any,
+                  ignore_index: int | None) -> tuple[Any, Any, Any, Any]:
+    """Entries ``x[n, target[n], ...]`` by ``take_along_axis``, and each sample's weight (0 where ignored).
+
+    An index outside [0, C) that is not ``ignore_index`` is clamped (never read out of bounds) and its weight
+    set to NaN, so its loss and gradient are NaN rather than silently wrong.
+    Returns (picked, sample weight, clamped index, boolean mask of the samples that count).
+    """
+    xp = ctx.xp
+    int64 = ctx.backend.dtype(D.int64)
+    if target.dtype != int64:
+        target = xp.astype(target, int64)
+    c = x.shape[1]
+    in_range = (target >= 0) & (target < c)
+    if ignore_index is None:
+        ignored, used = None, in_range
+    else:
+        ignored = target == ignore_index
+        used = in_range & ~ignored
+    safe = xp.where(used, target, 0)
+    picked = xp.squeeze(xp.take_along_axis(x, xp.expand_dims(safe, axis=1), axis=1), axis=1)
+    if weight is None:
+        w = xp.astype(used, x.dtype)
+    else:
+        w = xp.reshape(xp.take(weight, xp.reshape(safe, (-1,))), tuple(safe.shape))
+        w = xp.where(used, w, 0.0)
+    w = xp.where(in_range if ignored is None else in_range | ignored, w, _NAN)
+    return picked, w, safe, used
+
+
+def _batched(xp: Any, *arrays: Any) -> list[Any]:
+    """Unbatched inputs ((C,) and a 0-d target) as a batch of one."""
+    return [None if a is None else xp.expand_dims(a, axis=0) for a in arrays]
+
+
+# ---------------------------------------------------------------- cross-entropy family
+class CrossEntropy(Function):
+    """log-softmax + negative log-likelihood over axis 1, fused; class indices or class probabilities.
+
+    With class indices each sample's loss is ``-sum_c q_c log p_c`` where ``q`` is the (weighted, smoothed)
+    one-hot target; 'mean' divides by the summed weights of the non-ignored targets (as PyTorch). With
+    probabilities ``q = weight * (target * (1 - eps) + eps / C)`` and 'mean' divides by the number of samples.
+    The input gradient is ``(softmax * sum(q) - q) * scaling``; probability targets get a gradient too.
+    """
+
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index=-100, reduction="mean", label_smoothing=0.0, probs=False):
+        xp = ctx.xp
+        ctx.in_shape, ctx.unbatched = tuple(x.shape), x.ndim == 1
+        ctx.reduction, ctx.eps, ctx.probs, ctx.dtype = reduction, label_smoothing, probs, x.dtype
+        if ctx.unbatched:
+            x, target = _batched(xp, x, target)
+        c, eps = x.shape[1], label_smoothing
+        logp = _log_softmax(xp, x)
+        if weight is not None and weight.dtype != x.dtype:
+            weight = xp.astype(weight, x.dtype)
+        w = None if weight is None else _along_classes(xp, weight, x.ndim)
+        if probs:
+            q = target if eps == 0 else target * (1.0 - eps) + eps / c
+            if w is not None:
+                q = q * w
+            loss = -xp.sum(q * logp, axis=1)
+            denom = math.prod(loss.shape)
+            ctx.save(logp, q, w)
+        else:
+            picked, wy, index, used = _pick_classes(ctx, logp, target, weight, ignore_index)
+            loss = -wy * picked
+            if eps > 0:
+                smooth = -xp.sum(logp if w is None else logp * w, axis=1)
+                loss = (1.0 - eps) * loss + (eps / c) * xp.where(used, smooth, 0.0)
+            denom = xp.sum(wy)
+            ctx.save(logp, index, wy, used, w, denom)
+        ctx.denom = denom if probs else None
+        out = _reduce(xp, loss, reduction, denom)
+        return xp.reshape(out, ()) if ctx.unbatched and reduction == "none" else out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        denom = ctx.denom if ctx.probs else ctx.saved[-1]
+        g = _upstream(grad, ctx.reduction, denom)
+        if ctx.reduction == "none" and not ctx.unbatched:
+            g = xp.expand_dims(g, axis=1)
+        if ctx.probs:
+            gx, gt = CrossEntropy._probability_grads(ctx, g)
+        else:
+            gx, gt = CrossEntropy._index_grad(ctx, g), None
+        gx = _like(xp, gx, ctx.dtype)
+        if ctx.unbatched:
+            gx = xp.reshape(gx, ctx.in_shape)
+            gt = None if gt is None else xp.reshape(gt, ctx.in_shape)
+        return gx, gt, None
+
+    @staticmethod
+    def _probability_grads(ctx, g):
+        xp = ctx.xp
+        logp, q, w = ctx.saved
+        gx = g * (xp.exp(logp) * xp.sum(q, axis=1, keepdims=True) - q)
+        gt = (-(1.0 - ctx.eps) * g) * (logp if w is None else logp * w)
+        return gx, gt
+
+    @staticmethod
+    def _index_grad(ctx, g):
+        xp = ctx.xp
+        logp, index, wy, used, w, _ = ctx.saved
+        c, eps = logp.shape[1], ctx.eps
+        on_target = (1.0 - eps) * wy
+        total = on_target
+        if eps > 0:
+            spread = (eps / c) * xp.astype(used, logp.dtype)
+            total = on_target + spread * (float(c) if w is None else xp.sum(w))
+        hits = _class_hits(ctx, index, logp.ndim, c)
+        gx = xp.exp(logp) * xp.expand_dims(total, axis=1) - xp.where(hits, xp.expand_dims(on_target, axis=1), 0.0)
+        if eps > 0:
+            spread = xp.expand_dims(spread, axis=1)
+            gx = gx - (spread if w is None else spread * w)
+        return g * gx
+
+
+class NLLLoss(Function):
+    """Negative log-likelihood of log-probabilities ``x`` (N, C, d1, ...) at class indices (N, d1, ...)."""
+
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index=-100, reduction="mean"):
+        xp = ctx.xp
+        ctx.in_shape, ctx.unbatched, ctx.reduction = tuple(x.shape), x.ndim == 1, reduction
+        if ctx.unbatched:
+            x, target = _batched(xp, x, target)
+        if weight is not None and weight.dtype != x.dtype:
+            weight = xp.astype(weight, x.dtype)
+        picked, wy, index, _ = _pick_classes(ctx, x, target, weight, ignore_index)
+        denom = xp.sum(wy)
+        ctx.save(index, wy, denom)
+        ctx.batched_shape = tuple(x.shape)
+        out = _reduce(xp, -wy * picked, reduction, denom)
+        return xp.reshape(out, ()) if ctx.unbatched and reduction == "none" else out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        index, wy, denom = ctx.saved
+        g = _upstream(grad, ctx.reduction, denom)
+        shape = ctx.batched_shape
+        hits = _class_hits(ctx, index, len(shape), shape[1])
+        gx = xp.where(hits, xp.expand_dims(-g * wy, axis=1), 0.0)
+        return xp.reshape(gx, ctx.in_shape), None, None
+
+
+class MultiMargin(Function):
+    """Multi-class hinge loss: ``sum_{i != y} max(0, margin - x_y + x_i)^p * w_y / C`` per sample."""
+
+    @staticmethod
+    def forward(ctx, x, target, weight, p=1, margin=1.0, reduction="mean"):
+        xp = ctx.xp
+        ctx.in_shape, ctx.unbatched, ctx.reduction, ctx.p = tuple(x.shape), x.ndim == 1, reduction, p
+        if ctx.unbatched:
+            x, target = _batched(xp, x, target)
+        if weight is not None and weight.dtype != x.dtype:
+            weight = xp.astype(weight, x.dtype)
+        c = x.shape[1]
+        picked, wy, index, _ = _pick_classes(ctx, x, target, weight, ignore_index=None)
+        z = (margin - xp.expand_dims(picked, axis=1)) + x
+        active = (z > 0.0) & ~_class_hits(ctx, index, 2, c)
+        h = xp.where(active, z if p == 1 else z * z, 0.0)
+        loss = xp.sum(h, axis=1) * (wy / c)
+        denom = loss.shape[0]
+        ctx.save(z, active, index, wy)
+        ctx.denom = denom
+        out = _reduce(xp, loss, reduction, denom)
+        return xp.reshape(out, ()) if ctx.unbatched and reduction == "none" else out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        z, active, index, wy = ctx.saved
+        c = z.shape[1]
+        g = _upstream(grad, ctx.reduction, ctx.denom)
+        scale = g * (wy / c)
+        slope = xp.astype(active, z.dtype) if ctx.p == 1 else xp.where(active, 2.0 * z, 0.0)
+        slope = slope * xp.expand_dims(scale, axis=-1)
+        back = xp.sum(slope, axis=1, keepdims=True)
+        gx = slope - xp.where(_class_hits(ctx, index, 2, c), back, 0.0)
+        return xp.reshape(gx, ctx.in_shape), None, None
+
+
+# ---------------------------------------------------------------- element-wise losses
+def _squared(xp, d, _):
+    return d * d
+
+
+def _squared_slope(xp, d, _):
+    return 2.0 * d
+
+
+def _absolute(xp, d, _):
+    return xp.abs(d)
+
+
+def _absolute_slope(xp, d, _):
+    return xp.sign(d)
+
+
+def _smooth_l1(xp, d, beta):
+    a = xp.abs(d)
+    if beta == 0:
+        return a
+    return xp.where(a < beta, (0.5 / beta) * d * d, a - 0.5 * beta)
+
+
+def _smooth_l1_slope(xp, d, beta):
+    if beta == 0:
+        return xp.sign(d)
+    return xp.where(xp.abs(d) < beta, d / beta, xp.sign(d))
+
+
+def _huber(xp, d, delta):
+    a = xp.abs(d)
+    return xp.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+
+
+def _huber_slope(xp, d, delta):
+    return xp.where(xp.abs(d) < delta, d, delta * xp.sign(d))
+
+
+_DIFFERENCE: dict[str, tuple[Callable, Callable]] = {
+    "mse": (_squared, _squared_slope),
+    "l1": (_absolute, _absolute_slope),
+    "smooth_l1": (_smooth_l1, _smooth_l1_slope),
+    "huber": (_huber, _huber_slope),
+}
+
+
+class DifferenceLoss(Function):
+    """An element-wise loss of ``d = input - target`` ('mse', 'l1', 'smooth_l1', 'huber'), optionally weighted.
+
+    Weighted 'mean' divides by the summed weights for 'mse'/'l1' and by the element count for 'huber', as
+    PyTorch does; input, target and weight all get gradients.
+    """
+
+    @staticmethod
+    def forward(ctx, x, t, weight, kind="mse", param=1.0, reduction="mean"):
+        xp = ctx.xp
+        value, _ = _DIFFERENCE[kind]
+        d = x - t
+        loss = value(xp, d, param)
+        ctx.kind, ctx.param, ctx.reduction = kind, param, reduction
+        ctx.dtypes = (x.dtype, t.dtype, getattr(weight, "dtype", None))
+        ctx.shapes = (shape_of(x), shape_of(t), shape_of(weight))
+        if weight is None:
+            denom = math.prod(loss.shape)
+            out = _reduce(xp, loss, reduction, denom)
+            ctx.save(d, None, None, None, denom)
+            return out
+        weighted = loss * weight
+        denom = xp.sum(weight) if kind in ("mse", "l1") else math.prod(weighted.shape)
+        out = _reduce(xp, weighted, reduction, denom)
+        ctx.save(d, weight, loss, out, denom)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        d, weight, loss, out, denom = ctx.saved
+        g = _upstream(grad, ctx.reduction, denom)
+        gd = g * _DIFFERENCE[ctx.kind][1](xp, d, ctx.param)
+        gw = None
+        if weight is not None:
+            gd = gd * weight
+            by_weight_sum = ctx.reduction == "mean" and ctx.kind in ("mse", "l1")
+            gw = g * (loss - out) if by_weight_sum else g * loss
+            gw = _like(xp, unbroadcast(xp, xp.broadcast_to(gw, tuple(d.shape)), ctx.shapes[2]), ctx.dtypes[2])
+        gx = _like(xp, unbroadcast(xp, xp.broadcast_to(gd, tuple(d.shape)), ctx.shapes[0]), ctx.dtypes[0])
+        gt = _like(xp, unbroadcast(xp, xp.broadcast_to(-gd, tuple(d.shape)), ctx.shapes[1]), ctx.dtypes[1])
+        return gx, gt, gw
+
+
+def _log_sigmoid(xp: Any, x: Any) -> Any:
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for any finite x."""
+    return xp.minimum(x, 0.0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def _sigmoid(xp: Any, x: Any) -> Any:
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+class BinaryCrossEntropy(Function):
+    """``-w (t log x + (1 - t) log(1 - x))`` with both logs clamped to >= -100, as PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, t, weight, reduction="mean"):
+        xp = ctx.xp
+        loss = (t - 1.0) * xp.maximum(xp.log1p(-x), -100.0) - t * xp.maximum(xp.log(x), -100.0)
+        if weight is not None:
+            loss = loss * weight
+        denom = math.prod(loss.shape)
+        ctx.reduction, ctx.denom, ctx.dtypes = reduction, denom, (x.dtype, t.dtype)
+        ctx.save(x, t, weight)
+        return _reduce(xp, loss, reduction, denom)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        x, t, weight = ctx.saved
+        g = _upstream(grad, ctx.reduction, ctx.denom)
+        if weight is not None:
+            g = g * weight
+        gx = g * (x - t) / xp.maximum((1.0 - x) * x, 1e-12)
+        gt = -g * xp.log(x / (1.0 - x))
+        return _like(xp, gx, ctx.dtypes[0]), _like(xp, gt, ctx.dtypes[1]), None
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """Sigmoid + binary cross-entropy in log-sum-exp form: ``(1 - t) x - (1 + (pw - 1) t) log_sigmoid(x)``."""
+
+    @staticmethod
+    def forward(ctx, x, t, weight, pos_weight, reduction="mean"):
+        xp = ctx.xp
+        log_sig = _log_sigmoid(xp, x)
+        scale = 1.0 if pos_weight is None else 1.0 + (pos_weight - 1.0) * t
+        loss = (1.0 - t) * x - scale * log_sig
+        if weight is not None:
+            loss = loss * weight
+        denom = math.prod(loss.shape)
+        ctx.reduction, ctx.denom, ctx.dtypes = reduction, denom, (x.dtype, t.dtype)
+        ctx.save(x, t, weight, pos_weight, log_sig)
+        return _reduce(xp, loss, reduction, denom)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        x, t, weight, pos_weight, log_sig = ctx.saved
+        g = _upstream(grad, ctx.reduction, ctx.denom)
+        if weight is not None:
+            g = g * weight
+        if pos_weight is None:
+            gx = g * (_sigmoid(xp, x) - t)
+            gt = -g * x
+        else:
+            pt = pos_weight * t
+            gx = g * ((pt + 1.0 - t) * _sigmoid(xp, x) - pt)
+            gt = g * ((log_sig - x) - pos_weight * log_sig)
+        return _like(xp, gx, ctx.dtypes[0]), _like(xp, gt, ctx.dtypes[1]), None, None
+
+
+# ---------------------------------------------------------------- argument checks (host metadata only)
+def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """PyTorch's mapping of the deprecated ``size_average``/``reduce`` flags onto ``reduction``."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    result = "none" if not reduce else "mean" if size_average else "sum"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{result}' instead.",
+                  stacklevel=3)
+    return result
+
+
+def _check_reduction(who: Any, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{who} got reduction={reduction!r}: expected one of 'none', 'mean', 'sum'")
+
+
+def _check_tensor(who: Any, name: str, value: Any, optional: bool = False) -> None:
+    if isinstance(value, Tensor) or (optional and value is None):
+        return
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    raise TypeError(f"{who} got {name} of type {kind}: expected an anynn Tensor; wrap it with anynn.tensor(...)")
+
+
+def _check_float(who: Any, name: str, value: Tensor) -> None:
+    if not value.dtype.is_floating_point:
+        raise TypeError(f"{who} got {name} with dtype {value.dtype.name}: expected a floating-point tensor; "
+                        f"convert it with {name}.float()")
+
+
+def _class_dim_input(who: Any, input: Tensor) -> int:
+    """The number of classes of an (N, C, d1, ...) or unbatched (C,) input."""
+    _check_tensor(who, "input", input)
+    if input.ndim == 0:
+        raise ValueError(f"{who} got a 0-d input: expected scores of shape (N, C), (N, C, d1, ...) or (C,)")
+    _check_float(who, "input", input)
+    return input.shape[0] if input.ndim == 1 else input.shape[1]
+
+
+def _index_shape(input: Tensor) -> tuple[int, ...]:
+    """The shape class-index targets must have: the input's shape without the class dimension."""
+    return () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
+
+
+def _check_class_target(who: Any, input: Tensor, target: Tensor, allow_probabilities: bool) -> bool:
+    """Validate a class-index (or, if allowed, class-probability) target; True for probabilities."""
+    _check_tensor(who, "target", target)
+    expected = _index_shape(input)
+    if target.dtype.kind in "iu":
+        if target.shape == expected:
+            return False
+        raise ValueError(_target_shape_message(who, input, target, expected, allow_probabilities))
+    if allow_probabilities and target.dtype.is_floating_point and target.shape == input.shape:
+        return True
+    hint = "use target.long()"
+    if allow_probabilities:
+        hint += f" or pass class probabilities with the same shape as the input {input.shape}"
+    raise TypeError(f"{who} got target with dtype {target.dtype.name}: expected integer class indices (int64) "
+                    f"of shape {expected}; {hint}")
+
+
+def _target_shape_message(who: Any, input: Tensor, target: Tensor, expected: tuple, probs: bool) -> str:
+    head = f"{who} got input of shape {input.shape} and target of shape {target.shape}"
+    if input.ndim > 1 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
+        return (f"{head}: the batch sizes differ ({input.shape[0]} vs {target.shape[0]}); expected target of shape "
+                f"{expected}, one class index per sample")
+    if target.shape == input.shape:
+        fix = "pass class indices (e.g. target.argmax(1))"
+        if probs:
+            fix += " or one-hot / probability targets as floats (target.float())"
+        return f"{head}: integer targets hold one class index per sample, without a class dimension; {fix}"
+    return (f"{head}: expected target of shape {expected} (the input's shape without its class dimension "
+            f"{0 if input.ndim == 1 else 1})")
+
+
+def _check_class_weight(who: Any, weight: Tensor | None, classes: int) -> None:
+    _check_tensor(who, "weight", weight, optional=True)
+    if weight is not None and weight.shape != (classes,):
+        raise ValueError(f"{who} got weight of shape {weight.shape} for an input with {classes} classes: expected "
+                         f"one weight per class, shape ({classes},)")
+
+
+def _check_class_values(who: Any, target: Tensor, classes: int, ignore_index: int | None) -> None:
+    """Under CHECK_VALUES: every class index in [0, C) or equal to ``ignore_index`` (reads the data)."""
+    if not CHECK_VALUES:
+        return
+    xp = target.xp
+    y = target.data
+    bad = (y < 0) | (y >= classes)
+    if ignore_index is not None:
+        bad = bad & (y != ignore_index)
+    if not bool(xp.any(bad)):
+        return
+    flat = xp.reshape(bad, (-1,))
+    first = int(xp.argmax(xp.astype(flat, target.backend.dtype(D.int8))))
+    value = int(xp.reshape(y, (-1,))[first])
+    allowed = f"[0, {classes - 1}]" + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
+    raise IndexError(f"{who} got target class {value} with {classes} classes: class indices must be in {allowed}; "
+                     "check the labels (1-based? padding?) and the number of outputs of the model")
+
+
+def _check_unit_interval(who: Any, name: str, value: Tensor, fix: str) -> None:
+    """Under CHECK_VALUES: all entries within [0, 1] (reads the data)."""
+    if not CHECK_VALUES or value.numel() == 0:
+        return
+    xp = value.xp
+    low, high = float(xp.min(value.data)), float(xp.max(value.data))
+    if not (0.0 <= low and high <= 1.0):
+        raise ValueError(f"{who} got {name} values in [{low:g}, {high:g}]: expected probabilities in [0, 1]; {fix}")
+
+
+def _broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """NumPy's broadcast shape of ``a`` and ``b``, or None if they do not broadcast."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and 1 not in (x, y):
+            return None
+        out.append(max(x, y) if 0 not in (x, y) else 0)
+    return tuple(reversed(out))
+
+
+def _check_pair(who: Any, input: Tensor, target: Tensor, same_shape: bool) -> None:
+    """Input and target must be float tensors of one shape (``same_shape``) or, with a warning, broadcast."""
+    _check_tensor(who, "input", input)
+    _check_tensor(who, "target", target)
+    _check_float(who, "input", input)
+    _check_float(who, "target", target)
+    if input.shape == target.shape:
+        return
+    if same_shape:
+        raise ValueError(f"{who} got input of shape {input.shape} and target of shape {target.shape}: expected the "
+                         f"same shape; reshape the target (target.reshape{input.shape})")
+    both = _broadcast_shape(input.shape, target.shape)
+    if both is None:
+        raise ValueError(f"{who} got input of shape {input.shape} and target of shape {target.shape}, which do not "
+                         "broadcast: expected the same shape")
+    warnings.warn(f"{who}: using a target size ({target.shape}) that is different to the input size "
+                  f"({input.shape}); they broadcast to {both}, which is likely wrong (e.g. (N, 1) against (N,) gives "
+                  "(N, N)). Please ensure they have the same size.", stacklevel=3)
+
+
+def _check_elementwise_weight(who: Any, name: str, weight: Tensor | None, input: Tensor, exact: bool) -> None:
+    _check_tensor(who, name, weight, optional=True)
+    if weight is None:
+        return
+    fits = weight.shape == input.shape if exact else _broadcast_shape(weight.shape, input.shape) == input.shape
+    if not fits:
+        need = f"shape {input.shape}" if exact else f"a shape that broadcasts to the input's {input.shape}"
+        raise ValueError(f"{who} got {name} of shape {weight.shape}: expected {need}")
+
+
+# ---------------------------------------------------------------- checked implementations (functional and nn)
+def _cross_entropy(who: Any, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+                   reduction: str, label_smoothing: float) -> Tensor:
+    classes = _class_dim_input(who, input)
+    _check_reduction(who, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{who} got label_smoothing={label_smoothing}: expected a value in [0.0, 1.0]")
+    probs = _check_class_target(who, input, target, allow_probabilities=True)
+    _check_class_weight(who, weight, classes)
+    if not probs:
+        _check_class_values(who, target, classes, ignore_index)
+    return CrossEntropy.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction,
+                              label_smoothing=float(label_smoothing), probs=probs)
+
+
+def _nll_loss(who: Any, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+              reduction: str) -> Tensor:
+    classes = _class_dim_input(who, input)
+    _check_reduction(who, reduction)
+    _check_class_target(who, input, target, allow_probabilities=False)
+    _check_class_weight(who, weight, classes)
+    _check_class_values(who, target, classes, ignore_index)
+    return NLLLoss.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction)
+
+
+def _multi_margin_loss(who: Any, input: Tensor, target: Tensor, p: int, margin: float, weight: Tensor | None,
+                       reduction: str) -> Tensor:
+    classes = _class_dim_input(who, input)
+    _check_reduction(who, reduction)
+    if p not in (1, 2):
+        raise ValueError(f"{who} got p={p}: only p == 1 and p == 2 are supported")
+    if input.ndim > 2:
+        raise ValueError(f"{who} got input of shape {input.shape}: expected (N, C) or (C,)")
+    _check_class_target(who, input, target, allow_probabilities=False)
+    _check_class_weight(who, weight, classes)
+    _check_class_values(who, target, classes, None)
+    return MultiMargin.apply(input, target, weight, p=int(p), margin=float(margin), reduction=reduction)
+
+
+def _difference_loss(who: Any, kind: str, input: Tensor, target: Tensor, weight: Tensor | None, param: float,
+                     reduction: str) -> Tensor:
+    _check_reduction(who, reduction)
+    _check_pair(who, input, target, same_shape=False)
+    _check_elementwise_weight(who, "weight", weight, input, exact=True)
+    return DifferenceLoss.apply(input, target, weight, kind=kind, param=float(param), reduction=reduction)
+
+
+def _binary_cross_entropy(who: Any, input: Tensor, target: Tensor, weight: Tensor | None, reduction: str) -> Tensor:
+    _check_reduction(who, reduction)
+    _check_pair(who, input, target, same_shape=True)
+    _check_elementwise_weight(who, "weight", weight, input, exact=False)
+    _check_unit_interval(who, "input", input, "apply sigmoid first, or use BCEWithLogitsLoss on the raw scores")
+    _check_unit_interval(who, "target", target, "targets are probabilities of the positive class")
+    return BinaryCrossEntropy.apply(input, target, weight, reduction=reduction)
+
+
+def _binary_cross_entropy_with_logits(who: Any, input: Tensor, target: Tensor, weight: Tensor | None,
+                                      reduction: str, pos_weight: Tensor | None) -> Tensor:
+    _check_reduction(who, reduction)
+    _check_pair(who, input, target, same_shape=True)
+    _check_elementwise_weight(who, "weight", weight, input, exact=False)
+    _check_elementwise_weight(who, "pos_weight", pos_weight, input, exact=False)
+    return BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction=reduction)
+
+
+# ---------------------------------------------------------------- functional API (PyTorch's signatures)
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: bool | None = None,
+                  ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy between logits ``input`` (N, C, d1, ...) and class indices (N, d1, ...) or probabilities.
+
+    Fused and stable (one log-softmax); ``weight`` rescales classes, ``ignore_index`` targets add nothing and
+    are left out of the 'mean' denominator, ``label_smoothing`` mixes in the uniform distribution. Class
+    indices are range-checked only with ``CHECK_VALUES`` (see the module docstring).
+    """
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _cross_entropy("F.cross_entropy", input, target, weight, ignore_index, reduction, label_smoothing)
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: bool | None = None,
+             ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (e.g. from log_softmax) at class indices."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _nll_loss("F.nll_loss", input, target, weight, ignore_index, reduction)
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
+             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Mean squared error; a ``weight`` of the input's shape makes 'mean' a weighted mean."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _difference_loss("F.mse_loss", "mse", input, target, weight, 0.0, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
+            reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Mean absolute error; a ``weight`` of the input's shape makes 'mean' a weighted mean."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _difference_loss("F.l1_loss", "l1", input, target, weight, 0.0, reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """Squared error (halved, over ``beta``) below ``beta``, absolute error above it."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise ValueError(f"F.smooth_l1_loss got beta={beta}: expected beta >= 0")
+    return _difference_loss("F.smooth_l1_loss", "smooth_l1", input, target, None, beta, reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """Halved squared error below ``delta``, ``delta``-scaled absolute error above it."""
+    if delta <= 0:
+        raise ValueError(f"F.huber_loss got delta={delta}: expected delta > 0")
+    return _difference_loss("F.huber_loss", "huber", input, target, weight, delta, reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         size_average: bool | None = None, reduce: bool | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities ``input``; logs clamped to >= -100 so 0 and 1 stay finite."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _binary_cross_entropy("F.binary_cross_entropy", input, target, weight, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     size_average: bool | None = None, reduce: bool | None = None,
+                                     reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
+    """Sigmoid + binary cross-entropy in one stable step; ``pos_weight`` scales the positive term per class."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _binary_cross_entropy_with_logits("F.binary_cross_entropy_with_logits", input, target, weight,
+                                             reduction, pos_weight)
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
+                      weight: Tensor | None = None, size_average: bool | None = None, reduce: bool | None = None,
+                      reduction: str = "mean") -> Tensor:
+    """Multi-class hinge (SVM) loss on scores (N, C) with class indices (N,)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _multi_margin_loss("F.multi_margin_loss", input, target, p, margin, weight, reduction)

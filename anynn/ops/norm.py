@@ -14,7 +14,6 @@ from typing import Sequence
 
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
-from anynn.ops.linear import needs_grad
 
 
 def _standardize(xp, x, axes: tuple[int, ...], eps: float):
@@ -74,12 +73,12 @@ class BatchNorm(Function):
         xhat, inv_std, weight = ctx.saved
         axes = _non_channel_axes(grad.ndim)
         gx = gw = gb = None
-        if needs_grad(ctx, 0):
+        if ctx.needs_input_grad[0]:
             gxhat = grad if weight is None else grad * _channel_view(xp, weight, grad.ndim)
             gx = _standardize_backward(xp, gxhat, xhat, inv_std, axes) if ctx.batch_stats else gxhat * inv_std
-        if needs_grad(ctx, 1):
+        if ctx.needs_input_grad[1]:
             gw = xp.sum(grad * xhat, axis=axes)
-        if needs_grad(ctx, 2):
+        if ctx.needs_input_grad[2]:
             gb = xp.sum(grad, axis=axes)
         return gx, gw, gb, None, None
 
@@ -148,12 +147,12 @@ class LayerNorm(Function):
         xp = ctx.xp
         xhat, inv_std, weight = ctx.saved
         gx = gw = gb = None
-        if needs_grad(ctx, 0):
+        if ctx.needs_input_grad[0]:
             gxhat = grad if weight is None else grad * weight
             gx = _standardize_backward(xp, gxhat, xhat, inv_std, ctx.axes)
-        if needs_grad(ctx, 1):
+        if ctx.needs_input_grad[1]:
             gw = _sum_over(xp, grad * xhat, ctx.lead)
-        if needs_grad(ctx, 2):
+        if ctx.needs_input_grad[2]:
             gb = _sum_over(xp, grad, ctx.lead)
         return gx, gw, gb
 
@@ -166,7 +165,7 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Ten
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise each sample over its trailing ``normalized_shape`` axes (PyTorch's ``F.layer_norm``)."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if not shape or input.shape[input.ndim - len(shape):] != shape or input.ndim < len(shape):
+    if not shape or input.ndim < len(shape) or input.shape[input.ndim - len(shape):] != shape:
         raise ValueError(f"layer_norm: normalized_shape={shape} needs an input of shape (*, "
                          f"{', '.join(map(str, shape))}), got {input.shape}")
     for name, t in (("weight", weight), ("bias", bias)):

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, var, max/min (gradient to the first extremum, as PyTorch), argmax, logsumexp."""
+"""Reductions: sum, mean, var, max/min (with PyTorch's gradient at ties), argmax, logsumexp."""
 from __future__ import annotations
 
 import math
@@ -10,11 +10,10 @@ from anynn.ops._util import norm_axis
 
 def _expand_reduced(xp, grad, in_shape, axis, keepdims):
     """Give ``grad`` back the reduced axes (size 1) so it broadcasts against the input."""
-    if axis is None:
-        return xp.reshape(grad, (1,) * len(in_shape))
-    if not keepdims:
-        grad = xp.expand_dims(grad, axis=axis) if len(axis) > 1 else xp.expand_dims(grad, axis=axis[0])
-    return grad
+    if keepdims:
+        return grad
+    axis = range(len(in_shape)) if axis is None else axis
+    return xp.reshape(grad, tuple(1 if i in axis else s for i, s in enumerate(in_shape)))
 
 
 class Sum(Function):
@@ -35,8 +34,9 @@ def _count(shape, axis) -> int:
 
 
 def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """Arithmetic mean over ``axis`` (all axes if None)."""
     axis = norm_axis(axis, x.ndim)
-    return Sum.apply(x, axis=axis, keepdims=keepdims) * (1.0 / max(_count(x.shape, axis), 1))
+    return Sum.apply(x, axis=axis, keepdims=keepdims) / float(max(_count(x.shape, axis), 1))
 
 
 def var(x: Tensor, axis=None, keepdims: bool = False, correction: int = 1) -> Tensor:
@@ -44,32 +44,36 @@ def var(x: Tensor, axis=None, keepdims: bool = False, correction: int = 1) -> Te
     axis = norm_axis(axis, x.ndim)
     centered = x - mean(x, axis, keepdims=True)
     n = _count(x.shape, axis)
-    return Sum.apply(centered * centered, axis=axis, keepdims=keepdims) * (1.0 / max(n - correction, 1))
+    return Sum.apply(centered * centered, axis=axis, keepdims=keepdims) / float(max(n - correction, 1))
 
 
 class Max(Function):
-    """max (``largest=True``) or min over ``axis``; the gradient goes to the first extremum only, so ties
-    (common after ReLU) do not multiply it."""
+    """max (``largest=True``) or min over ``axis``, with PyTorch's gradient at ties: over all elements
+    (``x.max()``) tied extrema share it evenly; along axes (``x.max(dim)``) it goes to the first extremum."""
 
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False, largest=True):
-        ctx.save(x)
-        ctx.axis, ctx.keepdims, ctx.largest = axis, keepdims, largest
         reduce = ctx.xp.max if largest else ctx.xp.min
-        return reduce(x, axis=axis, keepdims=keepdims)
+        out = reduce(x, axis=axis, keepdims=keepdims)
+        ctx.save(x, out)
+        ctx.axis, ctx.keepdims, ctx.largest = axis, keepdims, largest
+        return out
 
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
-        x = ctx.saved[0]
-        axis = tuple(range(x.ndim)) if ctx.axis is None else ctx.axis
+        x, out = ctx.saved
+        if ctx.axis is None:
+            hit = x == xp.reshape(out, ())
+            return xp.where(hit, grad / xp.sum(xp.astype(hit, x.dtype)), 0.0)
+        axis = ctx.axis
         kept = tuple(a for a in range(x.ndim) if a not in axis)
         perm = kept + axis
         moved = xp.permute_dims(x, perm)
         kept_shape = tuple(moved.shape[:len(kept)])
         flat = xp.reshape(moved, kept_shape + (-1,))
         pick = (xp.argmax if ctx.largest else xp.argmin)(flat, axis=-1, keepdims=True)
-        hit = xp.arange(flat.shape[-1], device=ctx.backend.device) == pick
+        hit = xp.arange(flat.shape[-1], dtype=pick.dtype, device=ctx.backend.device) == pick
         g = xp.reshape(grad, kept_shape + (1,))
         gx = xp.reshape(xp.where(hit, g, 0.0), tuple(moved.shape))
         inverse = tuple(perm.index(i) for i in range(x.ndim))
@@ -85,7 +89,7 @@ def argmax(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
 
 
 class LogSumExp(Function):
-    """log(sum(exp(x))) over ``axis``, stable for any finite or infinite input."""
+    """log(sum(exp(x))) over ``axis`` (a tuple of axes), stable for any finite or infinite input."""
 
     @staticmethod
     def forward(ctx, x, axis, keepdims=False):
@@ -95,16 +99,17 @@ class LogSumExp(Function):
         out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
         ctx.save(x, out)
         ctx.axis, ctx.keepdims = axis, keepdims
-        return out if keepdims else xp.squeeze(out, axis=axis)
+        return out if keepdims else xp.reshape(out, tuple(s for i, s in enumerate(x.shape) if i not in axis))
 
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
         x, out = ctx.saved
-        if not ctx.keepdims:
-            grad = xp.expand_dims(grad, axis=ctx.axis) if len(ctx.axis) > 1 else xp.expand_dims(grad, axis=ctx.axis[0])
+        grad = _expand_reduced(xp, grad, tuple(x.shape), ctx.axis, ctx.keepdims)
         return grad * xp.exp(x - out)
 
 
-def logsumexp(x: Tensor, axis, keepdims: bool = False) -> Tensor:
-    return LogSumExp.apply(x, axis=norm_axis(axis, x.ndim), keepdims=keepdims)
+def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis`` (all axes if None), without overflow."""
+    axis = norm_axis(axis, x.ndim)
+    return LogSumExp.apply(x, axis=tuple(range(x.ndim)) if axis is None else axis, keepdims=keepdims)

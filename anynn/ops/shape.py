@@ -1,8 +1,10 @@
 """Shape and data movement: reshape, permute, broadcast, indexing, concat/stack, moving between backends."""
 from __future__ import annotations
 
+import operator
 from typing import Any, Sequence
 
+from anynn import dtypes as D
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor, BackendMismatchError
 from anynn.ops._util import unbroadcast
@@ -106,16 +108,31 @@ class Take(Function):
 
 
 def getitem(x: Tensor, index: Any) -> Tensor:
+    """``x[index]``: basic indexing (ints, slices, None, Ellipsis), or rows picked by an integer tensor or a
+    list of ints (repeated rows add their gradients)."""
+    if isinstance(index, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in index):
+        backend = x.backend
+        index = Tensor._make(backend.asarray(index, D.int64), backend)
     if isinstance(index, Tensor):
         if index.dtype.kind not in "iu":
             raise IndexError(f"tensor indices must be integers, got {index.dtype}; boolean masks have data-dependent "
                              "shapes the Array API does not guarantee: use anynn.where(mask, x, 0) instead")
         return Take.apply(x, index)
     parts = index if isinstance(index, tuple) else (index,)
-    if any(isinstance(p, (Tensor, list)) or hasattr(p, "shape") for p in parts):
-        raise IndexError("indexing with an integer tensor is supported as x[idx] (rows of the first axis) only; "
-                         "for other axes use anynn.take_along_axis or permute first")
-    return GetItem.apply(x, index=index)
+    return GetItem.apply(x, index=tuple(_basic_index(part) for part in parts))
+
+
+def _basic_index(part: Any) -> Any:
+    """One entry of a basic index, with integer scalars of any library turned into Python ints."""
+    if part is None or part is Ellipsis or isinstance(part, (int, slice)):
+        return part
+    if isinstance(part, (Tensor, list)):
+        raise IndexError("indexing with an integer tensor or list is supported as x[idx] (rows of the first "
+                         "axis) only; for another axis, move it first with permute")
+    if hasattr(part, "__index__") and getattr(part, "ndim", 0) == 0:
+        return operator.index(part)
+    raise TypeError(f"indexing: got a {type(part).__module__}.{type(part).__name__}; wrap index arrays with "
+                    "anynn.tensor(...) (it converts from any backend)")
 
 
 class Concat(Function):
@@ -130,7 +147,7 @@ class Concat(Function):
         grads, start = [], 0
         lead = (slice(None),) * (ctx.axis % grad.ndim)
         for size in ctx.sizes:
-            grads.append(grad[lead + (slice(start, start + size),)])
+            grads.append(grad[lead + (slice(start, start + size), ...)])
             start += size
         return tuple(grads)
 
@@ -144,7 +161,7 @@ class Stack(Function):
     @staticmethod
     def backward(ctx, grad):
         lead = (slice(None),) * ctx.axis
-        return tuple(grad[lead + (i,)] for i in range(grad.shape[ctx.axis]))
+        return tuple(grad[lead + (i, ...)] for i in range(grad.shape[ctx.axis]))
 
 
 def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -162,18 +179,17 @@ class ToBackend(Function):
 
     @staticmethod
     def forward(ctx, x, dest):
-        return dest.asarray(x) if dest.is_native(x) else dest.from_numpy(ctx.backend.to_numpy(x))
+        ctx.dest = dest
+        return dest.asarray(x)
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.backend.from_numpy(ctx.dest.to_numpy(grad))
+        return ctx.backend.asarray(grad)
 
     @classmethod
     def apply(cls, x: Tensor, dest) -> Tensor:
         out = super().apply(x, dest=dest)
         out._backend = dest
-        if out._node is not None:
-            out._node.dest = dest
         return out
 
 

@@ -1,0 +1,225 @@
+"""The PyTorch twin of an anynn model, for fair speed comparisons: same architecture, same weights, same data.
+
+:func:`to_torch` walks an anynn module tree and builds the equivalent ``torch.nn`` tree with the same child
+names (so the two ``state_dict``s have the same keys), then copies every parameter and buffer across.
+:func:`to_torch_tensor` hands a tensor's data to torch once (zero-copy where the libraries allow), and
+:func:`match_threads` gives torch as many CPU threads as NumPy's BLAS uses, so neither side gets more cores.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from collections import OrderedDict
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn as tnn
+
+# anynn class name -> (torch class, constructor arguments read from the anynn module's attributes, with the
+# default used when the anynn module does not have that attribute)
+_LAYERS: dict[str, tuple[type, dict[str, Any]]] = {
+    "Linear": (tnn.Linear, {"in_features": None, "out_features": None}),
+    "Conv2d": (tnn.Conv2d, {"in_channels": None, "out_channels": None, "kernel_size": None, "stride": 1,
+                            "padding": 0, "dilation": 1, "groups": 1, "padding_mode": "zeros"}),
+    "BatchNorm1d": (tnn.BatchNorm1d, {"num_features": None, "eps": 1e-5, "momentum": 0.1, "affine": True,
+                                      "track_running_stats": True}),
+    "BatchNorm2d": (tnn.BatchNorm2d, {"num_features": None, "eps": 1e-5, "momentum": 0.1, "affine": True,
+                                      "track_running_stats": True}),
+    "MaxPool2d": (tnn.MaxPool2d, {"kernel_size": None, "stride": None, "padding": 0, "dilation": 1,
+                                  "ceil_mode": False}),
+    "AvgPool2d": (tnn.AvgPool2d, {"kernel_size": None, "stride": None, "padding": 0, "ceil_mode": False,
+                                  "count_include_pad": True, "divisor_override": None}),
+    "AdaptiveAvgPool2d": (tnn.AdaptiveAvgPool2d, {"output_size": None}),
+    "Dropout": (tnn.Dropout, {"p": 0.5}),
+    "Flatten": (tnn.Flatten, {"start_dim": 1, "end_dim": -1}),
+    "ReLU": (tnn.ReLU, {}),
+    "Tanh": (tnn.Tanh, {}),
+    "Sigmoid": (tnn.Sigmoid, {}),
+    "Identity": (tnn.Identity, {}),
+}
+
+
+class _Twin(tnn.Module):
+    """A torch module holding already-converted children under the anynn attribute names."""
+
+    def __init__(self, children: dict[str, tnn.Module]):
+        super().__init__()
+        for name, child in children.items():
+            self.add_module(name, child)
+
+
+class TorchBasicBlock(_Twin):
+    """torch twin of ``anynn.models.resnet.BasicBlock`` (same attribute names, same forward)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.shortcut(x))
+
+
+class TorchResNet(_Twin):
+    """torch twin of ``anynn.models.resnet.ResNet`` (same attribute names, same forward)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(self.flatten(self.avgpool(x)))
+
+
+class TorchVGG(_Twin):
+    """torch twin of ``anynn.models.vgg.VGG``: features, pool, classifier."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.features(x)))
+
+
+_COMPOSITES: dict[str, Callable[[dict[str, tnn.Module]], tnn.Module]] = {
+    "Sequential": lambda children: tnn.Sequential(OrderedDict(children)),
+    "ModuleList": lambda children: tnn.ModuleList(list(children.values())),
+    "BasicBlock": TorchBasicBlock,
+    "ResNet": TorchResNet,
+    "VGG": TorchVGG,
+}
+
+SUPPORTED = tuple(sorted(set(_LAYERS) | set(_COMPOSITES)))
+
+
+def _anynn_name(module: Any) -> str | None:
+    """The name of the anynn class whose ``forward`` ``module`` runs, if that class has a torch twin.
+
+    A subclass that overrides ``forward`` computes something else, so it is not matched.
+    """
+    for cls in type(module).__mro__:
+        if "forward" in cls.__dict__:
+            known = cls.__name__ in _LAYERS or cls.__name__ in _COMPOSITES
+            return cls.__name__ if known and cls.__module__.startswith("anynn.") else None
+    return None
+
+
+def _convert(module: Any) -> tnn.Module:
+    name = _anynn_name(module)
+    if name is None:
+        raise TypeError(f"to_torch cannot convert {type(module).__name__} ({module!r}); supported layers: "
+                        f"{', '.join(SUPPORTED)}. Add a twin to anynn/backends/torch_peer.py")
+    if name in _COMPOSITES:
+        children = {child_name: _convert(child) for child_name, child in module.named_children()}
+        return _COMPOSITES[name](children)
+    cls, spec = _LAYERS[name]
+    kwargs = {key: getattr(module, key, default) for key, default in spec.items()}
+    missing = [key for key, value in kwargs.items() if value is None and spec[key] is None]
+    if missing:
+        raise TypeError(f"to_torch: {module!r} has no attribute(s) {missing} needed to build torch.nn.{cls.__name__}")
+    if "bias" in getattr(module, "_parameters", {}):
+        kwargs["bias"] = module._parameters["bias"] is not None
+    return cls(**kwargs)
+
+
+def torch_dtype(dtype: Any) -> torch.dtype:
+    """The torch dtype with the same name as an anynn dtype (``anynn.float32`` -> ``torch.float32``)."""
+    return getattr(torch, dtype.name)
+
+
+def to_torch(model: Any, device: str | torch.device | None = None) -> tnn.Module:
+    """A ``torch.nn`` copy of an anynn model: same architecture, same child names, same weights and buffers.
+
+    The copy lives on ``device`` (default 'cpu'), in the dtype of the anynn model's parameters, and each of
+    its modules is in the same train/eval mode as the anynn module of the same name.
+    """
+    twin = _convert(model)
+    params = list(model.parameters())
+    if params:
+        twin = twin.to(torch_dtype(params[0].dtype))
+    twin = twin.to(device or "cpu")
+    copy_weights(model, twin)
+    modes = dict(model.named_modules())
+    for name, sub in twin.named_modules():
+        if name in modes:
+            sub.training = modes[name].training
+    return twin
+
+
+def copy_weights(model: Any, twin: tnn.Module) -> None:
+    """Copy every parameter and buffer of the anynn ``model`` into its torch ``twin`` (matched by name).
+
+    Only ``num_batches_tracked`` may be absent on the anynn side (it does not change the computation when
+    BatchNorm's ``momentum`` is set); any other mismatch raises, listing the keys.
+    """
+    state = OrderedDict((key, torch.from_numpy(np.ascontiguousarray(value.numpy())))
+                        for key, value in model.state_dict().items())
+    missing, unexpected = twin.load_state_dict(state, strict=False)
+    missing = [key for key in missing if not key.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise RuntimeError(f"to_torch: the torch twin of {type(model).__name__} does not match its state_dict; "
+                           f"missing in anynn: {missing}, unexpected from anynn: {unexpected}")
+
+
+def peer_device(backend: Any) -> str:
+    """The torch device that matches an anynn backend's device: 'cpu' for NumPy, 'cuda:i' for CuPy."""
+    if backend.name == "cupy":
+        return backend.device_name
+    if backend.name == "torch":
+        return str(backend.device)
+    return "cpu"
+
+
+def to_torch_tensor(t: Any, device: str | torch.device | None = None) -> torch.Tensor:
+    """The data of an anynn Tensor as a torch tensor on ``device`` (no copy for NumPy, CuPy and torch data
+    already on that device)."""
+    backend, data = t.backend, t.data
+    if backend.name == "torch":
+        out = data.detach()
+    elif backend.name == "cupy":
+        out = torch.from_dlpack(data)
+    elif backend.name == "numpy":
+        out = torch.from_numpy(data)
+    else:
+        out = torch.from_numpy(t.numpy())
+    return out.to(device or out.device)
+
+
+def numpy_blas_threads() -> int:
+    """How many threads NumPy's BLAS uses (OpenBLAS or MKL asked directly; else the usual variables)."""
+    for path in _loaded_libraries(("openblas", "mkl_rt")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                       "openblas_get_num_threads", "MKL_Get_Max_Threads"):
+            fn = getattr(lib, symbol, None)
+            if fn is not None:
+                count = int(fn())
+                if count > 0:
+                    return count
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
+
+
+def _loaded_libraries(fragments: tuple[str, ...]) -> list[str]:
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if any(f in os.path.basename(p).lower() for f in fragments))
+
+
+def match_threads(backend: Any) -> int:
+    """Give torch the CPU threads anynn's array library uses on ``backend``; returns that count."""
+    count = torch.get_num_threads() if backend.name == "torch" else numpy_blas_threads()
+    torch.set_num_threads(count)
+    return count
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait for queued torch work on ``device`` (a no-op on the CPU)."""
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(torch.device(device))
+
+
+__all__ = ["SUPPORTED", "TorchBasicBlock", "TorchResNet", "TorchVGG", "copy_weights", "match_threads",
+           "numpy_blas_threads", "peer_device", "synchronize", "to_torch", "to_torch_tensor", "torch_dtype"]

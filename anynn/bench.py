@@ -1,0 +1,493 @@
+"""``anynn bench``: training and inference speed per model and backend, side by side with the same network
+in PyTorch.
+
+For each (model, backend) the data set is random Fashion-MNIST-shaped (1x28x28) or CIFAR-shaped (3x32x32)
+images drawn on the backend itself, the optimizer SGD with momentum 0.9 and learning rate 0.01, and the
+timing one warm-up epoch followed by ``--epochs`` measured ones (median reported). The backend is
+synchronised only at epoch boundaries, so GPU work stays queued as in real training. With
+``--compare-torch`` the same architecture with the same initial weights, data, batch size, optimizer and CPU
+thread count runs in PyTorch, one epoch of each in turn, so both see the same machine load.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator
+
+import anynn
+from anynn import backends as B
+from anynn import optim
+from anynn.backends.memory import describe_probe, measure_peak
+
+LR = 0.01
+MOMENTUM = 0.9
+NUM_CLASSES = 10
+INFER_IMAGES = 10_000  # inference latency is measured on at most a test set's worth of images
+MNIST_SHAPED = ("softmax_regression", "mlp", "lenet5", "lenet5_bn")
+FASHION, CIFAR = (1, 28, 28), (3, 32, 32)
+DATASET_SIZE = {FASHION: 60_000, CIFAR: 50_000}
+DEFAULT_BATCH = {FASHION: 256, CIFAR: 128}
+NEVER_BENCHMARKED = {"array_api_strict": "array_api_strict is a conformance checker (it validates every call), so "
+                                         "its speed means nothing: it is never benchmarked"}
+
+
+def image_shape(model: str) -> tuple[int, int, int]:
+    """(channels, height, width) of the data a model is benchmarked on."""
+    return FASHION if model in MNIST_SHAPED else CIFAR
+
+
+# ------------------------------------------------------------------ FLOPs
+_COUNTED = ("Linear", "Conv1d", "Conv2d", "Conv3d")
+
+
+def _counted_types() -> tuple[type, ...]:
+    return tuple(getattr(anynn.nn, name) for name in _COUNTED if hasattr(anynn.nn, name))
+
+
+@contextlib.contextmanager
+def _eval_mode(model: Any) -> Iterator[None]:
+    """Eval mode for a block, restoring each sub-module's own train/eval flag afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
+def count_forward_flops(model: Any, x: anynn.Tensor) -> int:
+    """FLOPs of one forward pass of the batch ``x``: 2 x the multiply-adds of every Linear and Conv layer.
+
+    Each output element of such a layer costs ``prod(weight.shape[1:])`` multiply-adds (``in_features``, or
+    ``in_channels / groups * kernel size``), so the count follows from the output and weight shapes alone.
+    Biases, activations, normalisation and pooling are not counted (they are a few percent at most).
+    """
+    total = 0
+
+    def hook(module: Any, inputs: tuple, output: anynn.Tensor) -> None:
+        nonlocal total
+        total += 2 * output.numel() * math.prod(module.weight.shape[1:])
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _counted_types())]
+    try:
+        with _eval_mode(model), anynn.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+# ------------------------------------------------------------------ one side of a comparison
+@dataclass
+class Measurement:
+    """What one side (anynn on a backend, or its PyTorch twin) measured."""
+
+    epoch_seconds: list[float] = field(default_factory=list)
+    infer_ms_per_image: float | None = None
+    peak_bytes: int | None = None
+    final_loss: float | None = None
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return statistics.median(self.epoch_seconds)
+
+
+class AnynnRun:
+    """One model on one anynn backend: random data drawn on the backend, the model and its SGD optimizer."""
+
+    def __init__(self, model_name: str, backend: B.Backend, images: int, batch_size: int, seed: int = 0):
+        self.backend = backend
+        c, h, w = image_shape(model_name)
+        with anynn.use_backend(backend):
+            backend.manual_seed(seed)
+            self.x = anynn.randn(images, c, h, w, dtype=anynn.float32)
+            self.y = anynn.randint(0, NUM_CLASSES, (images,))
+            self.model = _build(model_name, c, h)
+        self.optimizer = optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
+        self.loss_fn = anynn.nn.CrossEntropyLoss()
+        self.batches = [(self.x[s:e], self.y[s:e]) for s, e in batch_bounds(images, batch_size)]
+        self.images = sum(e - s for s, e in batch_bounds(images, batch_size))
+        self._loss: anynn.Tensor | None = None
+
+    def step(self, x: anynn.Tensor, y: anynn.Tensor) -> anynn.Tensor:
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.model(x), y)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def train_epoch(self) -> float:
+        """Seconds for one pass over the data, synchronising only at the end."""
+        self.backend.synchronize()
+        began = time.perf_counter()
+        for x, y in self.batches:
+            self._loss = self.step(x, y)
+        self.backend.synchronize()
+        return time.perf_counter() - began
+
+    def infer_ms_per_image(self) -> float:
+        """Milliseconds per image of batched eval-mode forward passes without autograd."""
+        batches = infer_batches(self.batches)
+        with _eval_mode(self.model), anynn.no_grad():
+            self.model(batches[0][0])
+            self.backend.synchronize()
+            began = time.perf_counter()
+            for x, _ in batches:
+                self.model(x)
+            self.backend.synchronize()
+        return (time.perf_counter() - began) * 1000 / sum(x.shape[0] for x, _ in batches)
+
+    def peak_bytes(self) -> int | None:
+        return measure_peak(self.backend.name, self.backend.device, lambda: self.step(*self.batches[0]))
+
+    def flops_per_image(self) -> int:
+        x = self.batches[0][0][:2]
+        return count_forward_flops(self.model, x) // x.shape[0]
+
+    def final_loss(self) -> float | None:
+        return None if self._loss is None else float(self._loss.item())
+
+
+def _build(model_name: str, channels: int, side: int) -> Any:
+    from anynn.models import get_model
+
+    return get_model(model_name, in_channels=channels, image_size=side, num_classes=NUM_CLASSES)
+
+
+class TorchRun:
+    """The PyTorch twin of an :class:`AnynnRun`: same architecture, initial weights, data, batches and optimizer."""
+
+    def __init__(self, run: AnynnRun):
+        import torch
+
+        from anynn.backends import torch_peer
+
+        self.torch, self.peer = torch, torch_peer
+        self.device = torch_peer.peer_device(run.backend)
+        self.model = torch_peer.to_torch(run.model, self.device)
+        x, y = torch_peer.to_torch_tensor(run.x, self.device), torch_peer.to_torch_tensor(run.y, self.device)
+        self.batches = [(x[s:s + bx.shape[0]], y[s:s + bx.shape[0]])
+                        for s, (bx, _) in zip(_starts(run.batches), run.batches)]
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+        self._loss = None
+
+    def step(self, x: Any, y: Any) -> Any:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(x), y)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def train_epoch(self) -> float:
+        self.peer.synchronize(self.device)
+        began = time.perf_counter()
+        for x, y in self.batches:
+            self._loss = self.step(x, y)
+        self.peer.synchronize(self.device)
+        return time.perf_counter() - began
+
+    def infer_ms_per_image(self) -> float:
+        batches = infer_batches(self.batches)
+        was = {m: m.training for m in self.model.modules()}
+        self.model.eval()
+        try:
+            with self.torch.no_grad():
+                self.model(batches[0][0])
+                self.peer.synchronize(self.device)
+                began = time.perf_counter()
+                for x, _ in batches:
+                    self.model(x)
+                self.peer.synchronize(self.device)
+        finally:
+            for module, mode in was.items():
+                module.training = mode
+        return (time.perf_counter() - began) * 1000 / sum(x.shape[0] for x, _ in batches)
+
+    def peak_bytes(self) -> int | None:
+        return measure_peak("torch", self.device, lambda: self.step(*self.batches[0]))
+
+    def final_loss(self) -> float | None:
+        return None if self._loss is None else float(self._loss.item())
+
+
+def _starts(batches: list) -> list[int]:
+    starts, at = [], 0
+    for x, _ in batches:
+        starts.append(at)
+        at += x.shape[0]
+    return starts
+
+
+def batch_bounds(images: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of each batch; a last batch of a single image is dropped (BatchNorm cannot train on it)."""
+    bounds = [(s, min(s + batch_size, images)) for s in range(0, images, batch_size)]
+    return [(s, e) for s, e in bounds if e - s >= 2]
+
+
+def infer_batches(batches: list) -> list:
+    """The leading batches that hold at most :data:`INFER_IMAGES` images (at least one batch)."""
+    chosen, count = [], 0
+    for batch in batches:
+        if chosen and count + batch[0].shape[0] > INFER_IMAGES:
+            break
+        chosen.append(batch)
+        count += batch[0].shape[0]
+    return chosen
+
+
+# ------------------------------------------------------------------ one (model, backend)
+@dataclass
+class Result:
+    """One row of the table (and of the JSON file)."""
+
+    model: str
+    backend: str
+    device: str
+    images: int
+    batch_size: int
+    epochs: int
+    threads: int | None
+    seconds_per_epoch: float
+    epoch_seconds: list[float]
+    images_per_second: float
+    infer_ms_per_image: float
+    forward_flops_per_image: int
+    gflops: float
+    peak_mb: float | None
+    memory_probe: str
+    final_loss: float | None
+    torch_device: str | None = None
+    torch_seconds_per_epoch: float | None = None
+    torch_epoch_seconds: list[float] | None = None
+    torch_images_per_second: float | None = None
+    torch_infer_ms_per_image: float | None = None
+    torch_peak_mb: float | None = None
+    torch_memory_probe: str | None = None
+    torch_final_loss: float | None = None
+    ratio: float | None = None
+
+
+def bench_one(model_name: str, backend: B.Backend, images: int, batch_size: int, epochs: int,
+              compare_torch: bool, log: Callable[[str], None] = print) -> Result:
+    """Warm up one epoch, then time ``epochs`` epochs of anynn (and of torch, alternating), then the rest."""
+    threads = _match_threads(backend) if compare_torch or backend.name == "torch" else _blas_threads()
+    run = AnynnRun(model_name, backend, images, batch_size)
+    twin = TorchRun(run) if compare_torch else None  # built before any training: both start from equal weights
+    sides: list[tuple[str, Any, Measurement]] = [("anynn", run, Measurement())]
+    if twin is not None:
+        sides.append(("torch", twin, Measurement()))
+    log(f"{model_name} on {backend.name} ({backend.device_name}): {run.images} images/epoch, batch {batch_size}, "
+        f"1 warm-up + {epochs} measured epoch(s){', alternating with torch' if twin else ''}, {threads} thread(s)")
+    for epoch in range(epochs + 1):
+        spent = []
+        for name, side, measured in sides:
+            seconds = side.train_epoch()
+            if epoch:
+                measured.epoch_seconds.append(seconds)
+            spent.append(f"{name} {seconds:.2f} s")
+        log(f"  {'warm-up' if epoch == 0 else f'epoch {epoch}/{epochs}'}: {', '.join(spent)}")
+    for _, side, measured in sides:
+        measured.final_loss = side.final_loss()
+        measured.infer_ms_per_image = side.infer_ms_per_image()
+        measured.peak_bytes = side.peak_bytes()
+    mine = sides[0][2]
+    flops = run.flops_per_image()
+    per_second = run.images / mine.seconds_per_epoch
+    result = Result(model=model_name, backend=backend.name, device=backend.device_name, images=run.images,
+                    batch_size=batch_size, epochs=epochs, threads=threads,
+                    seconds_per_epoch=mine.seconds_per_epoch, epoch_seconds=mine.epoch_seconds,
+                    images_per_second=per_second, infer_ms_per_image=mine.infer_ms_per_image,
+                    forward_flops_per_image=flops, gflops=3 * flops * per_second / 1e9,
+                    peak_mb=_mb(mine.peak_bytes), memory_probe=describe_probe(backend.name, backend.device),
+                    final_loss=mine.final_loss)
+    if twin is not None:
+        theirs = sides[1][2]
+        result.torch_device = str(twin.device)
+        result.torch_seconds_per_epoch = theirs.seconds_per_epoch
+        result.torch_epoch_seconds = theirs.epoch_seconds
+        result.torch_images_per_second = run.images / theirs.seconds_per_epoch
+        result.torch_infer_ms_per_image = theirs.infer_ms_per_image
+        result.torch_peak_mb = _mb(theirs.peak_bytes)
+        result.torch_memory_probe = describe_probe("torch", twin.device)
+        result.torch_final_loss = theirs.final_loss
+        result.ratio = mine.seconds_per_epoch / theirs.seconds_per_epoch
+    return result
+
+
+def _mb(count: int | None) -> float | None:
+    return None if count is None else count / 2 ** 20
+
+
+def _match_threads(backend: B.Backend) -> int:
+    from anynn.backends.torch_peer import match_threads
+
+    return match_threads(backend)
+
+
+def _blas_threads() -> int | None:
+    try:
+        from anynn.backends.torch_peer import numpy_blas_threads
+    except ImportError:  # torch_peer needs torch; without it the count is only informative anyway
+        return None
+    return numpy_blas_threads()
+
+
+# ------------------------------------------------------------------ report
+COLUMNS = ("model", "backend", "device", "s/epoch", "img/s", "infer ms/img", "GFLOP/s", "peak MB",
+           "torch s/epoch", "ratio")
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def table_rows(results: list[Result]) -> list[tuple[str, ...]]:
+    """The printed table's cells, one tuple per result ('-' where torch was not compared)."""
+    rows = []
+    for r in results:
+        compared = r.torch_seconds_per_epoch is not None
+        rows.append((r.model, r.backend, r.device, _fmt(r.seconds_per_epoch, 2), _fmt(r.images_per_second, 0),
+                     _fmt(r.infer_ms_per_image, 4), _fmt(r.gflops, 1), _fmt(r.peak_mb, 1),
+                     _fmt(r.torch_seconds_per_epoch, 2) if compared else "-",
+                     f"{r.ratio:.2f}x" if compared else "-"))
+    return rows
+
+
+def format_table(results: list[Result]) -> str:
+    rows = [COLUMNS] + table_rows(results)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def gpu_speedups(results: list[Result]) -> list[dict[str, Any]]:
+    """numpy s/epoch / cupy s/epoch for every model run on both (same images and batch)."""
+    by_key = {(r.model, r.backend): r for r in results}
+    out = []
+    for r in results:
+        cpu = by_key.get((r.model, "numpy"))
+        if r.backend == "cupy" and cpu is not None and cpu.images == r.images and cpu.batch_size == r.batch_size:
+            out.append({"model": r.model, "cupy_vs_numpy": cpu.seconds_per_epoch / r.seconds_per_epoch})
+    return out
+
+
+def environment() -> dict[str, Any]:
+    """Versions and machine facts recorded with the results."""
+    info: dict[str, Any] = {"anynn": anynn.__version__, "python": platform.python_version(),
+                            "platform": platform.platform(), "cpu_count": os.cpu_count()}
+    for module in ("numpy", "torch", "cupy"):
+        mod = sys.modules.get(module)
+        if mod is not None:
+            info[module] = getattr(mod, "__version__", "?")
+    return info
+
+
+NOTES = ("ratio = anynn s/epoch / torch s/epoch (1.00x: as fast as PyTorch; lower is better)",
+         "GFLOP/s = 3 x forward FLOPs/image (2 x multiply-adds of Linear/Conv layers) x img/s",
+         "peak MB = extra memory of one training step on one batch; n/a where the library keeps no statistics")
+
+
+# ------------------------------------------------------------------ entry point
+def _split(text: str | None) -> list[str]:
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
+def _backends(names: list[str], log: Callable[[str], None]) -> list[B.Backend] | None:
+    chosen = []
+    for name in names:
+        try:
+            key = B.canonical_name(name)
+        except ValueError as err:
+            log(f"anynn bench: {err}")
+            return None
+        if key in NEVER_BENCHMARKED:
+            log(f"anynn bench: {NEVER_BENCHMARKED[key]}; skipping it")
+            continue
+        reason = B.why_unavailable(key)
+        if reason is not None:
+            log(f"anynn bench: skipping {key}: {reason}")
+            continue
+        chosen.append(B.backend_for(key))
+    return chosen
+
+
+def run_bench(args: Any) -> int:
+    """``anynn bench``: run every (model, backend), print the table, optionally write JSON.
+
+    Returns 0 when every run succeeded, 1 when one failed (the others still run and are reported) and 2
+    when there is nothing to run (unknown model or backend, or only backends that cannot be benchmarked).
+    """
+    from anynn.models import MODELS
+
+    log = _printer()
+    models = _split(getattr(args, "models", "mlp,lenet5"))
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        log(f"anynn bench: unknown model(s) {unknown or models}; choose from {', '.join(MODELS)}")
+        return 2
+    backends = _backends(_split(getattr(args, "backends", "numpy")), log)
+    if not backends:
+        log("anynn bench: no backend left to benchmark")
+        return 2
+    epochs = max(int(getattr(args, "epochs", 3) or 1), 1)
+    compare = bool(getattr(args, "compare_torch", False))
+    results, failures = [], []
+    for model_name in models:
+        shape = image_shape(model_name)
+        images = getattr(args, "images", None) or DATASET_SIZE[shape]
+        batch = getattr(args, "batch_size", None) or DEFAULT_BATCH[shape]
+        for backend in backends:
+            try:
+                results.append(bench_one(model_name, backend, images, batch, epochs, compare, log))
+            except Exception as err:  # report and go on with the other runs
+                failures.append({"model": model_name, "backend": backend.name, "error": f"{type(err).__name__}: {err}"})
+                log(f"  FAILED {model_name} on {backend.name}: {type(err).__name__}: {err}")
+    report(results, failures, log)
+    path = getattr(args, "json", None)
+    if path:
+        write_json(path, results, failures)
+        log(f"results written to {path}")
+    return 1 if failures else 0
+
+
+def report(results: list[Result], failures: list[dict], log: Callable[[str], None] = print) -> None:
+    if results:
+        log("")
+        log(format_table(results))
+        for note in NOTES:
+            log(f"  {note}")
+    for item in gpu_speedups(results):
+        log(f"  cupy vs numpy speed-up on {item['model']}: {item['cupy_vs_numpy']:.1f}x")
+    for failure in failures:
+        log(f"  failed: {failure['model']} on {failure['backend']}: {failure['error']}")
+
+
+def write_json(path: str, results: list[Result], failures: list[dict]) -> None:
+    payload = {"environment": environment(), "settings": {"optimizer": "SGD", "lr": LR, "momentum": MOMENTUM,
+                                                          "warmup_epochs": 1, "statistic": "median"},
+               "results": [asdict(r) for r in results], "cupy_vs_numpy": gpu_speedups(results), "failures": failures}
+    with open(path, "w") as handle:
+        json.dump(payload, handle, indent=2)
+
+
+def _printer() -> Callable[[str], None]:
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    return log
+
+
+__all__ = ["AnynnRun", "Result", "TorchRun", "bench_one", "count_forward_flops", "format_table", "image_shape",
+           "run_bench"]

@@ -1,0 +1,46 @@
+"""``Adagrad``: per-coordinate learning rates from the running sum of squared gradients (Duchi et al., 2011)."""
+from __future__ import annotations
+
+from typing import Any
+
+from anynn.autograd.tensor import Tensor
+from anynn.optim.optimizer import Optimizer, ParamsT, check_hyperparameters, zeros_state
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    """PyTorch's Adagrad: ``sum += g*g``; ``p -= clr * g / (sqrt(sum) + eps)`` with
+    ``clr = lr / (1 + (step-1)*lr_decay)``. State: ``step``, ``sum`` (created with the optimizer, as in
+    PyTorch, from each group's ``initial_accumulator_value``)."""
+
+    def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False):
+        check_hyperparameters("Adagrad", lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                              initial_accumulator_value=initial_accumulator_value, eps=eps)
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, maximize=maximize)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, self.state[p], group)
+
+    @staticmethod
+    def _init_state(p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        state["step"] = 0
+        state["sum"] = zeros_state(p, float(group["initial_accumulator_value"]))
+
+    def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        if not state:
+            self._init_state(p, state, group)
+        xp = p.xp
+        lr, weight_decay, eps = float(group["lr"]), float(group["weight_decay"]), float(group["eps"])
+        state["step"] += 1
+        if group["maximize"]:
+            grad = -grad
+        if weight_decay != 0:
+            grad = grad + weight_decay * p.data
+        clr = lr / (1 + (state["step"] - 1) * float(group["lr_decay"]))
+        total = state["sum"].data
+        total += grad * grad
+        p.data -= clr * (grad / (xp.sqrt(total) + eps))

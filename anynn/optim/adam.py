@@ -1,0 +1,62 @@
+"""``Adam``: bias-corrected running moments of the gradient (Kingma & Ba, 2014), optionally AMSGrad."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from anynn.autograd.tensor import Tensor
+from anynn.optim.optimizer import Optimizer, ParamsT, check_hyperparameters, zeros_state
+
+__all__ = ["Adam"]
+
+
+class Adam(Optimizer):
+    """PyTorch's Adam: ``m = b1*m + (1-b1)*g``; ``v = b2*v + (1-b2)*g*g`` (AMSGrad: ``vmax = max(vmax, v)``);
+    ``p -= lr/(1-b1**t) * m / (sqrt(v)/sqrt(1-b2**t) + eps)``. Weight decay is L2 in the gradient, or
+    ``p *= 1 - lr*wd`` with ``decoupled_weight_decay=True`` (that is AdamW). State: ``step``, ``exp_avg``,
+    ``exp_avg_sq``, ``max_exp_avg_sq``."""
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False):
+        name = type(self).__name__
+        check_hyperparameters(name, lr=lr, eps=eps, weight_decay=weight_decay)
+        betas = tuple(betas)
+        for i, beta in enumerate(betas):
+            check_hyperparameters(name, **{f"betas[{i}]": beta})
+            if not beta < 1.0:
+                raise ValueError(f"{name}: Invalid beta parameter at index {i}: {beta} (must be in [0, 1))")
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        xp = p.xp
+        lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = zeros_state(p)
+            state["exp_avg_sq"] = zeros_state(p)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = zeros_state(p)
+        state["step"] += 1
+        step = state["step"]
+        if group["maximize"]:
+            grad = -grad
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                p.data *= 1.0 - lr * weight_decay
+            else:
+                grad = grad + weight_decay * p.data
+        exp_avg, exp_avg_sq = state["exp_avg"].data, state["exp_avg_sq"].data
+        exp_avg += (1.0 - beta1) * (grad - exp_avg)
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1.0 - beta2) * (grad * grad)
+        if group["amsgrad"]:
+            max_sq = state["max_exp_avg_sq"].data
+            max_sq[...] = xp.maximum(max_sq, exp_avg_sq)
+            exp_avg_sq = max_sq
+        step_size = lr / (1.0 - beta1 ** step)
+        denom = xp.sqrt(exp_avg_sq) / math.sqrt(1.0 - beta2 ** step) + eps
+        p.data -= step_size * (exp_avg / denom)

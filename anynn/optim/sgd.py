@@ -1,0 +1,41 @@
+"""``SGD``: stochastic gradient descent with optional momentum, dampening, Nesterov and weight decay."""
+from __future__ import annotations
+
+from typing import Any
+
+from anynn.autograd.tensor import Tensor
+from anynn.optim.optimizer import Optimizer, ParamsT, check_hyperparameters, copy_state
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """PyTorch's SGD: ``g += wd*p``; ``buf = momentum*buf + (1-dampening)*g`` (``buf = g`` at first);
+    ``g = g + momentum*buf`` (Nesterov) or ``g = buf``; ``p -= lr*g``. State: ``momentum_buffer``."""
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
+        check_hyperparameters("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
+        check_hyperparameters("SGD", signed=True, dampening=dampening)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening "
+                             f"(got momentum={momentum}, dampening={dampening})")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, momentum, weight_decay = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])
+        if group["maximize"]:
+            grad = -grad
+        if weight_decay != 0:
+            grad = grad + weight_decay * p.data
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = copy_state(p, grad)
+            else:
+                buf.data *= momentum
+                buf.data += (1.0 - float(group["dampening"])) * grad
+            grad = grad + momentum * buf.data if group["nesterov"] else buf.data
+        p.data -= lr * grad

@@ -1,0 +1,93 @@
+"""F.dropout / F.dropout2d: mask statistics, inverted scaling, identity in eval, reproducible masks with
+anynn.manual_seed, gradients equal to the mask, gradcheck and errors, on every backend."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anynn
+import anynn.nn.functional as F
+from helpers import assert_close, leaf
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
+def test_dropout_statistics(backend, p):
+    n = 20000
+    out = F.dropout(anynn.ones(n, dtype=anynn.float64), p=p).numpy()
+    dropped = out == 0.0
+    # fraction dropped within 5 standard deviations of p; survivors scaled to keep the mean
+    assert abs(dropped.mean() - p) < 5 * np.sqrt(p * (1 - p) / n)
+    assert_close(out[~dropped], np.full((~dropped).sum(), 1.0 / (1.0 - p)))
+    assert abs(out.mean() - 1.0) < 5 * np.sqrt(p / (1 - p) / n)
+
+
+def test_dropout_gradient_is_the_mask(backend):
+    x = leaf(np.random.default_rng(0).standard_normal((50, 40)) + 3.0)
+    out = F.dropout(x, p=0.4)
+    out.sum().backward()
+    mask = out.numpy() / x.numpy()
+    assert set(np.unique(np.round(mask, 12))) <= {0.0, round(1 / 0.6, 12)}
+    assert_close(x.grad, mask)
+
+
+def test_dropout_is_identity_in_eval_and_for_p0(backend):
+    x = anynn.tensor(np.random.default_rng(1).standard_normal((3, 4)))
+    assert F.dropout(x, p=0.5, training=False) is x
+    assert F.dropout(x, p=0.0) is x
+    assert F.dropout2d(x.reshape(1, 3, 4), p=0.5, training=False).shape == (1, 3, 4)
+
+
+def test_dropout_p1_zeroes_everything(backend):
+    x = leaf(np.random.default_rng(2).standard_normal((3, 4)))
+    out = F.dropout(x, p=1.0)
+    out.sum().backward()
+    assert_close(out, np.zeros((3, 4)))
+    assert_close(x.grad, np.zeros((3, 4)))
+
+
+def test_dropout_mask_is_reproducible_with_manual_seed(backend):
+    x = anynn.ones(8, 16, dtype=anynn.float32)
+    anynn.manual_seed(123)
+    first = F.dropout(x, p=0.5).numpy()
+    second = F.dropout(x, p=0.5).numpy()
+    anynn.manual_seed(123)
+    again = F.dropout(x, p=0.5).numpy()
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, second)
+
+
+def test_dropout_keeps_float32(backend):
+    x = leaf(np.ones((4, 5)), dtype=anynn.float32)
+    out = F.dropout(x, 0.3)
+    out.sum().backward()
+    assert out.dtype == x.grad.dtype == anynn.float32
+
+
+def test_dropout_gradcheck(backend):
+    x = leaf(np.random.default_rng(3).standard_normal((3, 4)))
+
+    def reseeded(t):  # the same mask on every call, so finite differences see one function
+        anynn.manual_seed(7)
+        return F.dropout(t, p=0.4)
+
+    assert anynn.gradcheck(reseeded, [x])
+
+
+@pytest.mark.parametrize("shape", [(6, 5, 3, 4), (6, 5, 7)])
+def test_dropout2d_drops_whole_channels(backend, shape):
+    x = leaf(np.random.default_rng(4).uniform(1.0, 2.0, shape))
+    out = F.dropout2d(x, p=0.5)
+    out.sum().backward()
+    ratio = (out.numpy() / x.numpy()).reshape(shape[0], shape[1], -1)
+    assert np.all(ratio == ratio[..., :1])  # constant over each channel's positions
+    assert set(np.unique(np.round(ratio, 12))) <= {0.0, 2.0}
+    assert 0 < (ratio[..., 0] == 0).sum() < shape[0] * shape[1]
+    assert_close(x.grad.numpy().reshape(ratio.shape), ratio)
+
+
+def test_dropout_errors(backend):
+    x = anynn.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"dropout: dropout probability has to be between 0 and 1, but got 1.5"):
+        F.dropout(x, p=1.5)
+    with pytest.raises(ValueError, match=r"dropout2d: expected a 4-D \(N, C, H, W\) or 3-D \(N, C, L\) input"):
+        F.dropout2d(x)

@@ -1,0 +1,442 @@
+"""anynn.ops.loss: every loss, reduction and option equals PyTorch (float64 forward and input gradients),
+passes gradcheck, stays finite on extreme logits and raises clear errors, on every backend."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import anynn
+import anynn.nn.functional as F
+from anynn.ops import loss as L
+from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+
+REDUCTIONS = ["none", "mean", "sum"]
+
+
+def _compare(ours, theirs, arrays, seed=1):
+    """Run both on the same float64 leaves, backprop one random output gradient, compare output and grads."""
+    torch = torch_or_skip()
+    mine = [leaf(a) for a in arrays]
+    ref = [torch_leaf(a) for a in arrays]
+    out, tout = ours(*mine), theirs(*ref)
+    assert out.shape == tuple(tout.shape)
+    assert out.dtype == anynn.float64
+    assert_close(out, tout.detach().numpy())
+    g = np.asarray(np.random.default_rng(seed).standard_normal(tuple(tout.shape)))
+    out.backward(anynn.tensor(g, dtype=anynn.float64))
+    tout.backward(torch.tensor(g))
+    for m, r in zip(mine, ref):
+        assert m.grad is not None
+        assert_close(m.grad, r.grad.numpy())
+
+
+def _ours(array, dtype=anynn.float64):
+    return None if array is None else anynn.tensor(array, dtype=dtype)
+
+
+def _theirs(array):
+    torch = torch_or_skip()
+    return None if array is None else torch.tensor(array)
+
+
+def _class_data(rng, shape, classes, ignore_index=-100):
+    """Logits of ``shape`` (class axis 1, or 0 if 1-D) and int64 targets, two of them set to ``ignore_index``."""
+    x = rng.standard_normal(shape) * 2.0
+    target_shape = () if len(shape) == 1 else (shape[0],) + tuple(shape[2:])
+    y = rng.integers(0, classes, size=target_shape).astype(np.int64)
+    if y.ndim:
+        flat = y.reshape(-1)
+        flat[0] = ignore_index
+        flat[-1] = ignore_index
+    return x, y
+
+
+CLASS_SHAPES = [(6, 4), (3, 4, 2, 2), (4,)]
+
+
+# ---------------------------------------------------------------- cross_entropy
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_class_indices_match_torch(backend, shape, reduction, label_smoothing, weighted):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(0)
+    x, y = _class_data(rng, shape, 4)
+    w = rng.random(4) + 0.1 if weighted else None
+    opts = dict(reduction=reduction, label_smoothing=label_smoothing)
+    _compare(lambda a: F.cross_entropy(a, _ours(y, anynn.int64), _ours(w), **opts),
+             lambda a: torch.nn.functional.cross_entropy(a, _theirs(y), _theirs(w), **opts), [x])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_cross_entropy_in_range_ignore_index_matches_torch(backend, reduction, label_smoothing):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(1)
+    x, y = _class_data(rng, (7, 3), 3, ignore_index=1)
+    w = rng.random(3) + 0.1
+    opts = dict(ignore_index=1, reduction=reduction, label_smoothing=label_smoothing)
+    _compare(lambda a: F.cross_entropy(a, _ours(y, anynn.int64), _ours(w), **opts),
+             lambda a: torch.nn.functional.cross_entropy(a, _theirs(y), _theirs(w), **opts), [x])
+
+
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_probabilities_match_torch(backend, shape, reduction, label_smoothing, weighted):
+    """Class-probability targets: gradients for both the logits and the (differentiable) target."""
+    torch = torch_or_skip()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape)
+    p = rng.random(shape)
+    p = p / p.sum(axis=0 if len(shape) == 1 else 1, keepdims=True)
+    w = rng.random(4) + 0.1 if weighted else None
+    opts = dict(reduction=reduction, label_smoothing=label_smoothing)
+    _compare(lambda a, t: F.cross_entropy(a, t, _ours(w), **opts),
+             lambda a, t: torch.nn.functional.cross_entropy(a, t, _theirs(w), **opts), [x, p])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_cross_entropy_all_ignored_mean_is_nan_like_torch(backend):
+    torch = torch_or_skip()
+    y = np.full(3, -100, dtype=np.int64)
+    x = np.zeros((3, 2))
+    ours = F.cross_entropy(_ours(x), _ours(y, anynn.int64))
+    theirs = torch.nn.functional.cross_entropy(_theirs(x), _theirs(y))
+    assert np.isnan(ours.item()) and torch.isnan(theirs)
+    assert F.cross_entropy(_ours(x), _ours(y, anynn.int64), reduction="sum").item() == 0.0
+
+
+def test_cross_entropy_accepts_uint8_targets_like_torch(backend):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((5, 3)), rng.integers(0, 3, 5).astype(np.uint8)
+    ours = F.cross_entropy(_ours(x), _ours(y, anynn.uint8))
+    assert_close(ours, torch.nn.functional.cross_entropy(_theirs(x), _theirs(y)).numpy())
+
+
+@pytest.mark.parametrize("dtype", [anynn.float32, anynn.float64])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_cross_entropy_extreme_logits_are_finite(backend, dtype, label_smoothing):
+    torch = torch_or_skip()
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, -1e4], [1e4, 1e4, -1e4]])
+    y = np.array([1, 1, 0], dtype=np.int64)
+    a = leaf(x, dtype=dtype)
+    loss = F.cross_entropy(a, _ours(y, anynn.int64), label_smoothing=label_smoothing)
+    loss.backward()
+    assert loss.dtype == dtype and a.grad.dtype == dtype
+    assert np.isfinite(loss.item()) and np.all(np.isfinite(a.grad.numpy()))
+    ta = torch.tensor(x, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(ta, torch.tensor(y), label_smoothing=label_smoothing)
+    tl.backward()
+    tol = dict(rtol=1e-6, atol=1e-7) if dtype is anynn.float32 else {}
+    assert_close(loss, tl.detach().numpy(), **tol)
+    assert_close(a.grad, ta.grad.numpy(), **tol)
+
+
+def test_cross_entropy_keeps_float32(backend):
+    rng = np.random.default_rng(4)
+    x, y = _class_data(rng, (4, 3), 3)
+    a = leaf(x, dtype=anynn.float32)
+    loss = F.cross_entropy(a, _ours(y, anynn.int64), _ours(rng.random(3), anynn.float32), label_smoothing=0.1)
+    loss.backward()
+    assert loss.dtype == anynn.float32 and a.grad.dtype == anynn.float32
+
+
+# ---------------------------------------------------------------- nll_loss
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+def test_nll_loss_matches_torch(backend, shape, reduction, weighted, ignore_index):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(5)
+    x, y = _class_data(rng, shape, 4, ignore_index=ignore_index)
+    w = rng.random(4) + 0.1 if weighted else None
+    opts = dict(ignore_index=ignore_index, reduction=reduction)
+    _compare(lambda a: F.nll_loss(a, _ours(y, anynn.int64), _ours(w), **opts),
+             lambda a: torch.nn.functional.nll_loss(a, _theirs(y), _theirs(w), **opts), [x])
+
+
+# ---------------------------------------------------------------- multi_margin_loss
+@pytest.mark.parametrize("shape", [(6, 4), (4,)])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("margin", [1.0, 0.4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_multi_margin_loss_matches_torch(backend, shape, reduction, p, margin, weighted):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(shape)
+    y = rng.integers(0, 4, size=shape[:-1]).astype(np.int64)
+    w = rng.random(4) + 0.1 if weighted else None
+    opts = dict(p=p, margin=margin, reduction=reduction)
+    _compare(lambda a: F.multi_margin_loss(a, _ours(y, anynn.int64), weight=_ours(w), **opts),
+             lambda a: torch.nn.functional.multi_margin_loss(a, _theirs(y), weight=_theirs(w), **opts), [x])
+
+
+# ---------------------------------------------------------------- regression losses
+DIFFERENCE = [
+    ("mse_loss", {}), ("l1_loss", {}), ("smooth_l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+    ("smooth_l1_loss", {"beta": 0.0}), ("huber_loss", {}), ("huber_loss", {"delta": 0.7}),
+]
+
+
+@pytest.mark.parametrize("name,options", DIFFERENCE)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_difference_losses_match_torch(backend, name, options, reduction):
+    """Input and target both get gradients; one exact tie (d == 0) checks the kink's gradient."""
+    torch = torch_or_skip()
+    rng = np.random.default_rng(7)
+    x, t = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    t[0, 0] = x[0, 0]
+    ours, theirs = getattr(F, name), getattr(torch.nn.functional, name)
+    _compare(lambda a, b: ours(a, b, reduction=reduction, **options),
+             lambda a, b: theirs(a, b, reduction=reduction, **options), [x, t])
+
+
+@pytest.mark.parametrize("name,options", [("mse_loss", {}), ("l1_loss", {}), ("huber_loss", {"delta": 0.5})])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_weighted_difference_losses_match_torch(backend, name, options, reduction):
+    """torch 2.13's element weights: 'mean' divides by sum(weight) (mse, l1) or the count (huber); all get grads."""
+    torch = torch_or_skip()
+    rng = np.random.default_rng(8)
+    x, t, w = rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.random((3, 4)) + 0.1
+    ours, theirs = getattr(F, name), getattr(torch.nn.functional, name)
+    _compare(lambda a, b, c: ours(a, b, reduction=reduction, weight=c, **options),
+             lambda a, b, c: theirs(a, b, reduction=reduction, weight=c, **options), [x, t, w])
+
+
+def test_mse_broadcasting_warns_and_matches_torch(backend):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(9)
+    x, t = rng.standard_normal((4, 1)), rng.standard_normal(4)
+    with pytest.warns(UserWarning, match=r"F\.mse_loss: using a target size \(4,\) that is different to the input "
+                                         r"size \(4, 1\); they broadcast to \(4, 4\)"):
+        with pytest.warns(UserWarning):  # torch's own warning
+            _compare(lambda a, b: F.mse_loss(a, b), lambda a, b: torch.nn.functional.mse_loss(a, b), [x, t])
+
+
+def test_mse_float32_input_float64_target_keeps_float32_grad(backend):
+    rng = np.random.default_rng(10)
+    a = leaf(rng.standard_normal(3), dtype=anynn.float32)
+    F.mse_loss(a, _ours(rng.standard_normal(3))).backward()
+    assert a.grad.dtype == anynn.float32
+
+
+# ---------------------------------------------------------------- binary cross-entropy
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weight_shape", [None, (3, 4), (4,)])
+def test_binary_cross_entropy_matches_torch(backend, reduction, weight_shape):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(11)
+    x, t = rng.uniform(0.05, 0.95, (3, 4)), rng.random((3, 4))
+    w = None if weight_shape is None else rng.random(weight_shape) + 0.1
+    opts = dict(reduction=reduction)
+    _compare(lambda a, b: F.binary_cross_entropy(a, b, _ours(w), **opts),
+             lambda a, b: torch.nn.functional.binary_cross_entropy(a, b, _theirs(w), **opts), [x, t])
+
+
+def test_binary_cross_entropy_clamps_log_at_0_and_1_like_torch(backend):
+    torch = torch_or_skip()
+    x, t = np.array([0.0, 1.0, 0.0, 1.0, 0.5]), np.array([1.0, 0.0, 0.0, 1.0, 0.3])
+    a = leaf(x)
+    loss = F.binary_cross_entropy(a, _ours(t), reduction="none")
+    loss.sum().backward()
+    ta = torch.tensor(x, requires_grad=True)
+    tl = torch.nn.functional.binary_cross_entropy(ta, torch.tensor(t), reduction="none")
+    tl.sum().backward()
+    assert_close(loss, tl.detach().numpy())
+    assert_close(loss, np.array([100.0, 100.0, 0.0, 0.0, -(0.3 * np.log(0.5) + 0.7 * np.log(0.5))]))
+    assert_close(a.grad, ta.grad.numpy())
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weight_shape", [None, (3, 4), (4,)])
+@pytest.mark.parametrize("with_pos_weight", [False, True])
+def test_binary_cross_entropy_with_logits_matches_torch(backend, reduction, weight_shape, with_pos_weight):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(12)
+    x, t = rng.standard_normal((3, 4)) * 3.0, rng.random((3, 4))
+    w = None if weight_shape is None else rng.random(weight_shape) + 0.1
+    pw = rng.random(4) * 3.0 if with_pos_weight else None
+    _compare(lambda a, b: F.binary_cross_entropy_with_logits(a, b, _ours(w), reduction=reduction,
+                                                             pos_weight=_ours(pw)),
+             lambda a, b: torch.nn.functional.binary_cross_entropy_with_logits(
+                 a, b, _theirs(w), reduction=reduction, pos_weight=_theirs(pw)), [x, t])
+
+
+@pytest.mark.parametrize("dtype", [anynn.float32, anynn.float64])
+def test_binary_cross_entropy_with_logits_extreme_logits_are_finite(backend, dtype):
+    torch = torch_or_skip()
+    x, t = np.array([1e4, -1e4, 1e4, -1e4]), np.array([1.0, 1.0, 0.0, 0.0])
+    pw = np.array([2.0])
+    a = leaf(x, dtype=dtype)
+    loss = F.binary_cross_entropy_with_logits(a, _ours(t, dtype), pos_weight=_ours(pw, dtype), reduction="sum")
+    loss.backward()
+    assert loss.dtype == dtype and a.grad.dtype == dtype
+    assert np.isfinite(loss.item()) and np.all(np.isfinite(a.grad.numpy()))
+    ta = torch.tensor(x, requires_grad=True)
+    tl = torch.nn.functional.binary_cross_entropy_with_logits(ta, torch.tensor(t), pos_weight=torch.tensor(pw),
+                                                              reduction="sum")
+    tl.backward()
+    assert_close(loss, tl.detach().numpy())
+    assert_close(a.grad, ta.grad.numpy())
+
+
+# ---------------------------------------------------------------- legacy flags
+@pytest.mark.parametrize("size_average,reduce,expected", [(None, False, "none"), (False, None, "sum"),
+                                                          (True, True, "mean")])
+def test_legacy_size_average_and_reduce_map_like_torch(backend, size_average, reduce, expected):
+    rng = np.random.default_rng(13)
+    x, y = _class_data(rng, (4, 3), 3)
+    with pytest.warns(UserWarning, match=f"reduction='{expected}'"):
+        legacy = F.cross_entropy(_ours(x), _ours(y, anynn.int64), size_average=size_average, reduce=reduce)
+    assert_close(legacy, F.cross_entropy(_ours(x), _ours(y, anynn.int64), reduction=expected))
+
+
+# ---------------------------------------------------------------- gradcheck
+def _gradcheck_cases(rng):
+    """(name, fn, float64 host arrays that get checked) for every loss with its options switched on."""
+    y = np.array([0, 2, -100], dtype=np.int64)
+    y2 = np.array([[1, 0], [2, 2]], dtype=np.int64)
+    w3 = rng.random(3) + 0.1
+    probs = rng.random((2, 3))
+    t = rng.random((2, 3))
+    ww = rng.random((2, 3)) + 0.1
+    return [
+        ("cross_entropy", lambda a: F.cross_entropy(a, _ours(y, anynn.int64), _ours(w3), label_smoothing=0.2),
+         [rng.standard_normal((3, 3))]),
+        ("cross_entropy spatial", lambda a: F.cross_entropy(a, _ours(y2, anynn.int64), reduction="none"),
+         [rng.standard_normal((2, 3, 2))]),
+        ("cross_entropy probabilities", lambda a, p: F.cross_entropy(a, p, _ours(w3), label_smoothing=0.1),
+         [rng.standard_normal((2, 3)), probs]),
+        ("nll_loss", lambda a: F.nll_loss(a, _ours(y, anynn.int64), _ours(w3), reduction="sum"),
+         [rng.standard_normal((3, 3))]),
+        ("multi_margin_loss p=1", lambda a: F.multi_margin_loss(a, _ours(y[:2], anynn.int64), weight=_ours(w3)),
+         [rng.standard_normal((2, 3))]),
+        ("multi_margin_loss p=2", lambda a: F.multi_margin_loss(a, _ours(y[:2], anynn.int64), p=2, margin=0.5),
+         [rng.standard_normal((2, 3))]),
+        ("mse_loss", lambda a, b, c: F.mse_loss(a, b, weight=c), [rng.standard_normal((2, 3)), t, ww]),
+        ("l1_loss", lambda a, b: F.l1_loss(a, b, reduction="sum"), [rng.standard_normal((2, 3)), t]),
+        ("smooth_l1_loss", lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), [rng.standard_normal((2, 3)), t]),
+        ("huber_loss", lambda a, b, c: F.huber_loss(a, b, delta=0.5, weight=c), [rng.standard_normal((2, 3)), t, ww]),
+        ("binary_cross_entropy", lambda a, b: F.binary_cross_entropy(a, b, _ours(ww)),
+         [rng.uniform(0.1, 0.9, (2, 3)), t]),
+        ("binary_cross_entropy_with_logits",
+         lambda a, b: F.binary_cross_entropy_with_logits(a, b, _ours(ww), pos_weight=_ours(w3)),
+         [rng.standard_normal((2, 3)), t]),
+    ]
+
+
+def test_every_loss_passes_gradcheck(backend):
+    rng = np.random.default_rng(14)
+    for name, fn, arrays in _gradcheck_cases(rng):
+        assert anynn.gradcheck(fn, [leaf(a) for a in arrays]), name
+
+
+# ---------------------------------------------------------------- errors
+def test_float_labels_error_names_dtype_shape_and_fix(backend):
+    x, y = anynn.zeros(32, 10), anynn.zeros(32)
+    message = ("F.cross_entropy got target with dtype float32: expected integer class indices (int64) of shape "
+               "(32,); use target.long() or pass class probabilities with the same shape as the input (32, 10)")
+    with pytest.raises(TypeError) as err:
+        F.cross_entropy(x, y)
+    assert str(err.value) == message
+    with pytest.raises(TypeError, match=r"F\.nll_loss got target with dtype float32: .*; use target\.long\(\)$"):
+        F.nll_loss(x, y)
+
+
+def test_batch_size_mismatch_is_named(backend):
+    x, y = anynn.zeros(32, 10), anynn.zeros(16, dtype=anynn.int64)
+    with pytest.raises(ValueError, match=r"F\.cross_entropy got input of shape \(32, 10\) and target of shape "
+                                         r"\(16,\): the batch sizes differ \(32 vs 16\); expected target of shape "
+                                         r"\(32,\)"):
+        F.cross_entropy(x, y)
+    with pytest.raises(ValueError, match=r"F\.multi_margin_loss .* the batch sizes differ \(32 vs 16\)"):
+        F.multi_margin_loss(x, y)
+
+
+def test_other_target_shape_errors(backend):
+    with pytest.raises(ValueError, match=r"expected target of shape \(4, 5\) \(the input's shape without its class "
+                                         r"dimension 1\)"):
+        F.cross_entropy(anynn.zeros(4, 3, 5), anynn.zeros(4, dtype=anynn.int64))
+    with pytest.raises(ValueError, match=r"integer targets hold one class index per sample.*target\.float\(\)"):
+        F.cross_entropy(anynn.zeros(4, 3), anynn.zeros(4, 3, dtype=anynn.int64))
+    with pytest.raises(ValueError, match=r"F\.binary_cross_entropy got input of shape \(4, 1\) and target of shape "
+                                         r"\(4,\): expected the same shape"):
+        F.binary_cross_entropy(anynn.zeros(4, 1), anynn.zeros(4))
+    with pytest.raises(ValueError, match=r"do not broadcast"):
+        F.mse_loss(anynn.zeros(4, 3), anynn.zeros(2))
+    with pytest.raises(TypeError, match=r"F\.mse_loss got target with dtype int64: expected a floating-point"):
+        F.mse_loss(anynn.zeros(4), anynn.zeros(4, dtype=anynn.int64))
+
+
+def test_option_errors(backend):
+    x, y = anynn.zeros(4, 3), anynn.zeros(4, dtype=anynn.int64)
+    with pytest.raises(ValueError, match=r"reduction='avg': expected one of 'none', 'mean', 'sum'"):
+        F.cross_entropy(x, y, reduction="avg")
+    with pytest.raises(ValueError, match=r"got weight of shape \(4,\) for an input with 3 classes: .* \(3,\)"):
+        F.cross_entropy(x, y, weight=anynn.ones(4))
+    with pytest.raises(ValueError, match=r"only p == 1 and p == 2"):
+        F.multi_margin_loss(x, y, p=3)
+    with pytest.raises(ValueError, match=r"label_smoothing=1.5"):
+        F.cross_entropy(x, y, label_smoothing=1.5)
+    with pytest.raises(ValueError, match=r"weight of shape \(3,\): expected shape \(4, 3\)"):
+        F.mse_loss(x, x, weight=anynn.ones(3))
+    with pytest.raises(TypeError, match=r"got target of type numpy\.ndarray: expected an anynn Tensor"):
+        F.cross_entropy(x, np.zeros(4, dtype=np.int64))
+
+
+def test_out_of_range_target_is_named_with_check_values(backend, monkeypatch):
+    monkeypatch.setattr(L, "CHECK_VALUES", True)
+    x = anynn.zeros(4, 10)
+    y = anynn.tensor(np.array([3, 10, -100, 2], dtype=np.int64))
+    with pytest.raises(IndexError) as err:
+        F.cross_entropy(x, y)
+    assert str(err.value).startswith("F.cross_entropy got target class 10 with 10 classes: class indices must be "
+                                     "in [0, 9] or ignore_index=-100")
+    with pytest.raises(IndexError, match=r"F\.nll_loss got target class -1 with 10 classes"):
+        F.nll_loss(x, anynn.tensor(np.array([-1, 0, 0, 0], dtype=np.int64)))
+    with pytest.raises(IndexError, match=r"F\.multi_margin_loss got target class -100 with 10 classes: class "
+                                         r"indices must be in \[0, 9\];"):
+        F.multi_margin_loss(x, y)
+    assert np.isfinite(F.cross_entropy(x, anynn.tensor(np.array([3, 9, -100, 0], dtype=np.int64))).item())
+
+
+def test_probabilities_out_of_range_are_named_with_check_values(backend, monkeypatch):
+    monkeypatch.setattr(L, "CHECK_VALUES", True)
+    x = anynn.tensor(np.array([0.2, 1.5]), dtype=anynn.float64)
+    with pytest.raises(ValueError, match=r"F\.binary_cross_entropy got input values in \[0\.2, 1\.5\]: expected "
+                                         r"probabilities in \[0, 1\]; apply sigmoid first"):
+        F.binary_cross_entropy(x, anynn.zeros(2, dtype=anynn.float64))
+
+
+def test_out_of_range_target_without_check_values_gives_nan_not_a_wrong_read(backend, monkeypatch):
+    """Without the (syncing) check, a bad label is clamped and poisons its row's loss and gradient with NaN."""
+    monkeypatch.setattr(L, "CHECK_VALUES", False)
+    x = leaf(np.zeros((3, 4)))
+    y = anynn.tensor(np.array([1, 4, 2], dtype=np.int64))
+    loss = F.cross_entropy(x, y, reduction="none")
+    loss.sum().backward()
+    values, grads = loss.numpy(), x.grad.numpy()
+    assert np.isnan(values[1]) and np.all(np.isfinite(values[[0, 2]]))
+    assert np.all(np.isnan(grads[1])) and np.all(np.isfinite(grads[[0, 2]]))
+    assert np.isnan(F.nll_loss(x, anynn.tensor(np.array([0, -3, 0], dtype=np.int64))).item())
+    assert np.isnan(F.multi_margin_loss(x, y).item())
+
+
+def test_anynn_debug_environment_variable_sets_check_values():
+    probe = "import anynn.ops.loss as L; print(L.CHECK_VALUES)"
+    results = {}
+    for value in ("1", "0", ""):
+        env = dict(os.environ, ANYNN_DEBUG=value)
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+        results[value] = out.stdout.strip()
+    assert results == {"1": "True", "0": "False", "": "False"}

@@ -1,0 +1,140 @@
+"""F.batch_norm and F.layer_norm against PyTorch in float64 (outputs, every gradient, running statistics),
+gradcheck, dtypes and error messages, on every backend."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anynn
+import anynn.nn.functional as F
+from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+
+
+def _compare_with_torch(ours, theirs, arrays, seed=1):
+    """Run both on the same float64 data, backprop the same output gradient, compare output and every grad."""
+    torch = torch_or_skip()
+    mine = [leaf(a) if a is not None else None for a in arrays]
+    ref = [torch_leaf(a) if a is not None else None for a in arrays]
+    out, tout = ours(*mine), theirs(*ref)
+    assert_close(out, tout.detach().numpy())
+    g = np.random.default_rng(seed).standard_normal(tout.shape)
+    out.backward(anynn.tensor(g, dtype=anynn.float64))
+    tout.backward(torch.tensor(g))
+    for m, r in zip(mine, ref):
+        if m is not None:
+            assert_close(m.grad, r.grad.numpy())
+
+
+SHAPES = [(6, 3), (4, 3, 5), (2, 3, 4, 5)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_training_matches_torch(backend, shape, affine):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(0)
+    c = shape[1]
+    x = rng.standard_normal(shape) * 3 + 1
+    w, b = (rng.standard_normal(c), rng.standard_normal(c)) if affine else (None, None)
+    _compare_with_torch(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=1e-3),
+                        lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b, training=True, eps=1e-3),
+                        [x, w, b])
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_batch_norm_eval_uses_running_stats(backend, shape):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(1)
+    c = shape[1]
+    mean, var = rng.standard_normal(c), rng.uniform(0.5, 2.0, c)
+    ours = lambda x, w, b: F.batch_norm(x, anynn.tensor(mean), anynn.tensor(var), w, b)  # noqa: E731
+    theirs = lambda x, w, b: torch.nn.functional.batch_norm(  # noqa: E731
+        x, torch.tensor(mean), torch.tensor(var), w, b, training=False)
+    _compare_with_torch(ours, theirs, [rng.standard_normal(shape), rng.standard_normal(c), rng.standard_normal(c)])
+
+
+@pytest.mark.parametrize("momentum", [0.1, 0.5])
+def test_batch_norm_running_stats_after_several_steps(backend, momentum):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(2)
+    mean, var = anynn.zeros(3, dtype=anynn.float64), anynn.ones(3, dtype=anynn.float64)
+    tmean, tvar = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    for _ in range(3):
+        x = rng.standard_normal((4, 3, 2, 2)) * 2 + 5
+        F.batch_norm(anynn.tensor(x), mean, var, training=True, momentum=momentum)
+        torch.nn.functional.batch_norm(torch.tensor(x), tmean, tvar, training=True, momentum=momentum)
+    assert_close(mean, tmean.numpy())
+    assert_close(var, tvar.numpy())  # unbiased batch variance, as PyTorch
+
+
+def test_batch_norm_momentum_as_tensor(backend):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 2))
+    mean, var = anynn.zeros(2, dtype=anynn.float64), anynn.ones(2, dtype=anynn.float64)
+    F.batch_norm(anynn.tensor(x), mean, var, training=True, momentum=anynn.tensor(0.25, dtype=anynn.float64))
+    assert_close(mean, 0.25 * x.mean(axis=0))
+    assert_close(var, 0.75 + 0.25 * x.var(axis=0, ddof=1))
+
+
+def test_batch_norm_running_stats_keep_their_dtype(backend):
+    x = anynn.tensor(np.random.default_rng(4).standard_normal((4, 2)), dtype=anynn.float32)
+    mean, var = anynn.zeros(2, dtype=anynn.float32), anynn.ones(2, dtype=anynn.float32)
+    out = F.batch_norm(x, mean, var, training=True)
+    assert out.dtype == mean.dtype == var.dtype == anynn.float32
+
+
+def test_batch_norm_gradcheck(backend):
+    rng = np.random.default_rng(5)
+    x, w, b = leaf(rng.standard_normal((3, 2, 2))), leaf(rng.standard_normal(2)), leaf(rng.standard_normal(2))
+    assert anynn.gradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [x, w, b])
+    mean, var = anynn.tensor(rng.standard_normal(2)), anynn.tensor(rng.uniform(0.5, 2, 2))
+    assert anynn.gradcheck(lambda x, w, b: F.batch_norm(x, mean, var, w, b), [x, w, b])
+
+
+def test_batch_norm_errors(backend):
+    with pytest.raises(ValueError, match=r"more than 1 value per channel when training"):
+        F.batch_norm(anynn.zeros(1, 3), None, None, training=True)
+    with pytest.raises(ValueError, match=r"training=False needs running_mean and running_var"):
+        F.batch_norm(anynn.zeros(2, 3), None, None)
+    with pytest.raises(ValueError, match=r"weight has shape \(4,\) but the input has 3 channels"):
+        F.batch_norm(anynn.zeros(2, 3), None, None, anynn.ones(4), training=True)
+    with pytest.raises(ValueError, match=r"give both running_mean and running_var"):
+        F.batch_norm(anynn.zeros(2, 3), anynn.zeros(3), None, training=True)
+    with pytest.raises(ValueError, match=r"expected an input of shape \(N, C, \.\.\.\)"):
+        F.batch_norm(anynn.zeros(3), None, None, training=True)
+
+
+@pytest.mark.parametrize("shape,normalized", [((4, 5), (5,)), ((2, 3, 4), (4,)), ((2, 3, 4), (3, 4)),
+                                              ((3, 4), (3, 4))])
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_matches_torch(backend, shape, normalized, affine):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(shape) * 2 - 1
+    w, b = (rng.standard_normal(normalized), rng.standard_normal(normalized)) if affine else (None, None)
+    _compare_with_torch(lambda x, w, b: F.layer_norm(x, normalized, w, b, eps=1e-4),
+                        lambda x, w, b: torch.nn.functional.layer_norm(x, normalized, w, b, eps=1e-4), [x, w, b])
+
+
+def test_layer_norm_int_shape_and_float32(backend):
+    x = leaf(np.random.default_rng(7).standard_normal((3, 4)), dtype=anynn.float32)
+    w = leaf(np.ones(4), dtype=anynn.float32)
+    out = F.layer_norm(x, 4, w)
+    out.sum().backward()
+    assert out.dtype == x.grad.dtype == w.grad.dtype == anynn.float32
+    assert_close(out.mean(axis=-1), np.zeros(3), atol=1e-6)
+
+
+def test_layer_norm_gradcheck(backend):
+    rng = np.random.default_rng(8)
+    x, w, b = leaf(rng.standard_normal((2, 2, 3))), leaf(rng.standard_normal((2, 3))), leaf(rng.standard_normal((2, 3)))
+    assert anynn.gradcheck(lambda x, w, b: F.layer_norm(x, (2, 3), w, b), [x, w, b])
+
+
+def test_layer_norm_errors(backend):
+    with pytest.raises(ValueError, match=r"normalized_shape=\(5,\) needs an input of shape \(\*, 5\), got \(2, 4\)"):
+        F.layer_norm(anynn.zeros(2, 4), 5)
+    with pytest.raises(ValueError, match=r"needs an input of shape \(\*, 2, 3, 4\), got \(3, 4\)"):
+        F.layer_norm(anynn.zeros(3, 4), (2, 3, 4))
+    with pytest.raises(ValueError, match=r"weight has shape \(3,\), expected normalized_shape \(4,\)"):
+        F.layer_norm(anynn.zeros(2, 4), 4, anynn.ones(3))
