@@ -83,10 +83,10 @@ def _fetch(url: str, path: str, expected: Mapping[str, str], timeout: float) -> 
                 for d in digests.values():
                     d.update(chunk)
         if length is not None and int(length) != size:
-            raise DownloadError(f"{url}: received {size} bytes, the server announced {length} (connection cut?)")
+            raise DownloadError(f"received {size} bytes, the server announced {length} (connection cut?)")
         for name, digest in digests.items():
             if digest.hexdigest() != expected[name]:
-                raise ChecksumError(f"{url}: {name} is {digest.hexdigest()}, expected {expected[name]} "
+                raise ChecksumError(f"{name} is {digest.hexdigest()}, expected {expected[name]} "
                                     "(corrupted download or wrong file)")
         os.replace(tmp, path)
     except BaseException:
@@ -101,8 +101,9 @@ def _failure(path: str, failures: list[tuple[str, Exception]]) -> DownloadError:
         return ChecksumError(f"could not download {os.path.basename(path)} with the right checksum; nothing was "
                              f"written to {path}:\n{lines}")
     return DownloadError(
-        f"could not download {os.path.basename(path)}:\n{lines}\nIf this machine is offline, copy the file to "
-        f"{path} by hand, point {R.DATA_ENV} at a folder that has it, or set {MIRROR_ENV} to a reachable mirror.")
+        f"could not download {os.path.basename(path)}:\n{lines}\nIf this machine is offline or the server is down, "
+        f"copy the file to {path} by hand, point {R.DATA_ENV} at a folder that has it, or set {MIRROR_ENV} "
+        "to a reachable mirror.")
 
 
 def _reason(err: Exception) -> str:

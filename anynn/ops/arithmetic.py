@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from anynn.autograd.function import Function
-from anynn.ops._util import shape_of, unbroadcast
+from anynn.ops._util import unbroadcast
 
 
 def _wants(ctx, i: int, value) -> bool:
@@ -12,36 +12,33 @@ def _wants(ctx, i: int, value) -> bool:
     return hasattr(value, "shape") and ctx.needs_input_grad[i]
 
 
-def _shape_or_none(value):
-    return shape_of(value) if hasattr(value, "shape") else None
+def _reduced(xp, grad, like):
+    """``grad`` summed back to the shape of input ``like``; None if ``like`` is a Python scalar."""
+    return unbroadcast(xp, grad, like.shape) if hasattr(like, "shape") else None
 
 
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save(_shape_or_none(a), _shape_or_none(b))
+        ctx.save(a, b)  # only for their shapes; the recorded inputs keep these arrays alive anyway
         return a + b
 
     @staticmethod
     def backward(ctx, grad):
-        sa, sb = ctx.saved
-        xp = ctx.xp
-        return (None if sa is None else unbroadcast(xp, grad, sa),
-                None if sb is None else unbroadcast(xp, grad, sb))
+        a, b = ctx.saved
+        return _reduced(ctx.xp, grad, a), _reduced(ctx.xp, grad, b)
 
 
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save(_shape_or_none(a), _shape_or_none(b))
+        ctx.save(a, b)
         return a - b
 
     @staticmethod
     def backward(ctx, grad):
-        sa, sb = ctx.saved
-        xp = ctx.xp
-        return (None if sa is None else unbroadcast(xp, grad, sa),
-                None if sb is None else unbroadcast(xp, -grad, sb))
+        a, b = ctx.saved
+        return _reduced(ctx.xp, grad, a), _reduced(ctx.xp, -grad, b) if hasattr(b, "shape") else None
 
 
 class Mul(Function):

@@ -359,13 +359,36 @@ def _sigmoid(xp: Any, x: Any) -> Any:
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+_BCE_EPS = 9.999999960041972e-13  # PyTorch's 1e-12 as its kernel stores it (rounded to float32)
+
+
+def _clamped_log(xp: Any, x: Any) -> Any:
+    """max(log(x), -100) without ever evaluating log(0) (NumPy would warn on every saturated sigmoid)."""
+    positive = x > 0.0
+    return xp.where(positive, xp.maximum(xp.log(xp.where(positive, x, 1.0)), -100.0), -100.0)
+
+
+def _clamped_log1m(xp: Any, x: Any) -> Any:
+    """max(log1p(-x), -100), likewise without evaluating log(0)."""
+    below = x < 1.0
+    return xp.where(below, xp.maximum(xp.log1p(-xp.where(below, x, 0.0)), -100.0), -100.0)
+
+
+def _logit(xp: Any, x: Any) -> Any:
+    """log(x / (1 - x)): -inf at 0 and inf at 1 (as PyTorch), without division-by-zero warnings."""
+    inner = (x > 0.0) & (x < 1.0)
+    safe = xp.where(inner, x, 0.5)
+    out = xp.log(safe / (1.0 - safe))
+    return xp.where(x >= 1.0, math.inf, xp.where(x <= 0.0, -math.inf, out))
+
+
 class BinaryCrossEntropy(Function):
     """``-w (t log x + (1 - t) log(1 - x))`` with both logs clamped to >= -100, as PyTorch."""
 
     @staticmethod
     def forward(ctx, x, t, weight, reduction="mean"):
         xp = ctx.xp
-        loss = (t - 1.0) * xp.maximum(xp.log1p(-x), -100.0) - t * xp.maximum(xp.log(x), -100.0)
+        loss = (t - 1.0) * _clamped_log1m(xp, x) - t * _clamped_log(xp, x)
         if weight is not None:
             loss = loss * weight
         denom = math.prod(loss.shape)
@@ -380,8 +403,8 @@ class BinaryCrossEntropy(Function):
         g = _upstream(grad, ctx.reduction, ctx.denom)
         if weight is not None:
             g = g * weight
-        gx = g * (x - t) / xp.maximum((1.0 - x) * x, 1e-12)
-        gt = -g * xp.log(x / (1.0 - x))
+        gx = g * (x - t) / xp.maximum((1.0 - x) * x, _BCE_EPS)
+        gt = -g * _logit(xp, x)
         return _like(xp, gx, ctx.dtypes[0]), _like(xp, gt, ctx.dtypes[1]), None
 
 
@@ -557,8 +580,8 @@ def _check_pair(who: Any, input: Tensor, target: Tensor, same_shape: bool) -> No
     if both is None:
         raise ValueError(f"{who} got input of shape {input.shape} and target of shape {target.shape}, which do not "
                          "broadcast: expected the same shape")
-    warnings.warn(f"{who}: using a target size ({target.shape}) that is different to the input size "
-                  f"({input.shape}); they broadcast to {both}, which is likely wrong (e.g. (N, 1) against (N,) gives "
+    warnings.warn(f"{who}: using a target size {target.shape} that is different to the input size "
+                  f"{input.shape}; they broadcast to {both}, which is likely wrong (e.g. (N, 1) against (N,) gives "
                   "(N, N)). Please ensure they have the same size.", stacklevel=3)
 
 

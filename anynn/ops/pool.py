@@ -1,2 +1,289 @@
-"""Placeholder: being written."""
-__all__: list[str] = []
+"""Pooling: max and average pooling (1-D and 2-D) and adaptive average pooling, as PyTorch computes them.
+
+A window reduction is a loop over the kh*kw kernel offsets, each one strided slice of the padded input
+covering every output position at once. Max pooling's backward sends each window's gradient to its FIRST
+maximum (row-major, as PyTorch's argmax), which matters when values tie, e.g. zeros after a ReLU.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from anynn.autograd.function import Function
+from anynn.autograd.tensor import Tensor
+from anynn.ops.conv import Pads, as_4d, check_rank, describe, ntuple, pad2d, unpad2d
+
+IntOrTuple = int | tuple[int, ...]
+
+
+def _offsets(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+             out_hw: tuple[int, int]) -> list[tuple[slice, slice]]:
+    """For each kernel offset (row-major), the (rows, cols) slices of the padded input it sees."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+    return [(slice(i * dh, i * dh + sh * (oh - 1) + 1, sh), slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
+            for i in range(kh) for j in range(kw)]
+
+
+def _disjoint(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
+    """True if no two kernel offsets touch the same input element (windows do not overlap)."""
+    return all(k == 1 or s > d * (k - 1) for k, s, d in zip(kernel, stride, dilation))
+
+
+class MaxPoolNd(Function):
+    """Max over each window; padding counts as -inf. The gradient goes to the first maximum of a window."""
+
+    @staticmethod
+    def forward(ctx, x, *, kernel, stride, dilation, pads, out_hw):
+        xp = ctx.xp
+        ctx.x_shape = tuple(x.shape)
+        x = as_4d(x, xp)
+        padded = pad2d(ctx, x, pads, -math.inf)
+        offsets = _offsets(kernel, stride, dilation, out_hw)
+        out = padded[:, :, offsets[0][0], offsets[0][1]]
+        for rows, cols in offsets[1:]:
+            out = xp.maximum(out, padded[:, :, rows, cols])
+        ctx.save(padded, out)
+        ctx.geometry = (offsets, _disjoint(kernel, stride, dilation), pads, tuple(x.shape[2:]))
+        return xp.reshape(out, (out.shape[0], out.shape[1], out.shape[3])) if len(ctx.x_shape) == 3 else out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        padded, out = ctx.saved
+        offsets, disjoint, pads, hw = ctx.geometry
+        grad = as_4d(grad, xp)
+        dpadded = xp.zeros_like(padded)
+        free = None  # windows whose maximum has not been claimed by an earlier offset yet
+        for k, (rows, cols) in enumerate(offsets):
+            hit = padded[:, :, rows, cols] == out
+            if free is not None:
+                hit = xp.logical_and(hit, free)
+            if k + 1 < len(offsets):
+                free = xp.logical_not(hit) if free is None else xp.logical_and(free, xp.logical_not(hit))
+            routed = xp.where(hit, grad, 0.0)
+            if disjoint:
+                dpadded[:, :, rows, cols] = routed
+            else:
+                dpadded[:, :, rows, cols] += routed
+        return xp.reshape(unpad2d(dpadded, pads, hw), ctx.x_shape)
+
+
+class AvgPoolNd(Function):
+    """Mean over each window; ``divisor`` is a Python number or an (OH, OW) array of per-window counts."""
+
+    @staticmethod
+    def forward(ctx, x, *, kernel, stride, pads, out_hw, divisor):
+        xp = ctx.xp
+        ctx.x_shape = tuple(x.shape)
+        x = as_4d(x, xp)
+        padded = pad2d(ctx, x, pads, 0.0)
+        offsets = _offsets(kernel, stride, (1, 1), out_hw)
+        total = padded[:, :, offsets[0][0], offsets[0][1]]
+        for rows, cols in offsets[1:]:
+            total = total + padded[:, :, rows, cols]
+        divisor = _divisor_array(ctx, divisor, x.dtype)
+        ctx.save(divisor)
+        ctx.geometry = (offsets, _disjoint(kernel, stride, (1, 1)), pads, tuple(x.shape[2:]), tuple(padded.shape))
+        out = total / divisor
+        return xp.reshape(out, (out.shape[0], out.shape[1], out.shape[3])) if len(ctx.x_shape) == 3 else out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        (divisor,) = ctx.saved
+        offsets, disjoint, pads, hw, padded_shape = ctx.geometry
+        share = as_4d(grad, xp) / divisor
+        dpadded = xp.zeros(padded_shape, dtype=share.dtype, device=ctx.backend.device)
+        for rows, cols in offsets:
+            if disjoint:
+                dpadded[:, :, rows, cols] = share
+            else:
+                dpadded[:, :, rows, cols] += share
+        return xp.reshape(unpad2d(dpadded, pads, hw), ctx.x_shape)
+
+
+def _divisor_array(ctx: Any, divisor: Any, dtype: Any) -> Any:
+    """A per-window divisor given as nested lists becomes an (OH, OW) array on the device; numbers stay."""
+    if isinstance(divisor, (int, float)):
+        return float(divisor)
+    return ctx.xp.asarray(divisor, dtype=dtype, device=ctx.backend.device)
+
+
+class AdaptiveAvgPool2dFn(Function):
+    """PyTorch's adaptive average: output cell i averages input rows floor(i*H/OH) .. ceil((i+1)*H/OH)-1.
+
+    Exact for any sizes: ``A_h @ x @ A_w.T`` with averaging matrices (rows of 1/count over each window).
+    """
+
+    @staticmethod
+    def forward(ctx, x, *, out_hw):
+        xp = ctx.xp
+        ctx.x_shape = tuple(x.shape)
+        x = as_4d(x, xp)
+        device = ctx.backend.device
+        a_h = xp.asarray(_averaging_rows(x.shape[2], out_hw[0]), dtype=x.dtype, device=device)
+        a_w = xp.asarray(_averaging_rows(x.shape[3], out_hw[1]), dtype=x.dtype, device=device)
+        ctx.save(a_h, a_w)
+        out = xp.matmul(xp.matmul(a_h, x), xp.matrix_transpose(a_w))
+        return xp.reshape(out, (out.shape[0], out.shape[1], out.shape[3])) if len(ctx.x_shape) == 3 else out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        a_h, a_w = ctx.saved
+        gx = xp.matmul(xp.matmul(xp.matrix_transpose(a_h), as_4d(grad, xp)), a_w)
+        return xp.reshape(gx, ctx.x_shape)
+
+
+def _averaging_rows(size: int, out: int) -> list[list[float]]:
+    """The (out, size) matrix whose row i averages PyTorch's adaptive window i."""
+    rows = []
+    for i in range(out):
+        lo, hi = (i * size) // out, -((-(i + 1) * size) // out)
+        rows.append([1.0 / (hi - lo) if lo <= k < hi else 0.0 for k in range(size)])
+    return rows
+
+
+# ------------------------------------------------------------------ geometry and checks
+def _out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output length; with ceil_mode the last window must start inside input or left pad."""
+    span = d * (k - 1) + 1
+    out = (size + 2 * p - span + ((s - 1) if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _geometry(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple,
+              dilation: IntOrTuple, ceil_mode: bool, dims: int, kind: str, who: Any):
+    """Checked kernel, stride, dilation, per-side pads and output size, all as 2-D (height 1 for 1-D)."""
+    check_rank(x, dims, who)
+    kernel = ntuple(kernel_size, dims, "kernel_size", who)
+    stride = kernel if stride is None or stride == () or stride == [] else ntuple(stride, dims, "stride", who)
+    padding = ntuple(padding, dims, "padding", who)
+    dilation = ntuple(dilation, dims, "dilation", who)
+    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"{describe(who)}: kernel_size, stride and dilation must be positive and padding "
+                         f"non-negative, got {kernel}, {stride}, {dilation} and {padding}")
+    for k, p, d in zip(kernel, padding, dilation):
+        if 2 * p > d * (k - 1) + 1:
+            what = "effective kernel size" if kind == "max" else "kernel size"
+            raise ValueError(f"{describe(who)}: padding {padding} must be at most half the {what} "
+                             f"({kernel} with dilation {dilation}); reduce the padding")
+    size = x.shape[2:]
+    out = tuple(_out_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in zip(size, kernel, stride, padding, dilation))
+    if min(out) < 1:
+        padded = tuple(n + 2 * p for n, p in zip(size, padding))
+        span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        raise ValueError(f"{describe(who)} got input of shape {x.shape}: its padded spatial size {padded} is smaller "
+                         f"than the pooling window {span}; use a smaller kernel, more padding or a larger input")
+    if dims == 1:
+        kernel, stride, padding, dilation, size, out = ((1,) + kernel, (1,) + stride, (0,) + padding,
+                                                        (1,) + dilation, (1,) + size, (1,) + out)
+    pads = tuple((p, max((o - 1) * s + d * (k - 1) + 1 - n - p, 0))
+                 for n, k, s, p, d, o in zip(size, kernel, stride, padding, dilation, out))
+    return kernel, stride, dilation, pads, out
+
+
+def max_pool(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple,
+             dilation: IntOrTuple, ceil_mode: bool, dims: int, who: Any) -> Tensor:
+    """Checked ``dims``-D max pooling; ``who`` (a layer, or an op's name) is named in every error."""
+    kernel, stride, dilation, pads, out = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, dims,
+                                                    "max", who)
+    return MaxPoolNd.apply(x, kernel=kernel, stride=stride, dilation=dilation, pads=pads, out_hw=out)
+
+
+def avg_pool(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple, ceil_mode: bool,
+             count_include_pad: bool, divisor_override: int | None, dims: int, who: Any) -> Tensor:
+    """Checked ``dims``-D average pooling with PyTorch's divisor rules."""
+    kernel, stride, _, pads, out = _geometry(x, kernel_size, stride, padding, 1, ceil_mode, dims, "avg", who)
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise ValueError(f"{describe(who)}: divisor_override must be non-zero")
+        divisor: Any = float(divisor_override)
+    else:
+        divisor = _divisors(tuple(x.shape[2:]) if dims == 2 else (1,) + tuple(x.shape[2:]), kernel, stride, pads,
+                            out, count_include_pad)
+    return AvgPoolNd.apply(x, kernel=kernel, stride=stride, pads=pads, out_hw=out, divisor=divisor)
+
+
+def _divisors(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int], pads: Pads,
+              out: tuple[int, int], count_include_pad: bool) -> float | list[list[float]]:
+    """Per-window element counts: the window clipped to the padded input (``count_include_pad``) or to the
+    input itself. A single number when all windows agree."""
+    per_dim = []
+    for n, k, s, (p, _), o in zip(size, kernel, stride, pads, out):
+        counts = []
+        for i in range(o):
+            lo = i * s - p
+            hi = min(lo + k, n + p)
+            counts.append(hi - lo if count_include_pad else min(hi, n) - max(lo, 0))
+        per_dim.append(counts)
+    rows, cols = per_dim
+    if len(set(rows)) == 1 and len(set(cols)) == 1:
+        return float(rows[0] * cols[0])
+    return [[float(r * c) for c in cols] for r in rows]
+
+
+# ------------------------------------------------------------------ public functional API
+def max_pool2d(input: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0,
+               dilation: IntOrTuple = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    """2-D max pooling of (N, C, H, W) input, as ``torch.nn.functional.max_pool2d``."""
+    _no_indices(return_indices, "max_pool2d")
+    return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 2, "max_pool2d")
+
+
+def max_pool1d(input: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0,
+               dilation: IntOrTuple = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    """1-D max pooling of (N, C, L) input, as ``torch.nn.functional.max_pool1d``."""
+    _no_indices(return_indices, "max_pool1d")
+    return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 1, "max_pool1d")
+
+
+def _no_indices(return_indices: bool, who: str) -> None:
+    if return_indices:
+        raise NotImplementedError(f"{who}: return_indices=True is not supported (anynn has no max_unpool); "
+                                  "use argmax on the input windows if you need the positions")
+
+
+def avg_pool2d(input: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """2-D average pooling of (N, C, H, W) input, as ``torch.nn.functional.avg_pool2d``."""
+    return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
+                    "avg_pool2d")
+
+
+def avg_pool1d(input: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True) -> Tensor:
+    """1-D average pooling of (N, C, L) input, as ``torch.nn.functional.avg_pool1d``."""
+    return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
+
+
+def adaptive_avg_pool(x: Tensor, output_size: Any, dims: int, who: Any) -> Tensor:
+    """Checked adaptive average pooling; ``None`` in ``output_size`` keeps that input size."""
+    check_rank(x, dims, who)
+    size = tuple(x.shape[2:])
+    wanted = (output_size,) * dims if isinstance(output_size, int) or output_size is None else tuple(output_size)
+    if len(wanted) != dims:
+        raise ValueError(f"{describe(who)}: output_size must be an int or a tuple of {dims}, got {output_size!r}")
+    out = tuple(n if o is None else o for n, o in zip(size, wanted))
+    if min(out) < 1 or min(size) < 1:
+        raise ValueError(f"{describe(who)}: output_size {out} and input size {size} must be positive")
+    if all(n % o == 0 for n, o in zip(size, out)):
+        kernel = tuple(n // o for n, o in zip(size, out))
+        return avg_pool(x, kernel, kernel, 0, False, True, None, dims, who)
+    return AdaptiveAvgPool2dFn.apply(x, out_hw=out if dims == 2 else (1,) + out)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: int | None | tuple[int | None, int | None]) -> Tensor:
+    """Average (N, C, H, W) input down to exactly ``output_size``, as ``torch.nn.functional.adaptive_avg_pool2d``."""
+    return adaptive_avg_pool(input, output_size, 2, "adaptive_avg_pool2d")
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: int | tuple[int]) -> Tensor:
+    """Average (N, C, L) input down to exactly ``output_size``, as ``torch.nn.functional.adaptive_avg_pool1d``."""
+    return adaptive_avg_pool(input, output_size, 1, "adaptive_avg_pool1d")
+
+
+__all__ = ["AdaptiveAvgPool2dFn", "AvgPoolNd", "MaxPoolNd", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+           "avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d"]

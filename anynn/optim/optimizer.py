@@ -54,6 +54,9 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__}: params should be an iterable of Tensors or of dicts (parameter "
                             f"groups), but got a {type(params).__name__}; pass a list, e.g. "
                             f"{type(self).__name__}([p]) or {type(self).__name__}(model.parameters())")
+        if isinstance(params, set):
+            raise TypeError(f"{type(self).__name__}: parameters need to be in an ordered collection, but got a set "
+                            "(its order changes between runs, and so would the state_dict); use a list instead")
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._opt_called = False
@@ -142,8 +145,12 @@ class Optimizer:
         with no_grad():
             for gi, group in enumerate(self.param_groups):
                 for pi, p in enumerate(group["params"]):
-                    if p.grad is not None:
-                        self._update(p, self._grad_array(p, gi, pi), self.state[p], group)
+                    if p.grad is None:
+                        continue
+                    state = self.state[p]
+                    self._update(p, self._grad_array(p, gi, pi), state, group)
+                    if not state:  # stateless updates (SGD without momentum) leave no entry, as in PyTorch
+                        del self.state[p]
         return loss
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:

@@ -104,7 +104,8 @@ def test_cifar100_fine_and_coarse_labels(backend, isolated, label):
     images = rng.integers(0, 256, (4, 3, 32, 32))
     data = records(np.stack([coarse, fine], axis=1), images)
     (isolated / "cifar-100").mkdir()
-    write_archive(isolated / "cifar-100" / "cifar-100-binary.tar.gz", C100, {"train.bin": data, "test.bin": data[:3074]})
+    archive = isolated / "cifar-100" / "cifar-100-binary.tar.gz"
+    write_archive(archive, C100, {"train.bin": data, "test.bin": data[:3074]})
     ds = CIFAR100(root=isolated, train=True, label=label, download=False)
     np.testing.assert_array_equal(ds.labels.numpy(), fine if label == "fine" else coarse)
     np.testing.assert_array_equal(ds.images.numpy(), images)

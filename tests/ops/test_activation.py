@@ -3,7 +3,6 @@ hook against math.erf, and errors, on every backend."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
