@@ -15,6 +15,7 @@ from anynn.autograd.factories import (arange, eye, full, full_like, linspace, on
 from anynn.autograd.gradcheck import GradcheckError, gradcheck
 from anynn import nn
 from anynn.serialization import load, save
+from anynn import ops
 from anynn.ops import argmax, concat, logsumexp, maximum, minimum, stack, where
 
 cat = concat
@@ -22,9 +23,17 @@ globals()["bool"] = bool_
 __version__ = "0.1.0"
 
 
+def _tensor(x, name: str) -> Tensor:
+    """``x`` if it is a Tensor; anything else (a NumPy array, a list) gets the same hint as an op would give."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"anynn.{name}: got a {type(x).__module__}.{type(x).__name__} where a Tensor was expected; "
+                        "wrap arrays with anynn.tensor(...) (it converts from any backend)")
+    return x
+
+
 def _unary(name: str):
     def op(x: Tensor) -> Tensor:
-        return getattr(x, name)()
+        return getattr(_tensor(x, name), name)()
 
     op.__name__ = name
     op.__doc__ = f"Element-wise {name} (differentiable)."
@@ -36,41 +45,42 @@ exp, log, sqrt, tanh, sigmoid, relu, abs = (_unary(n) for n in ("exp", "log", "s
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
     """Clamp to [min, max] (either may be None); the gradient passes where min <= x <= max."""
-    return x.clip(min, max)
+    return _tensor(x, "clip").clip(min, max)
 
 
 clamp = clip
 
 
 def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    return x.sum(axis, keepdims)
+    return _tensor(x, "sum").sum(axis, keepdims)
 
 
 def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    return x.mean(axis, keepdims)
+    return _tensor(x, "mean").mean(axis, keepdims)
 
 
 def max(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Largest value over ``axis`` (all axes if None); values only, see ``Tensor.max``."""
-    return x.max(axis, keepdims)
+    return _tensor(x, "max").max(axis, keepdims)
 
 
 def min(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Smallest value over ``axis`` (all axes if None); values only, see ``Tensor.min``."""
-    return x.min(axis, keepdims)
+    return _tensor(x, "min").min(axis, keepdims)
 
 
 def reshape(x: Tensor, shape) -> Tensor:
-    return x.reshape(shape)
+    return _tensor(x, "reshape").reshape(shape)
 
 
 def permute(x: Tensor, dims) -> Tensor:
-    return x.permute(dims)
+    return _tensor(x, "permute").permute(dims)
 
 
 def transpose(x: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
-    return x.transpose(dim0, dim1)
+    return _tensor(x, "transpose").transpose(dim0, dim1)
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
-    return a @ b
+    """``a @ b`` with NumPy's rules for 1-D operands and broadcast batch dimensions."""
+    return ops.MatMul.apply(a, b)

@@ -114,8 +114,9 @@ class AnynnRun:
             self.model = _build(model_name, c, h)
         self.optimizer = optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
         self.loss_fn = anynn.nn.CrossEntropyLoss()
-        self.batches = [(self.x[s:e], self.y[s:e]) for s, e in batch_bounds(images, batch_size)]
-        self.images = sum(e - s for s, e in batch_bounds(images, batch_size))
+        self.bounds = batch_bounds(images, batch_size)
+        self.batches = [(self.x[s:e], self.y[s:e]) for s, e in self.bounds]
+        self.images = sum(e - s for s, e in self.bounds)
         self._loss: anynn.Tensor | None = None
 
     def step(self, x: anynn.Tensor, y: anynn.Tensor) -> anynn.Tensor:
@@ -164,19 +165,19 @@ def _build(model_name: str, channels: int, side: int) -> Any:
 
 
 class TorchRun:
-    """The PyTorch twin of an :class:`AnynnRun`: same architecture, initial weights, data, batches and optimizer."""
+    """The PyTorch twin of an :class:`AnynnRun`: same architecture, initial weights, data, batches and optimizer,
+    on the matching torch device (or ``device``)."""
 
-    def __init__(self, run: AnynnRun):
+    def __init__(self, run: AnynnRun, device: str | None = None):
         import torch
 
         from anynn.backends import torch_peer
 
         self.torch, self.peer = torch, torch_peer
-        self.device = torch_peer.peer_device(run.backend)
+        self.device = device or torch_peer.peer_device(run.backend)
         self.model = torch_peer.to_torch(run.model, self.device)
         x, y = torch_peer.to_torch_tensor(run.x, self.device), torch_peer.to_torch_tensor(run.y, self.device)
-        self.batches = [(x[s:s + bx.shape[0]], y[s:s + bx.shape[0]])
-                        for s, (bx, _) in zip(_starts(run.batches), run.batches)]
+        self.batches = [(x[s:e], y[s:e]) for s, e in run.bounds]
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
         self.loss_fn = torch.nn.CrossEntropyLoss()
         self._loss = None
@@ -218,14 +219,6 @@ class TorchRun:
 
     def final_loss(self) -> float | None:
         return None if self._loss is None else float(self._loss.item())
-
-
-def _starts(batches: list) -> list[int]:
-    starts, at = [], 0
-    for x, _ in batches:
-        starts.append(at)
-        at += x.shape[0]
-    return starts
 
 
 def batch_bounds(images: int, batch_size: int) -> list[tuple[int, int]]:

@@ -28,7 +28,7 @@ IMPLS = [f"anynn-{name}" for name in ANYNN_BACKENDS] + ["torch-cpu", "torch-cuda
 QUICK = os.environ.get("ANYNN_BENCH_QUICK", "") not in ("", "0")
 
 
-def batch(n: int) -> int:
+def quick_batch(n: int) -> int:
     """A benchmark's batch size, or a tiny one under ``ANYNN_BENCH_QUICK``."""
     return min(n, 4) if QUICK else n
 
@@ -123,3 +123,9 @@ def _equal_threads():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def batch():
+    """``batch(n)``: the batch size to benchmark with (``n``, or a few samples under ``ANYNN_BENCH_QUICK``)."""
+    return quick_batch

@@ -32,12 +32,6 @@ def describe(who: Any) -> str:
     return who if isinstance(who, str) else repr(who)
 
 
-def needs_grad(ctx: Any, index: int) -> bool:
-    """Whether positional input ``index`` of the recorded call wants a gradient (skips dead work)."""
-    inputs = getattr(ctx, "inputs", None)
-    return inputs is None or bool(getattr(inputs[index], "requires_grad", False))
-
-
 def pad2d(ctx: Any, x: Any, pads: Pads, value: float) -> Any:
     """``x`` (N, C, H, W) with ``pads = ((top, bottom), (left, right))`` rows/columns of ``value`` around it."""
     (pt, pb), (pl, pr) = pads
@@ -100,7 +94,6 @@ class ConvNd(Function):
         if bias is not None:
             out = out + xp.reshape(bias, (o, 1))
         ctx.save(cols, weight)
-        ctx.has_bias = bias is not None
         ctx.geometry = (tuple(xt.shape), (kh, kw), stride, dilation, (oh, ow), pads, (h, w), groups)
         out = xp.permute_dims(xp.reshape(out, (o, oh, ow, n)), (3, 0, 1, 2))
         return out if len(ctx.x_shape) == 4 else xp.reshape(out, (n, o, ow))
@@ -112,13 +105,14 @@ class ConvNd(Function):
         xt_shape, kernel, stride, dilation, out_hw, pads, (h, w), groups = ctx.geometry
         o = weight.shape[0]
         g = xp.reshape(xp.permute_dims(as_4d(grad, xp), (1, 2, 3, 0)), (o, -1))
+        need_x, need_w, need_b = ctx.needs_input_grad
         gw = gx = gb = None
-        if needs_grad(ctx, 1):
+        if need_w:
             g3 = xp.reshape(g, (groups, o // groups, -1))
             gw = xp.reshape(_grouped_matmul(xp, g3, cols, groups, True), ctx.w_shape)
-        if ctx.has_bias and needs_grad(ctx, 2):
+        if need_b:
             gb = xp.sum(g, axis=1)
-        if needs_grad(ctx, 0):
+        if need_x:
             w3 = xp.reshape(weight, (groups, o // groups, -1))
             dcols = _grouped_matmul(xp, xp.matrix_transpose(w3), g, groups, False)
             dxt = ctx.backend.col2im(dcols, xt_shape, kernel, stride, dilation, out_hw)
@@ -215,8 +209,7 @@ def convolution(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrTup
                          "more padding")
     if dims == 1:
         stride, dilation, pads = (1,) + stride, (1,) + dilation, ((0, 0),) + pads
-    args = (x, weight) if bias is None else (x, weight, bias)
-    return ConvNd.apply(*args, stride=stride, pads=pads, dilation=dilation, groups=groups)
+    return ConvNd.apply(x, weight, bias, stride=stride, pads=pads, dilation=dilation, groups=groups)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrTuple = 1,

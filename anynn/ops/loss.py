@@ -122,7 +122,8 @@ class CrossEntropy(Function):
     def forward(ctx, x, target, weight, ignore_index=-100, reduction="mean", label_smoothing=0.0, probs=False):
         xp = ctx.xp
         ctx.in_shape, ctx.unbatched = tuple(x.shape), x.ndim == 1
-        ctx.reduction, ctx.eps, ctx.probs, ctx.dtype = reduction, label_smoothing, probs, x.dtype
+        ctx.reduction, ctx.eps, ctx.probs = reduction, label_smoothing, probs
+        ctx.dtypes = (x.dtype, target.dtype)
         if ctx.unbatched:
             x, target = _batched(xp, x, target)
         c, eps = x.shape[1], label_smoothing
@@ -136,7 +137,7 @@ class CrossEntropy(Function):
                 q = q * w
             loss = -xp.sum(q * logp, axis=1)
             denom = math.prod(loss.shape)
-            ctx.save(logp, q, w)
+            ctx.save(logp, q, w, denom)
         else:
             picked, wy, index, used = _pick_classes(ctx, logp, target, weight, ignore_index)
             loss = -wy * picked
@@ -145,22 +146,21 @@ class CrossEntropy(Function):
                 loss = (1.0 - eps) * loss + (eps / c) * xp.where(used, smooth, 0.0)
             denom = xp.sum(wy)
             ctx.save(logp, index, wy, used, w, denom)
-        ctx.denom = denom if probs else None
         out = _reduce(xp, loss, reduction, denom)
         return xp.reshape(out, ()) if ctx.unbatched and reduction == "none" else out
 
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
-        denom = ctx.denom if ctx.probs else ctx.saved[-1]
-        g = _upstream(grad, ctx.reduction, denom)
+        g = _upstream(grad, ctx.reduction, ctx.saved[-1])
         if ctx.reduction == "none" and not ctx.unbatched:
             g = xp.expand_dims(g, axis=1)
         if ctx.probs:
             gx, gt = CrossEntropy._probability_grads(ctx, g)
         else:
             gx, gt = CrossEntropy._index_grad(ctx, g), None
-        gx = _like(xp, gx, ctx.dtype)
+        gx = _like(xp, gx, ctx.dtypes[0])
+        gt = None if gt is None else _like(xp, gt, ctx.dtypes[1])
         if ctx.unbatched:
             gx = xp.reshape(gx, ctx.in_shape)
             gt = None if gt is None else xp.reshape(gt, ctx.in_shape)
@@ -169,7 +169,7 @@ class CrossEntropy(Function):
     @staticmethod
     def _probability_grads(ctx, g):
         xp = ctx.xp
-        logp, q, w = ctx.saved
+        logp, q, w, _ = ctx.saved
         gx = g * (xp.exp(logp) * xp.sum(q, axis=1, keepdims=True) - q)
         gt = (-(1.0 - ctx.eps) * g) * (logp if w is None else logp * w)
         return gx, gt
@@ -192,7 +192,7 @@ class CrossEntropy(Function):
         return g * gx
 
 
-class NLLLoss(Function):
+class NLL(Function):
     """Negative log-likelihood of log-probabilities ``x`` (N, C, d1, ...) at class indices (N, d1, ...)."""
 
     @staticmethod

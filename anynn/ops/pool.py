@@ -155,21 +155,19 @@ def _out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int
 
 
 def _geometry(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple,
-              dilation: IntOrTuple, ceil_mode: bool, dims: int, kind: str, who: Any):
+              dilation: IntOrTuple, ceil_mode: bool, dims: int, who: Any):
     """Checked kernel, stride, dilation, per-side pads and output size, all as 2-D (height 1 for 1-D)."""
     check_rank(x, dims, who)
     kernel = ntuple(kernel_size, dims, "kernel_size", who)
-    stride = kernel if stride is None or stride == () or stride == [] else ntuple(stride, dims, "stride", who)
+    stride = kernel if stride is None else ntuple(stride, dims, "stride", who)
     padding = ntuple(padding, dims, "padding", who)
     dilation = ntuple(dilation, dims, "dilation", who)
     if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
         raise ValueError(f"{describe(who)}: kernel_size, stride and dilation must be positive and padding "
                          f"non-negative, got {kernel}, {stride}, {dilation} and {padding}")
-    for k, p, d in zip(kernel, padding, dilation):
-        if 2 * p > d * (k - 1) + 1:
-            what = "effective kernel size" if kind == "max" else "kernel size"
-            raise ValueError(f"{describe(who)}: padding {padding} must be at most half the {what} "
-                             f"({kernel} with dilation {dilation}); reduce the padding")
+    if any(p > k // 2 for k, p in zip(kernel, padding)):
+        raise ValueError(f"{describe(who)}: padding {padding} must be at most half the kernel size {kernel}; "
+                         "reduce the padding")
     size = x.shape[2:]
     out = tuple(_out_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in zip(size, kernel, stride, padding, dilation))
     if min(out) < 1:
@@ -189,14 +187,14 @@ def max_pool(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, padd
              dilation: IntOrTuple, ceil_mode: bool, dims: int, who: Any) -> Tensor:
     """Checked ``dims``-D max pooling; ``who`` (a layer, or an op's name) is named in every error."""
     kernel, stride, dilation, pads, out = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, dims,
-                                                    "max", who)
+                                                    who)
     return MaxPoolNd.apply(x, kernel=kernel, stride=stride, dilation=dilation, pads=pads, out_hw=out)
 
 
 def avg_pool(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple, ceil_mode: bool,
              count_include_pad: bool, divisor_override: int | None, dims: int, who: Any) -> Tensor:
     """Checked ``dims``-D average pooling with PyTorch's divisor rules."""
-    kernel, stride, _, pads, out = _geometry(x, kernel_size, stride, padding, 1, ceil_mode, dims, "avg", who)
+    kernel, stride, _, pads, out = _geometry(x, kernel_size, stride, padding, 1, ceil_mode, dims, who)
     if divisor_override is not None:
         if divisor_override == 0:
             raise ValueError(f"{describe(who)}: divisor_override must be non-zero")

@@ -1,0 +1,145 @@
+"""anynn.nn loss layers: PyTorch's constructors, attributes, buffers, repr and results (float64), gradcheck,
+and errors that name the layer, on every backend."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anynn
+from anynn import nn
+from anynn.ops import loss as L
+from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+
+
+def _classes(rng, n=5, c=4):
+    y = rng.integers(0, c, n).astype(np.int64)
+    y[0] = -100
+    return rng.standard_normal((n, c)), y
+
+
+def _cases(rng):
+    """(module name, constructor kwargs with host arrays, float64 input arrays, int target or None)."""
+    w4 = rng.random(4) + 0.1
+    probs = rng.random((5, 4))
+    logits, y = _classes(rng)
+    x, t = rng.standard_normal((3, 4)), rng.random((3, 4))
+    return [
+        ("CrossEntropyLoss", {}, [logits], y),
+        ("CrossEntropyLoss", {"weight": w4, "reduction": "sum", "label_smoothing": 0.2}, [logits], y),
+        ("CrossEntropyLoss", {"ignore_index": 1, "reduction": "none"}, [logits], np.where(y < 0, 1, y)),
+        ("CrossEntropyLoss", {"weight": w4, "label_smoothing": 0.1}, [logits, probs / probs.sum(1, keepdims=True)],
+         None),
+        ("NLLLoss", {"weight": w4}, [logits], y),
+        ("NLLLoss", {"reduction": "none", "ignore_index": 2}, [logits], np.where(y < 0, 2, y)),
+        ("MultiMarginLoss", {}, [logits], np.abs(y) % 4),
+        ("MultiMarginLoss", {"p": 2, "margin": 0.5, "weight": w4, "reduction": "sum"}, [logits], np.abs(y) % 4),
+        ("MSELoss", {}, [x, t], None),
+        ("MSELoss", {"reduction": "none"}, [x, t], None),
+        ("L1Loss", {"reduction": "sum"}, [x, t], None),
+        ("SmoothL1Loss", {"beta": 0.5}, [x, t], None),
+        ("HuberLoss", {"delta": 0.3, "reduction": "none"}, [x, t], None),
+        ("BCELoss", {"weight": w4}, [rng.uniform(0.05, 0.95, (3, 4)), t], None),
+        ("BCEWithLogitsLoss", {}, [x, t], None),
+        ("BCEWithLogitsLoss", {"weight": w4, "pos_weight": w4 * 2.0, "reduction": "sum"}, [x, t], None),
+    ]
+
+
+CASE_IDS = [f"{c[0]}-{i}" for i, c in enumerate(_cases(np.random.default_rng(0)))]
+
+
+def _build(namespace, name, kwargs, make):
+    """``namespace.name(**kwargs)`` with host arrays in ``kwargs`` converted by ``make``."""
+    return getattr(namespace, name)(**{k: make(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()})
+
+
+@pytest.mark.parametrize("index", range(len(CASE_IDS)), ids=CASE_IDS)
+def test_loss_module_matches_torch(backend, index):
+    torch = torch_or_skip()
+    name, kwargs, arrays, target = _cases(np.random.default_rng(0))[index]
+    ours = _build(nn, name, kwargs, lambda a: anynn.tensor(a, dtype=anynn.float64))
+    theirs = _build(torch.nn, name, kwargs, torch.tensor)
+    assert repr(ours) == repr(theirs)
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    for attr in ("reduction", "ignore_index", "label_smoothing", "p", "margin", "beta", "delta"):
+        if hasattr(theirs, attr):
+            assert getattr(ours, attr) == getattr(theirs, attr), attr
+    mine, ref = [leaf(a) for a in arrays], [torch_leaf(a) for a in arrays]
+    if target is not None:
+        mine.append(anynn.tensor(target, dtype=anynn.int64))
+        ref.append(torch.tensor(target))
+    out, tout = ours(*mine), theirs(*ref)
+    assert out.shape == tuple(tout.shape)
+    assert_close(out, tout.detach().numpy())
+    g = np.asarray(np.random.default_rng(1).standard_normal(tuple(tout.shape)))
+    out.backward(anynn.tensor(g, dtype=anynn.float64))
+    tout.backward(torch.tensor(g))
+    for m, r in zip(mine, ref):
+        if r.requires_grad:
+            assert_close(m.grad, r.grad.numpy())
+
+
+def test_loss_modules_pass_gradcheck(backend):
+    rng = np.random.default_rng(2)
+    for name, kwargs, arrays, target in _cases(rng):
+        module = _build(nn, name, kwargs, lambda a: anynn.tensor(a, dtype=anynn.float64))
+        extra = [] if target is None else [anynn.tensor(target, dtype=anynn.int64)]
+        small = [a[:2] for a in arrays]
+        extra = [e[:2] for e in extra]
+        assert anynn.gradcheck(lambda *xs: module(*xs, *extra), [leaf(a) for a in small]), name
+
+
+def test_weight_buffers_move_with_the_module(backend):
+    w = anynn.tensor(np.array([1.0, 2.0, 3.0]), dtype=anynn.float32)
+    loss = nn.CrossEntropyLoss(weight=w).double()
+    assert loss.weight.dtype == anynn.float64
+    bce = nn.BCEWithLogitsLoss(pos_weight=w).double()
+    assert bce.pos_weight.dtype == anynn.float64 and bce.weight is None
+    assert list(bce.state_dict()) == ["pos_weight"]
+
+
+def test_legacy_flags_set_reduction_like_torch(backend):
+    torch = torch_or_skip()
+    for kwargs in ({"size_average": False}, {"reduce": False}, {"size_average": True, "reduce": True}):
+        with pytest.warns(UserWarning):
+            expected = torch.nn.MSELoss(**kwargs).reduction
+        with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
+            assert nn.MSELoss(**kwargs).reduction == expected
+        with pytest.warns(UserWarning):
+            assert nn.CrossEntropyLoss(**kwargs).reduction == expected
+
+
+def test_float_labels_error_names_the_layer(backend):
+    loss = nn.CrossEntropyLoss()
+    with pytest.raises(TypeError) as err:
+        loss(anynn.zeros(32, 10), anynn.zeros(32))
+    assert str(err.value) == ("CrossEntropyLoss() got target with dtype float32: expected integer class indices "
+                              "(int64) of shape (32,); use target.long() or pass class probabilities with the same "
+                              "shape as the input (32, 10)")
+
+
+def test_batch_mismatch_error_names_the_layer(backend):
+    with pytest.raises(ValueError, match=r"^NLLLoss\(\) got input of shape \(32, 10\) and target of shape \(16,\): "
+                                         r"the batch sizes differ \(32 vs 16\)"):
+        nn.NLLLoss()(anynn.zeros(32, 10), anynn.zeros(16, dtype=anynn.int64))
+    with pytest.raises(ValueError, match=r"^BCEWithLogitsLoss\(\) got input of shape \(4, 1\) and target of shape "
+                                         r"\(4,\): expected the same shape"):
+        nn.BCEWithLogitsLoss()(anynn.zeros(4, 1), anynn.zeros(4))
+
+
+def test_out_of_range_class_names_the_layer_with_check_values(backend, monkeypatch):
+    monkeypatch.setattr(L, "CHECK_VALUES", True)
+    target = anynn.tensor(np.array([0, 10, 9], dtype=np.int64))
+    with pytest.raises(IndexError, match=r"^CrossEntropyLoss\(\) got target class 10 with 10 classes: class indices "
+                                         r"must be in \[0, 9\] or ignore_index=-100"):
+        nn.CrossEntropyLoss()(anynn.zeros(3, 10), target)
+    with pytest.raises(ValueError, match=r"^BCELoss\(\) got input values in \[-1, 0\]"):
+        nn.BCELoss()(anynn.tensor(np.array([-1.0, 0.0]), dtype=anynn.float32), anynn.zeros(2))
+
+
+def test_constructor_errors():
+    with pytest.raises(ValueError, match=r"MultiMarginLoss got p=3: only p == 1 and p == 2"):
+        nn.MultiMarginLoss(p=3)
+    with pytest.raises(ValueError, match=r"SmoothL1Loss got beta=-1"):
+        nn.SmoothL1Loss(beta=-1)
+    with pytest.raises(ValueError, match=r"HuberLoss got delta=0"):
+        nn.HuberLoss(delta=0)
