@@ -457,7 +457,10 @@ def run_bench(args: Any) -> int:
 
 def report(results: list[Result], failures: list[dict], log: Callable[[str], None] = print) -> None:
     if results:
+        env = environment()
+        versions = ", ".join(f"{k} {env[k]}" for k in ("anynn", "numpy", "torch", "cupy") if k in env)
         log("")
+        log(f"{versions}; {env['cpu_count']} CPU core(s), {results[0].threads} thread(s) per library")
         log(format_table(results))
         for note in NOTES:
             log(f"  {note}")

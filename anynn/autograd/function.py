@@ -81,8 +81,10 @@ class Function:
                 if arg.requires_grad:
                     needs_grad = True
                 raw.append(arg.data)
-            elif isinstance(arg, _SCALARS):
+            elif type(arg) in _SCALARS:
                 raw.append(arg)
+            elif isinstance(arg, _SCALARS):  # a subclass such as NumPy's float64 would upcast float32 arrays
+                raw.append(float(arg) if isinstance(arg, float) else int(arg))
             else:
                 raise _not_an_input(cls.__name__, arg)
         if backend is None:

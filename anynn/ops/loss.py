@@ -617,7 +617,7 @@ def _nll_loss(who: Any, input: Tensor, target: Tensor, weight: Tensor | None, ig
     _check_class_target(who, input, target, allow_probabilities=False)
     _check_class_weight(who, weight, classes)
     _check_class_values(who, target, classes, ignore_index)
-    return NLLLoss.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction)
+    return NLL.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction)
 
 
 def _multi_margin_loss(who: Any, input: Tensor, target: Tensor, p: int, margin: float, weight: Tensor | None,

@@ -118,8 +118,10 @@ def getitem(x: Tensor, index: Any) -> Tensor:
             raise IndexError(f"tensor indices must be integers, got {index.dtype}; boolean masks have data-dependent "
                              "shapes the Array API does not guarantee: use anynn.where(mask, x, 0) instead")
         return Take.apply(x, index)
-    parts = index if isinstance(index, tuple) else (index,)
-    return GetItem.apply(x, index=tuple(_basic_index(part) for part in parts))
+    parts = tuple(_basic_index(part) for part in (index if isinstance(index, tuple) else (index,)))
+    if not any(part is Ellipsis for part in parts):
+        parts += (Ellipsis,)  # the standard wants every axis indexed; NumPy's implicit trailing ':' made explicit
+    return GetItem.apply(x, index=parts)
 
 
 def _basic_index(part: Any) -> Any:

@@ -179,6 +179,10 @@ class MultiStepLR(LRScheduler):
         milestones = sorted(self.milestones.elements())
         return [base_lr * self.gamma ** bisect_right(milestones, self.last_epoch) for base_lr in self.base_lrs]
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.milestones = Counter(self.milestones)  # a checkpoint file may give it back as a plain dict
+
 
 class ConstantLR(LRScheduler):
     """Multiply the lr by ``factor`` for the first ``total_iters`` epochs, then restore it."""

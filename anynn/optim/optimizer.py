@@ -132,7 +132,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                p.grad = None if set_to_none else Tensor._make(p.xp.zeros_like(p.grad.data), p.grad.backend)
+                p.grad = None if set_to_none else Tensor._make(p.grad.xp.zeros_like(p.grad.data), p.grad.backend)
 
     # --------------------------------------------------------------- step
     def step(self, closure: Callable[[], Any] | None = None) -> Any:

@@ -147,6 +147,10 @@ def test_cross_entropy_keeps_float32(backend):
     loss = F.cross_entropy(a, _ours(y, anynn.int64), _ours(rng.random(3), anynn.float32), label_smoothing=0.1)
     loss.backward()
     assert loss.dtype == anynn.float32 and a.grad.dtype == anynn.float32
+    a.grad = None
+    probs = leaf(np.full((4, 3), 1.0 / 3.0))
+    F.cross_entropy(a, probs).backward()
+    assert a.grad.dtype == anynn.float32 and probs.grad.dtype == anynn.float64
 
 
 # ---------------------------------------------------------------- nll_loss

@@ -160,6 +160,19 @@ def test_state_dict_resumes_the_schedule(name):
     assert _run(resumed_opt, resumed, steps - steps // 2)[1:] == reference[steps // 2 + 1:]
 
 
+def test_multistep_state_from_a_plain_dict():
+    """A checkpoint file stores the milestones Counter as a plain dict; loading restores the Counter."""
+    opt = anynn_optimizer()
+    sched = S.MultiStepLR(opt, milestones=[2, 4, 4])
+    saved = sched.state_dict()
+    saved["milestones"] = dict(saved["milestones"])
+    other = S.MultiStepLR(anynn_optimizer(), milestones=[])
+    other.load_state_dict(saved)
+    with pytest.warns(UserWarning, match="epoch parameter"):
+        other.step(5)
+    assert other.get_last_lr() == pytest.approx([lr * 0.1 ** 3 for lr in LRS])
+
+
 def test_plateau_state_dict_round_trip():
     opt = anynn_optimizer()
     sched = S.ReduceLROnPlateau(opt, mode="max", patience=1)
