@@ -51,6 +51,12 @@ class TorchBackend(Backend):
     def to_numpy(self, arr: Any) -> np.ndarray:
         return arr.detach().cpu().numpy().copy()
 
+    def asarray(self, obj: Any, dtype=None) -> Any:
+        """As the base, but a torch tensor that records torch's own autograd is detached first."""
+        if isinstance(obj, self.torch.Tensor):
+            obj = obj.detach()
+        return super().asarray(obj, dtype)
+
     def randn(self, shape, dtype):
         return self.torch.randn(shape, generator=self._gen, dtype=self.dtype(dtype), device=self.device)
 

@@ -86,14 +86,15 @@ SUPPORTED = tuple(sorted(set(_LAYERS) | set(_COMPOSITES)))
 
 
 def _anynn_name(module: Any) -> str | None:
-    """The name of the anynn class whose ``forward`` ``module`` runs, if that class has a torch twin.
+    """The name of the first anynn class in ``module``'s MRO that has a torch twin.
 
-    A subclass that overrides ``forward`` computes something else, so it is not matched.
+    A subclass that overrides ``forward`` on the way there computes something else, so it is not matched.
     """
     for cls in type(module).__mro__:
+        if cls.__module__.startswith("anynn.") and (cls.__name__ in _LAYERS or cls.__name__ in _COMPOSITES):
+            return cls.__name__
         if "forward" in cls.__dict__:
-            known = cls.__name__ in _LAYERS or cls.__name__ in _COMPOSITES
-            return cls.__name__ if known and cls.__module__.startswith("anynn.") else None
+            return None
     return None
 
 

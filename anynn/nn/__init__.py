@@ -13,3 +13,4 @@ from anynn.nn.pooling import *  # noqa: F401,F403
 from anynn.nn.rnn import *  # noqa: F401,F403
 from anynn.nn.sparse import *  # noqa: F401,F403
 from anynn.nn import functional, init  # noqa: E402
+from anynn.nn import utils  # noqa: E402

@@ -19,7 +19,7 @@ def compare(a: Tensor, b: Any, name: str) -> Tensor:
             raise BackendMismatchError(name, a._backend, b._backend)
         other = b.data
     elif isinstance(b, (int, float, bool)):
-        other = b
+        other = b if type(b) in (int, float, bool) else float(b) if isinstance(b, float) else int(b)
     elif hasattr(b, "shape") or hasattr(b, "__array__") or hasattr(b, "__dlpack__"):
         raise TypeError(f"{name}: got a {type(b).__module__}.{type(b).__name__} where a Tensor or a Python number "
                         "was expected; wrap arrays with anynn.tensor(...) (it converts from any backend)")

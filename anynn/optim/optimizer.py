@@ -87,6 +87,8 @@ class Optimizer:
         name = type(self).__name__
         if not isinstance(param_group, dict):
             raise TypeError(f"{name}.add_param_group: param_group must be a dict, but got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError(f"{name}: a parameter group needs a 'params' entry, got keys {sorted(param_group)}")
         params = param_group["params"]
         if isinstance(params, Tensor):
             params = [params]

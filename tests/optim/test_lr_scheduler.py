@@ -166,8 +166,10 @@ def test_multistep_state_from_a_plain_dict():
     sched = S.MultiStepLR(opt, milestones=[2, 4, 4])
     saved = sched.state_dict()
     saved["milestones"] = dict(saved["milestones"])
-    other = S.MultiStepLR(anynn_optimizer(), milestones=[])
+    other_opt = anynn_optimizer()
+    other = S.MultiStepLR(other_opt, milestones=[])
     other.load_state_dict(saved)
+    other_opt.step()
     with pytest.warns(UserWarning, match="epoch parameter"):
         other.step(5)
     assert other.get_last_lr() == pytest.approx([lr * 0.1 ** 3 for lr in LRS])

@@ -283,6 +283,8 @@ def test_constructor_errors(backend):
         optim.SGD(p)
     with pytest.raises(ValueError, match="empty parameter list"):
         optim.SGD([])
+    with pytest.raises(ValueError, match="needs a 'params' entry"):
+        optim.SGD([{"lr": 0.1}])
     with pytest.raises(TypeError, match="set"):
         optim.SGD({p})
     with pytest.raises(ValueError, match="more than one parameter group"):
