@@ -13,7 +13,7 @@ from anynn.autograd import (BackendMismatchError, Function, Tensor, enable_grad,
 from anynn.autograd.factories import (arange, eye, full, full_like, linspace, ones, ones_like, rand, randint, randn,
                                       randperm, tensor, zeros, zeros_like)
 from anynn.autograd.gradcheck import GradcheckError, gradcheck
-from anynn import nn
+from anynn import data, datasets, models, nn, optim, training
 from anynn.serialization import load, save
 from anynn import ops
 from anynn.ops import argmax, concat, logsumexp, maximum, minimum, stack, where

@@ -89,10 +89,10 @@ def _loaders(args, augment: bool = False, limit: int | None = None, seed: int = 
 
     train_set, test_set = _data(args, True), _data(args, False)
     images, labels = train_set.images, train_set.labels
+    mean, std = train_statistics(images)  # of the whole training set, so `eval` normalises the same way
     if limit:
         images, labels = images[:limit], labels[:limit]
     channels, side = images.shape[1], images.shape[2]
-    mean, std = train_statistics(images)
     base = [T.ToFloat(), T.Normalize(mean, std)]
     train_tf = T.Compose(([T.RandomCrop(side, padding=4 if side == 32 else 2), T.RandomHorizontalFlip()]
                           if augment else []) + base)
@@ -206,11 +206,19 @@ def cmd_info(args) -> int:
         else:
             print(f"  {name:<17} unavailable: {reason}")
     print(f"current backend: {os.environ.get('ANYNN_BACKEND', 'numpy')} (ANYNN_BACKEND / ANYNN_DEVICE)")
-    try:
-        from anynn.datasets.root import describe_lookup
-        print(describe_lookup())
-    except ImportError:
-        pass
+    from anynn.datasets import CIFAR10, CIFAR100, MNIST, FashionMNIST
+    from anynn.datasets.root import find, search_dirs
+
+    print("datasets (root=, then $ANYNN_DATA, ~/.cache/anynn, /usr/share/datasets):")
+    for cls in (FashionMNIST, MNIST):
+        folder = find(cls.name, cls.md5)
+        print(f"  {cls.name:<17} {folder or 'not found (downloaded on first use)'}")
+    for cls in (CIFAR10, CIFAR100):
+        folders = [os.path.join(d, cls.folder) for d in search_dirs(cls.name)]
+        found = [f for f in folders if all(os.path.isfile(os.path.join(f, n)) for n in cls.train_files)]
+        archive = find(cls.name, [cls.archive])
+        where = found[0] if found else (os.path.join(archive, cls.archive) if archive else None)
+        print(f"  {cls.name:<17} {where or 'not found (downloaded on first use)'}")
     return 0
 
 

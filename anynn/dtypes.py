@@ -78,3 +78,7 @@ def set_default_dtype(dtype: DType | str) -> None:
 def get_default_dtype() -> DType:
     """The float dtype factories use when none is given."""
     return _default_float
+
+
+__all__ = ["ALL", "DType", "as_dtype", "bool_", "float16", "float32", "float64", "from_name", "get_default_dtype",
+           "int8", "int16", "int32", "int64", "set_default_dtype", "uint8"]

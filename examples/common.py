@@ -55,3 +55,30 @@ def loaders(args: argparse.Namespace, augment: list | None = None) -> tuple[Data
     test = DataLoader(TensorDataset(x_test, y_test), batch_size=1000, transform=T.Compose(scale))
     print(f"Fashion-MNIST: {len(train.dataset)} training and {len(test.dataset)} test images", flush=True)
     return train, test
+
+
+def plot_runs(runs: dict, path: str, title: str) -> bool:
+    """Training loss and test accuracy per epoch, one line per run (``{name: History}``); False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)")
+        return False
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, history in runs.items():
+        ax_loss.plot(history["epoch"], history["train_loss"], "o-", label=name)
+        ax_acc.plot(history["epoch"], [a * 100 for a in history["val_acc"]], "o-", label=name)
+    for ax, label in ((ax_loss, "training loss"), (ax_acc, "test accuracy (%)")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"plot saved to {path}")
+    return True

@@ -30,7 +30,7 @@ def nearest_labels(queries, refs, ref_labels, k: int, chunk: int):
     ref_sq = xp.sum(refs * refs, axis=1)
     out = []
     for start in range(0, queries.shape[0], chunk):
-        q = queries[start:start + chunk, :]
+        q = queries[start:min(start + chunk, queries.shape[0]), :]
         dist = xp.sum(q * q, axis=1, keepdims=True) - 2.0 * (q @ xp.matrix_transpose(refs)) + ref_sq
         nearest = xp.argsort(dist, axis=1, stable=False)[:, :k]  # ties between equal distances do not matter
         out.append(xp.reshape(xp.take(ref_labels, xp.reshape(nearest, (-1,))), nearest.shape))

@@ -17,7 +17,7 @@ import common
 
 
 def main() -> None:
-    p = common.parser(__doc__, epochs=3, lr=0.01)
+    p = common.parser(__doc__, epochs=5, lr=0.01)
     p.add_argument("--weight-decay", type=float, default=1e-4, help="L2 regularisation strength")
     p.add_argument("--margin", type=float, default=1.0)
     p.add_argument("--plot", default=None, help="save loss and accuracy curves to this PNG")

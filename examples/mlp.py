@@ -31,7 +31,7 @@ def accuracy_and_loss(model: nn.Module, loader, loss_fn) -> tuple[float, float]:
 
 
 def main() -> None:
-    p = common.parser(__doc__, epochs=3, lr=0.05)
+    p = common.parser(__doc__, epochs=5, lr=0.05)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--plot", default=None, help="save loss and accuracy curves to this PNG")
     args = p.parse_args()

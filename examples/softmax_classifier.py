@@ -17,7 +17,7 @@ import common
 
 
 def main() -> None:
-    p = common.parser(__doc__, epochs=3, lr=0.1)
+    p = common.parser(__doc__, epochs=5, lr=0.03)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--plot", default=None, help="save loss and accuracy curves to this PNG")
     args = p.parse_args()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from anynn.autograd.tensor import Tensor
+from anynn.autograd.tensor import BackendMismatchError, Tensor
 
 _FREED = ("backward() went through a graph a second time, but its saved arrays were freed after the first "
           "backward(); pass retain_graph=True to the first call if you need two backward passes")
@@ -46,12 +46,11 @@ def _accumulate(tensor: Tensor, grad: Any) -> None:
         tensor.grad.data = tensor.grad.data + grad
 
 
-def _check(function: type, index: int, parent: Tensor, grad: Any) -> None:
-    if tuple(grad.shape) != tuple(parent.data.shape) or grad.dtype != parent.data.dtype:
-        raise RuntimeError(
-            f"{function.__name__}.backward returned a gradient of shape {tuple(grad.shape)} and dtype "
-            f"{grad.dtype} for input {index}, which has shape {parent.shape} and dtype {parent.data.dtype}; "
-            "a gradient must match its input (reduce broadcast axes with anynn.ops.unbroadcast)")
+def _mismatch(function: type, index: int, parent: Tensor, grad: Any) -> RuntimeError:
+    return RuntimeError(
+        f"{function.__name__}.backward returned a gradient of shape {tuple(grad.shape)} and dtype {grad.dtype} "
+        f"for input {index}, which has shape {parent.shape} and dtype {parent.data.dtype}; a gradient must match "
+        "its input (reduce broadcast axes with anynn.ops.unbroadcast)")
 
 
 def _seed(root: Tensor, grad: Any) -> Any:
@@ -64,8 +63,7 @@ def _seed(root: Tensor, grad: Any) -> Any:
         return backend.xp.ones_like(root.data)
     if isinstance(grad, Tensor):
         if grad._backend is not backend:
-            raise RuntimeError(f"backward(): grad lives on {grad._backend.name} ({grad.device}) but the tensor on "
-                               f"{backend.name} ({root.device}); move it with grad.to('{backend.name}')")
+            raise BackendMismatchError("backward", backend, grad._backend)
         seed = grad.data
         if seed.dtype != root.data.dtype:
             seed = backend.xp.astype(seed, root.data.dtype)
@@ -74,6 +72,21 @@ def _seed(root: Tensor, grad: Any) -> Any:
     if tuple(seed.shape) != root.shape:
         raise RuntimeError(f"backward(): grad has shape {tuple(seed.shape)} but the tensor has shape {root.shape}")
     return seed
+
+
+def _input_grads(node: Any, grad: Any) -> tuple:
+    """One gradient (or None) per recorded input of ``node``, from its Function's backward."""
+    count = len(node.inputs)
+    if grad is None:  # nothing reached this node's output: pass nothing on, but release its inputs all the same
+        return (None,) * count
+    grads = node.function.backward(node, grad)
+    if not isinstance(grads, (tuple, list)):
+        grads = (grads,)
+    if len(grads) == count:
+        return grads
+    if len(grads) > count:
+        raise RuntimeError(f"{node.function.__name__}.backward returned {len(grads)} gradients for {count} inputs")
+    return tuple(grads) + (None,) * (count - len(grads))
 
 
 def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
@@ -93,23 +106,14 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> 
             _accumulate(tensor, g)
         if node is None:
             continue
-        inputs = node.inputs
-        if g is not None:
-            input_grads = node.function.backward(node, g)
-            if not isinstance(input_grads, (tuple, list)):
-                input_grads = (input_grads,)
-            if len(input_grads) > len(inputs):
-                raise RuntimeError(f"{node.function.__name__}.backward returned {len(input_grads)} gradients for "
-                                   f"{len(inputs)} inputs")
-        else:  # nothing reached this tensor: pass nothing on, but release its inputs all the same
-            input_grads = ()
-        for index, parent in enumerate(inputs):
+        for index, (parent, pg) in enumerate(zip(node.inputs, _input_grads(node, g))):
             if not isinstance(parent, Tensor) or not parent.requires_grad:
                 continue
             key = id(parent)
-            pg = input_grads[index] if index < len(input_grads) else None
             if pg is not None:
-                _check(node.function, index, parent, pg)
+                data = parent.data
+                if pg.shape != data.shape or pg.dtype != data.dtype:
+                    raise _mismatch(node.function, index, parent, pg)
                 previous = grads.get(key)
                 grads[key] = pg if previous is None else previous + pg
             uses[key] -= 1
@@ -118,3 +122,6 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> 
         if not retain_graph:
             del node.inputs
             node.saved = ()
+
+
+__all__ = ["run_backward"]

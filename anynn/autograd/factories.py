@@ -59,7 +59,7 @@ def tensor(data: Any, dtype: D.DType | str | None = None, requires_grad: bool = 
     floats become the default float dtype (float32), like ``torch.tensor``.
     """
     array, target = _to_array(data, D.as_dtype(dtype), _target(backend, device))
-    return Tensor._make(array, target, requires_grad)
+    return Tensor._make(array, target).requires_grad_(requires_grad)
 
 
 def _factory(name: str):
@@ -105,14 +105,18 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: D.DT
     return Tensor._make(array, backend)
 
 
-def linspace(start: float, stop: float, num: int, dtype: D.DType | str | None = None) -> Tensor:
-    backend = B.get_backend()
+def linspace(start: float, stop: float, num: int, dtype: D.DType | str | None = None,
+             backend: str | None = None, device: str | None = None) -> Tensor:
+    """``num`` evenly spaced values from ``start`` to ``stop`` inclusive (default float dtype)."""
+    backend = _target(backend, device)
     array = backend.xp.linspace(start, stop, num, dtype=backend.dtype(_float(dtype)), device=backend.device)
     return Tensor._make(array, backend)
 
 
-def eye(n: int, m: int | None = None, dtype: D.DType | str | None = None) -> Tensor:
-    backend = B.get_backend()
+def eye(n: int, m: int | None = None, dtype: D.DType | str | None = None, backend: str | None = None,
+        device: str | None = None) -> Tensor:
+    """An identity matrix (n x m), default float dtype."""
+    backend = _target(backend, device)
     return Tensor._make(backend.xp.eye(n, m, dtype=backend.dtype(_float(dtype)), device=backend.device), backend)
 
 
@@ -130,15 +134,15 @@ def rand(*shape: int | Shape, dtype: D.DType | str | None = None, requires_grad:
     return Tensor._make(backend.rand(_shape(shape), _float(dtype)), backend, requires_grad)
 
 
-def randint(low: int, high: int, size: Shape) -> Tensor:
+def randint(low: int, high: int, size: Shape, backend: str | None = None, device: str | None = None) -> Tensor:
     """Integers in [low, high), int64."""
-    backend = B.get_backend()
+    backend = _target(backend, device)
     return Tensor._make(backend.randint(low, high, tuple(size)), backend)
 
 
-def randperm(n: int) -> Tensor:
+def randperm(n: int, backend: str | None = None, device: str | None = None) -> Tensor:
     """A random permutation of range(n), int64."""
-    backend = B.get_backend()
+    backend = _target(backend, device)
     return Tensor._make(backend.permutation(n), backend)
 
 
@@ -161,3 +165,7 @@ def full_like(other: Tensor, fill_value: float, dtype: D.DType | str | None = No
     backend = other._backend
     native = backend.dtype(D.as_dtype(dtype)) if dtype is not None else None
     return Tensor._make(backend.xp.full_like(other.data, fill_value, dtype=native), backend)
+
+
+__all__ = ["arange", "eye", "full", "full_like", "linspace", "ones", "ones_like", "rand", "randint", "randn",
+           "randperm", "tensor", "zeros", "zeros_like"]

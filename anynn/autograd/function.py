@@ -26,6 +26,7 @@ from anynn.autograd.grad_mode import state as _grad_state
 from anynn.autograd.tensor import Tensor, BackendMismatchError
 
 _SCALARS = (int, float, bool, type(None))
+_new = object.__new__
 
 
 class Context:
@@ -68,16 +69,19 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
-        """Run ``forward`` on the arrays inside ``args``; record the call if any input requires grad."""
+        """Run ``forward`` on the arrays inside ``args``; record the call if any input requires grad.
+
+        This runs once per operation, so it is kept flat: one pass over the arguments, no helper calls.
+        """
         backend = None
         needs_grad = False
         raw = []
         for arg in args:
             if isinstance(arg, Tensor):
-                if backend is None:
+                if arg._backend is not backend:
+                    if backend is not None:
+                        raise BackendMismatchError(cls.__name__, backend, arg._backend)
                     backend = arg._backend
-                elif arg._backend is not backend:
-                    raise BackendMismatchError(cls.__name__, backend, arg._backend)
                 if arg.requires_grad:
                     needs_grad = True
                 raw.append(arg.data)
@@ -89,13 +93,23 @@ class Function:
                 raise _not_an_input(cls.__name__, arg)
         if backend is None:
             raise TypeError(f"{cls.__name__}: at least one input must be a Tensor")
+        if kwargs and any(isinstance(v, Tensor) for v in kwargs.values()):
+            raise TypeError(f"{cls.__name__}: tensors must be positional arguments (keywords are for options), "
+                            "or their gradients would be lost")
         ctx = Context(backend)
-        out = Tensor._make(cls.forward(ctx, *raw, **kwargs), backend)
+        out = _new(Tensor)  # Tensor._make, inlined
+        out.data = cls.forward(ctx, *raw, **kwargs)
+        out._backend = backend
+        out.grad = None
+        out._retain = False
         if needs_grad and _grad_state.enabled:
             ctx.function = cls
             ctx.inputs = args
             out.requires_grad = True
             out._node = ctx
+        else:
+            out.requires_grad = False
+            out._node = None
         return out
 
 

@@ -89,3 +89,6 @@ def _unravel(k: int, shape: tuple[int, ...]) -> tuple[int, ...]:
         index.append(k % size)
         k //= size
     return tuple(reversed(index))
+
+
+__all__ = ["GradcheckError", "gradcheck"]

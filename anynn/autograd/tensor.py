@@ -1,15 +1,14 @@
 """``Tensor``: one backend array plus what autograd needs (``grad``, ``requires_grad``, the node that made it).
 
 Operators and methods forward to the differentiable functions in ``anynn.ops``; ``backward()`` walks the
-recorded graph once in reverse topological order and accumulates gradients into leaves.
+recorded graph in reverse topological order (``anynn.autograd.engine``) and accumulates gradients into leaves.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from anynn import dtypes as D
 from anynn import backends as B
-from anynn.autograd import grad_mode
 
 
 class BackendMismatchError(TypeError):
@@ -38,9 +37,10 @@ class Tensor:
 
         self.data, self._backend = _to_array(data, D.as_dtype(dtype))
         self.grad: Tensor | None = None
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = False
         self._node = None
         self._retain = False
+        self.requires_grad_(requires_grad)
 
     @classmethod
     def _make(cls, data: Any, backend, requires_grad: bool = False) -> "Tensor":
@@ -143,6 +143,10 @@ class Tensor:
         return Tensor._make(self.data, self._backend)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
+        """Make this leaf record operations for ``backward()`` (floating-point tensors only, as in PyTorch)."""
+        if flag and not self.dtype.is_floating_point:
+            raise RuntimeError(f"only floating-point tensors can require gradients, this one is {self.dtype}; "
+                               "convert it first, e.g. x.float()")
         self.requires_grad = bool(flag)
         return self
 
@@ -189,7 +193,13 @@ class Tensor:
         return self.to(D.int64)
 
     def cpu(self) -> "Tensor":
-        return self if self.device in ("cpu", "CPU_DEVICE") else self.to(device="cpu")
+        """This tensor on the CPU: the same library's CPU device, or NumPy for a GPU-only library (CuPy)."""
+        if self.device in ("cpu", "CPU_DEVICE"):
+            return self
+        try:
+            return self.to(device="cpu")
+        except B.BackendUnavailable:
+            return self.to("numpy")
 
     # ------------------------------------------------------------- autograd
     def backward(self, grad: "Tensor | None" = None, retain_graph: bool = False) -> None:
@@ -292,5 +302,7 @@ class Tensor:
 
     clamp = clip
 
+
+__all__ = ["BackendMismatchError", "Tensor"]
 
 from anynn import ops as _ops  # noqa: E402  (ops import Tensor: bound after the class exists)

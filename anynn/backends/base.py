@@ -146,13 +146,15 @@ class Backend:
         return out
 
     def index_add(self, num_rows: int, index: Any, values: Any) -> Any:
-        """``out[index[k]] += values[k]`` into ``num_rows`` zero rows; repeated indices add up exactly.
+        """``out[index[k]] += values[k]`` into ``num_rows`` zero rows; every repeat of an index is counted.
 
         Standard-only (the standard has no scatter-add): sort the indices, take prefix sums of the sorted
-        rows and difference them at each row's ``searchsorted`` bounds.
+        rows and difference them at each row's ``searchsorted`` bounds. A row's rounding error is that of
+        the running prefix sum, not of the row alone: exact for integer-valued data, about 1e-16 relative to
+        the column's running total in float64 (so ~1e-7 of it in float32). Overrides scatter-add directly.
         """
         xp = self.xp
-        flat = xp.reshape(values, (values.shape[0], -1))
+        flat = xp.reshape(values, (values.shape[0], math.prod(values.shape[1:])))
         order = xp.argsort(index, stable=True)
         sorted_index = xp.take(index, order)
         sums = xp.cumulative_sum(xp.take(flat, order, axis=0), axis=0, include_initial=True)

@@ -86,3 +86,6 @@ class CupyBackend(Backend):
 
         with self.device:
             return cupyx.scipy.special.erf(x)
+
+
+__all__ = ["CupyBackend"]

@@ -20,3 +20,6 @@ class StrictBackend(Backend):
         except ValueError as err:
             raise BackendUnavailable(f"array-api-strict has no device {device!r} ({err})") from None
         return xp, dev, name
+
+
+__all__ = ["StrictBackend"]

@@ -85,4 +85,11 @@ class TorchBackend(Backend):
         return out.index_add_(0, index, values)
 
     def erf(self, x):
-        return self.torch.special.erf(x)
+        """torch's kernel in float32; float64 takes the standard path, because torch's CPU erf was measured
+        off by up to 4e-11 (relative) now and then (on a process's first calls), too coarse for gradcheck."""
+        if x.dtype == self.torch.float64:
+            return super().erf(x)
+        return self.torch.erf(x)
+
+
+__all__ = ["TorchBackend"]

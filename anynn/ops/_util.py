@@ -30,3 +30,6 @@ def norm_axis(axis: int | tuple[int, ...] | list[int] | None, ndim: int) -> tupl
 def shape_of(x: Any) -> tuple[int, ...]:
     """Shape of an array, or () for a Python scalar."""
     return tuple(getattr(x, "shape", ()))
+
+
+__all__ = ["norm_axis", "shape_of", "unbroadcast"]

@@ -139,3 +139,6 @@ class MatMul(Function):
         if ctx.needs_input_grad[1]:
             gb = xp.reshape(unbroadcast(xp, xp.matmul(xp.matrix_transpose(a2), g), tuple(b2.shape)), tuple(b.shape))
         return ga, gb
+
+
+__all__ = ["Add", "Div", "MatMul", "Mul", "Neg", "Pow", "Sub"]

@@ -1,9 +1,9 @@
 """Convolution: ``conv1d`` and ``conv2d`` as im2col plus one GEMM per pass (forward, weight and input gradient).
 
-The patches of the padded input are laid out once as a ``(C*kh*kw, N*OH*OW)`` matrix by the backend's
-``im2col`` hook, so the forward pass is ``W @ cols``, the weight gradient ``grad @ cols.T`` and the input
-gradient ``W.T @ grad`` folded back by ``col2im``. Groups batch that matmul over a leading group axis.
-A 1-D convolution is the 2-D one with a height of 1.
+The patches of the padded input are laid out once as a ``(C*kh*kw, OH*OW*N)`` matrix ``cols`` by the
+backend's ``im2col`` hook, so the forward pass is ``W @ cols``, the weight gradient ``(cols @ grad.T).T``
+and the input gradient ``W.T @ grad`` folded back by ``col2im``. Groups batch each matmul over a leading
+group axis. A 1-D convolution is the 2-D one with a height of 1.
 """
 from __future__ import annotations
 
@@ -57,16 +57,19 @@ def as_4d(x: Any, xp: Any) -> Any:
     return xp.reshape(x, (x.shape[0], x.shape[1], 1, x.shape[2])) if x.ndim == 3 else x
 
 
-def check_rank(x: Tensor, dims: int, who: Any) -> None:
-    """Raise unless ``x`` is batched: (N, C, L) for 1-D layers, (N, C, H, W) for 2-D ones."""
+def check_input(x: Tensor, dims: int, who: Any) -> None:
+    """Raise unless ``x`` is a batched floating-point tensor: (N, C, L) for 1-D layers, (N, C, H, W) for 2-D."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{describe(who)} got a {type(x).__name__}: expected an anynn Tensor; "
                         "wrap arrays with anynn.tensor(...)")
     if x.ndim != dims + 2:
         layout = "(N, C, L)" if dims == 1 else "(N, C, H, W)"
-        hint = (f"for a single sample add a batch dimension with x.unsqueeze(0)" if x.ndim == dims + 1
+        hint = ("for a single sample add a batch dimension with x.unsqueeze(0)" if x.ndim == dims + 1
                 else f"reshape it to {layout}")
         raise ValueError(f"{describe(who)} got input of shape {x.shape}: expected {dims + 2}-D input {layout}; {hint}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{describe(who)} got {x.dtype} input: expected a floating-point tensor; convert it with "
+                        "x.float()")
 
 
 # ------------------------------------------------------------------ the Function
@@ -76,7 +79,7 @@ class ConvNd(Function):
 
     Internally the batch is the innermost axis: the input is copied once to a padded (C, H, W, N) array,
     whose im2col rows are long contiguous runs, and the output is the GEMM result (O, OH, OW, N) seen as
-    (N, O, OH, OW) without a copy. Element-wise ops keep that layout, so the next layer's copy is cheap.
+    (N, O, OH, OW) without a copy. NumPy's element-wise ops keep that layout, so the next conv's copy is cheap.
     """
 
     @staticmethod
@@ -90,36 +93,49 @@ class ConvNd(Function):
         oh = (xt.shape[1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
         ow = (xt.shape[2] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
         cols = ctx.backend.im2col(xt, (kh, kw), stride, dilation, (oh, ow))
-        out = _grouped_matmul(xp, xp.reshape(weight, (groups, o // groups, cg * kh * kw)), cols, groups, False)
+        w3 = xp.reshape(weight, (groups, o // groups, cg * kh * kw))
+        out = xp.reshape(_per_group(xp, w3, _split(xp, cols, groups)), (o, -1))
         if bias is not None:
-            out = out + xp.reshape(bias, (o, 1))
-        ctx.save(cols, weight)
-        ctx.geometry = (tuple(xt.shape), (kh, kw), stride, dilation, (oh, ow), pads, (h, w), groups)
+            out += xp.reshape(bias, (o, 1))  # in place: ``out`` is the GEMM's fresh result
+        ctx.save(cols, w3)
+        ctx.geometry = (tuple(xt.shape), (kh, kw), stride, dilation, (oh, ow), pads, (h, w))
         out = xp.permute_dims(xp.reshape(out, (o, oh, ow, n)), (3, 0, 1, 2))
         return out if len(ctx.x_shape) == 4 else xp.reshape(out, (n, o, ow))
 
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
-        cols, weight = ctx.saved
-        xt_shape, kernel, stride, dilation, out_hw, pads, (h, w), groups = ctx.geometry
-        o = weight.shape[0]
+        cols, w3 = ctx.saved
+        xt_shape, kernel, stride, dilation, out_hw, pads, (h, w) = ctx.geometry
+        groups, o = w3.shape[0], w3.shape[0] * w3.shape[1]
         g = xp.reshape(xp.permute_dims(as_4d(grad, xp), (1, 2, 3, 0)), (o, -1))
+        g3 = _split(xp, g, groups)
         need_x, need_w, need_b = ctx.needs_input_grad
-        gw = gx = gb = None
-        if need_w:
-            g3 = xp.reshape(g, (groups, o // groups, -1))
-            gw = xp.reshape(_grouped_matmul(xp, g3, cols, groups, True), ctx.w_shape)
+        gx = gw = gb = None
+        if need_w:  # (cols @ g.T).T: the long M axis as the GEMM's inner dimension, faster than g @ cols.T
+            gw_t = _per_group(xp, _split(xp, cols, groups), xp.matrix_transpose(g3))
+            gw = xp.reshape(xp.matrix_transpose(gw_t), ctx.w_shape)
         if need_b:
             gb = xp.sum(g, axis=1)
         if need_x:
-            w3 = xp.reshape(weight, (groups, o // groups, -1))
-            dcols = _grouped_matmul(xp, xp.matrix_transpose(w3), g, groups, False)
+            dcols = xp.reshape(_per_group(xp, xp.matrix_transpose(w3), g3), (cols.shape[0], -1))
             dxt = ctx.backend.col2im(dcols, xt_shape, kernel, stride, dilation, out_hw)
             (pt, _), (pl, _) = pads
-            gx = xp.permute_dims(dxt[:, pt:pt + h, pl:pl + w, :], (3, 0, 1, 2))
-            gx = xp.reshape(gx, ctx.x_shape)
+            gx = xp.reshape(xp.permute_dims(dxt[:, pt:pt + h, pl:pl + w, :], (3, 0, 1, 2)), ctx.x_shape)
         return gx, gw, gb
+
+
+def _split(xp: Any, a: Any, groups: int) -> Any:
+    """(groups*p, m) rows as (groups, p, m) (a view)."""
+    return xp.reshape(a, (groups, a.shape[0] // groups, a.shape[1]))
+
+
+def _per_group(xp: Any, a: Any, b: Any) -> Any:
+    """(G, p, q) @ (G, q, m) -> (G, p, m) as one GEMM: a plain 2-D one when G is 1, else a batched one."""
+    if a.shape[0] == 1:
+        product = xp.matmul(a[0, ...], b[0, ...])
+        return xp.reshape(product, (1, product.shape[0], product.shape[1]))
+    return xp.matmul(a, b)
 
 
 def _batch_last(ctx: Any, x: Any, pads: Pads) -> Any:
@@ -133,20 +149,6 @@ def _batch_last(ctx: Any, x: Any, pads: Pads) -> Any:
     out = xp.zeros((c, h + pt + pb, w + pl + pr, n), dtype=x.dtype, device=ctx.backend.device)
     out[:, pt:pt + h, pl:pl + w, :] = xt
     return out
-
-
-def _grouped_matmul(xp: Any, a: Any, b: Any, groups: int, transpose_b: bool) -> Any:
-    """``a @ b`` (or ``a @ b.T``) per group, as one GEMM (a batched one for groups > 1).
-
-    ``a`` is (groups, p, q); ``b`` is (groups*q, m), or (groups*m, q) with ``transpose_b``. The result is the
-    groups' products stacked to (groups*p, m).
-    """
-    if groups == 1:
-        a2 = xp.reshape(a, (a.shape[1], a.shape[2]))
-        return xp.matmul(a2, xp.matrix_transpose(b) if transpose_b else b)
-    b3 = xp.reshape(b, (groups, b.shape[0] // groups, b.shape[1]))
-    out = xp.matmul(a, xp.matrix_transpose(b3) if transpose_b else b3)
-    return xp.reshape(out, (out.shape[0] * out.shape[1], out.shape[2]))
 
 
 # ------------------------------------------------------------------ padding and checks
@@ -172,7 +174,7 @@ def conv_pads(padding: IntOrTuple | str, kernel: tuple[int, ...], dilation: tupl
 
 
 def _check_conv(x: Tensor, weight: Tensor, bias: Tensor | None, groups: int, dims: int, who: Any) -> None:
-    check_rank(x, dims, who)
+    check_input(x, dims, who)
     if weight.ndim != dims + 2:
         raise ValueError(f"{describe(who)}: weight of shape {weight.shape} should be {dims + 2}-D "
                          f"(out_channels, in_channels/groups, {'k' if dims == 1 else 'kh, kw'})")
@@ -185,9 +187,10 @@ def _check_conv(x: Tensor, weight: Tensor, bias: Tensor | None, groups: int, dim
                          f"(input shape {x.shape}, weight shape {weight.shape}, groups={groups})")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"{describe(who)}: bias of shape {bias.shape} should be ({weight.shape[0]},)")
-    if x.dtype != weight.dtype:
-        raise TypeError(f"{describe(who)} got {x.dtype} input but its weight is {weight.dtype}; convert one "
-                        f"of them (x.to({weight.dtype}) or model.to({x.dtype}))")
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+        raise TypeError(f"{describe(who)} got {x.dtype} input but its weight is {weight.dtype}"
+                        + ("" if bias is None else f" and its bias {bias.dtype}")
+                        + f"; convert one of them (x.to({weight.dtype}) or model.to({x.dtype}))")
 
 
 def convolution(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrTuple, padding: IntOrTuple | str,

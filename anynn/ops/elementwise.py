@@ -161,3 +161,6 @@ class Cast(Function):
     @staticmethod
     def backward(ctx, grad):
         return ctx.xp.astype(grad, ctx.source)
+
+
+__all__ = ["Abs", "Cast", "Clip", "Exp", "Log", "Maximum", "Relu", "Sigmoid", "Sqrt", "Tanh", "Where"]

@@ -11,9 +11,10 @@ from typing import Any
 
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
-from anynn.ops.conv import Pads, as_4d, check_rank, describe, ntuple, pad2d, unpad2d
+from anynn.ops.conv import Pads, as_4d, check_input, describe, ntuple, pad2d, unpad2d
 
 IntOrTuple = int | tuple[int, ...]
+Pair = tuple[int, int]
 
 
 def _offsets(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
@@ -60,7 +61,7 @@ class MaxPoolNd(Function):
                 hit = xp.logical_and(hit, free)
             if k + 1 < len(offsets):
                 free = xp.logical_not(hit) if free is None else xp.logical_and(free, xp.logical_not(hit))
-            routed = xp.where(hit, grad, 0.0)
+            routed = grad * xp.astype(hit, grad.dtype)  # several times faster than where() on NumPy
             if disjoint:
                 dpadded[:, :, rows, cols] = routed
             else:
@@ -109,7 +110,32 @@ def _divisor_array(ctx: Any, divisor: Any, dtype: Any) -> Any:
     return ctx.xp.asarray(divisor, dtype=dtype, device=ctx.backend.device)
 
 
-class AdaptiveAvgPool2dFn(Function):
+class BlockMean(Function):
+    """Mean over non-overlapping kh x kw blocks that tile the input exactly: one reshape and one reduction
+    (adaptive pooling to a divisor of the input size, global average pooling included)."""
+
+    @staticmethod
+    def forward(ctx, x, *, block):
+        xp = ctx.xp
+        ctx.x_shape = tuple(x.shape)
+        x = as_4d(x, xp)
+        n, c, h, w = x.shape
+        (kh, kw) = block
+        out = xp.mean(xp.reshape(x, (n, c, h // kh, kh, w // kw, kw)), axis=(3, 5))
+        ctx.block = block
+        return xp.reshape(out, (n, c, w // kw)) if len(ctx.x_shape) == 3 else out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        kh, kw = ctx.block
+        g = as_4d(grad, xp) / float(kh * kw)
+        n, c, oh, ow = g.shape
+        g = xp.broadcast_to(xp.reshape(g, (n, c, oh, 1, ow, 1)), (n, c, oh, kh, ow, kw))
+        return xp.reshape(g, ctx.x_shape)
+
+
+class AdaptiveAvgPoolNd(Function):
     """PyTorch's adaptive average: output cell i averages input rows floor(i*H/OH) .. ceil((i+1)*H/OH)-1.
 
     Exact for any sizes: ``A_h @ x @ A_w.T`` with averaging matrices (rows of 1/count over each window).
@@ -155,9 +181,9 @@ def _out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int
 
 
 def _geometry(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple,
-              dilation: IntOrTuple, ceil_mode: bool, dims: int, who: Any):
+              dilation: IntOrTuple, ceil_mode: bool, dims: int, who: Any) -> tuple[Pair, Pair, Pair, Pads, Pair]:
     """Checked kernel, stride, dilation, per-side pads and output size, all as 2-D (height 1 for 1-D)."""
-    check_rank(x, dims, who)
+    check_input(x, dims, who)
     kernel = ntuple(kernel_size, dims, "kernel_size", who)
     stride = kernel if stride is None else ntuple(stride, dims, "stride", who)
     padding = ntuple(padding, dims, "padding", who)
@@ -186,8 +212,7 @@ def _geometry(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, pad
 def max_pool(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple,
              dilation: IntOrTuple, ceil_mode: bool, dims: int, who: Any) -> Tensor:
     """Checked ``dims``-D max pooling; ``who`` (a layer, or an op's name) is named in every error."""
-    kernel, stride, dilation, pads, out = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, dims,
-                                                    who)
+    kernel, stride, dilation, pads, out = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, dims, who)
     return MaxPoolNd.apply(x, kernel=kernel, stride=stride, dilation=dilation, pads=pads, out_hw=out)
 
 
@@ -259,7 +284,7 @@ def avg_pool1d(input: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None
 
 def adaptive_avg_pool(x: Tensor, output_size: Any, dims: int, who: Any) -> Tensor:
     """Checked adaptive average pooling; ``None`` in ``output_size`` keeps that input size."""
-    check_rank(x, dims, who)
+    check_input(x, dims, who)
     size = tuple(x.shape[2:])
     wanted = (output_size,) * dims if isinstance(output_size, int) or output_size is None else tuple(output_size)
     if len(wanted) != dims:
@@ -268,9 +293,9 @@ def adaptive_avg_pool(x: Tensor, output_size: Any, dims: int, who: Any) -> Tenso
     if min(out) < 1 or min(size) < 1:
         raise ValueError(f"{describe(who)}: output_size {out} and input size {size} must be positive")
     if all(n % o == 0 for n, o in zip(size, out)):
-        kernel = tuple(n // o for n, o in zip(size, out))
-        return avg_pool(x, kernel, kernel, 0, False, True, None, dims, who)
-    return AdaptiveAvgPool2dFn.apply(x, out_hw=out if dims == 2 else (1,) + out)
+        block = tuple(n // o for n, o in zip(size, out))
+        return BlockMean.apply(x, block=block if dims == 2 else (1,) + block)
+    return AdaptiveAvgPoolNd.apply(x, out_hw=out if dims == 2 else (1,) + out)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: int | None | tuple[int | None, int | None]) -> Tensor:
@@ -283,5 +308,5 @@ def adaptive_avg_pool1d(input: Tensor, output_size: int | tuple[int]) -> Tensor:
     return adaptive_avg_pool(input, output_size, 1, "adaptive_avg_pool1d")
 
 
-__all__ = ["AdaptiveAvgPool2dFn", "AvgPoolNd", "MaxPoolNd", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+__all__ = ["AdaptiveAvgPoolNd", "AvgPoolNd", "BlockMean", "MaxPoolNd", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
            "avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d"]

@@ -113,3 +113,6 @@ def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) over ``axis`` (all axes if None), without overflow."""
     axis = norm_axis(axis, x.ndim)
     return LogSumExp.apply(x, axis=tuple(range(x.ndim)) if axis is None else axis, keepdims=keepdims)
+
+
+__all__ = ["LogSumExp", "Max", "Sum", "argmax", "logsumexp", "mean", "var"]

@@ -76,12 +76,17 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
         ctx.in_shape, ctx.index, ctx.dtype = tuple(x.shape), index, x.dtype
-        return x[index]
+        out = x[index]
+        if any(part is None for part in index):  # the standard's __setitem__ takes no None: drop those axes
+            ctx.index = tuple(part for part in index if part is not None)
+            ctx.set_shape = tuple(x[ctx.index].shape)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        out = ctx.xp.zeros(ctx.in_shape, dtype=ctx.dtype, device=ctx.backend.device)
-        out[ctx.index] = grad
+        xp = ctx.xp
+        out = xp.zeros(ctx.in_shape, dtype=ctx.dtype, device=ctx.backend.device)
+        out[ctx.index] = xp.reshape(grad, ctx.set_shape) if hasattr(ctx, "set_shape") else grad
         return out
 
 
@@ -201,3 +206,7 @@ def check_same_backend(op: str, *tensors: Tensor) -> None:
     for t in tensors[1:]:
         if t._backend is not first:
             raise BackendMismatchError(op, first, t._backend)
+
+
+__all__ = ["BroadcastTo", "Concat", "GetItem", "Permute", "Reshape", "Stack", "Take", "ToBackend", "check_same_backend",
+           "concat", "flatten", "getitem", "squeeze", "stack", "unsqueeze"]

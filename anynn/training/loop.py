@@ -2,7 +2,7 @@
 
 Metrics are accumulated on the device and read back only when the progress display refreshes (every
 ``log_every`` steps), so a GPU backend is never synchronised per step. Each epoch reseeds every backend from
-``(seed, epoch)``, and tells the loader its epoch, so a run resumed from a checkpoint after epoch k draws
+``(seed, epoch)`` (the loader's ``epoch_seed``), and tells the loader its epoch, so a run resumed from a checkpoint after epoch k draws
 exactly the same shuffles, dropout masks and augmentations as an uninterrupted run.
 """
 from __future__ import annotations
@@ -16,17 +16,13 @@ from typing import Any, Callable
 import anynn
 from anynn.autograd.grad_mode import no_grad
 from anynn.autograd.tensor import Tensor
+from anynn.data.loader import epoch_seed
 from anynn.training.checkpoint import load_checkpoint, save_checkpoint
 from anynn.training.history import History
 
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the message names the step and what to try."""
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed every backend gets at the start of ``epoch`` (0-based)."""
-    return (int(seed) * 1_000_003 + epoch) % (2 ** 32)
 
 
 class _Meter:
@@ -45,7 +41,8 @@ class _Meter:
         batch_loss = value * n
         hits = xp.sum(xp.astype(xp.argmax(logits.data, axis=-1) == target.data, value.dtype)) \
             if logits.ndim == 2 and target.ndim == 1 else xp.zeros_like(value)
-        bad = xp.where(xp.isfinite(value), -1, step)
+        step_array = xp.full((), step, dtype=loss.backend.dtype(anynn.int64), device=loss.backend.device)
+        bad = xp.where(xp.isfinite(value), -1, step_array)
         if self.loss_sum is None:
             self.loss_sum, self.correct, self.first_bad = batch_loss, hits, bad
         else:

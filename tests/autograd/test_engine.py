@@ -288,3 +288,19 @@ def test_no_graph_is_recorded_without_requires_grad(backend):
     x = anynn.tensor([1.0, 2.0])
     y = (x * 2.0).exp()
     assert not y.requires_grad and y.is_leaf and y._node is None
+
+
+def test_tensor_passed_as_a_keyword_is_refused(backend):
+    class Scale(Function):
+        @staticmethod
+        def forward(ctx, x, factor=2.0):
+            return x * factor
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2.0
+
+    x = leaf(np.array([1.0]))
+    with pytest.raises(TypeError, match="positional"):
+        Scale.apply(x, factor=anynn.tensor([3.0], dtype=anynn.float64))
+    assert_close(Scale.apply(x, factor=2.0), [2.0])

@@ -278,3 +278,17 @@ def test_tensor_constructor(backend):
     x = anynn.Tensor([1.0, 2.0], requires_grad=True)
     assert x.backend is backend and x.dtype is F32 and x.requires_grad
     assert anynn.Tensor([1, 2], dtype="float64").dtype is F64
+
+
+def test_only_floating_tensors_can_require_grad(backend):
+    with pytest.raises(RuntimeError, match="floating-point"):
+        anynn.tensor([1, 2], requires_grad=True)
+    with pytest.raises(RuntimeError, match="floating-point"):
+        anynn.tensor([1, 2]).requires_grad_()
+    assert anynn.tensor([1, 2]).float().requires_grad_().requires_grad
+
+
+def test_cpu_gives_a_cpu_tensor(backend):
+    x = anynn.tensor([1.0, 2.0], requires_grad=True)
+    y = x.cpu()
+    assert y.device in ("cpu", "CPU_DEVICE") and y.tolist() == [1.0, 2.0]

@@ -162,6 +162,10 @@ def test_conv_errors(backend):
         F.conv2d(anynn.zeros(1, 3, 8, 8), w, stride=(1, 1, 1))
     with pytest.raises(TypeError, match=r"got anynn.float64 input but its weight is anynn.float32"):
         F.conv2d(anynn.zeros(1, 3, 8, 8, dtype=anynn.float64), w)
+    with pytest.raises(TypeError, match=r"weight is anynn.float32 and its bias anynn.float64"):
+        F.conv2d(anynn.zeros(1, 3, 8, 8), w, anynn.zeros(16, dtype=anynn.float64))
+    with pytest.raises(TypeError, match=r"conv2d got anynn.int64 input: expected a floating-point tensor"):
+        F.conv2d(anynn.zeros(1, 3, 8, 8, dtype=anynn.int64), w)
     with pytest.raises(ValueError, match=r"conv1d got input of shape \(3, 8\): expected 3-D input \(N, C, L\); "
                                          r"for a single sample add a batch dimension"):
         F.conv1d(anynn.zeros(3, 8), anynn.zeros(2, 3, 3))

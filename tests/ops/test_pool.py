@@ -162,5 +162,7 @@ def test_pool_errors(backend):
         F.avg_pool2d(anynn.zeros(1, 1, 8, 8), 2, divisor_override=0)
     with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: output_size must be an int or a tuple of 2"):
         F.adaptive_avg_pool2d(anynn.zeros(1, 1, 8, 8), (1, 2, 3))
+    with pytest.raises(TypeError, match=r"max_pool2d got anynn.int64 input: expected a floating-point tensor"):
+        F.max_pool2d(anynn.zeros(1, 1, 8, 8, dtype=anynn.int64), 2)
     with pytest.raises(NotImplementedError, match=r"return_indices=True is not supported"):
         F.max_pool2d(anynn.zeros(1, 1, 8, 8), 2, return_indices=True)

@@ -1,0 +1,150 @@
+"""reshape, permute, broadcast, indexing (basic and integer rows), concat/stack, moves between backends:
+PyTorch as the oracle (float64, forward and every input gradient), gradcheck on every backend, float32 kept,
+the same answers on every backend."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import anynn
+from anynn import backends as B
+from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+
+rng = np.random.default_rng(3)
+X = rng.standard_normal((2, 3, 4))
+M = rng.standard_normal((4, 3))
+ROWS = np.array([[3, 0], [3, -1], [1, 3]])
+
+
+def _torch():
+    return torch_or_skip()
+
+
+def _rows(x, rows):
+    return x[_torch().tensor(rows % 4)]
+
+
+# name: (anynn function, torch function, input arrays); every input is differentiated
+CASES = {
+    "reshape": (lambda x: x.reshape(4, 6), lambda x: x.reshape(4, 6), [X]),
+    "reshape_infer": (lambda x: anynn.reshape(x, (-1, 2)), lambda x: x.reshape(-1, 2), [X]),
+    "view": (lambda x: x.view(6, 4), lambda x: x.view(6, 4), [X]),
+    "permute": (lambda x: x.permute(2, 0, 1), lambda x: x.permute(2, 0, 1), [X]),
+    "permute_function": (lambda x: anynn.permute(x, (1, 2, 0)), lambda x: x.permute(1, 2, 0), [X]),
+    "transpose": (lambda x: x.transpose(0, 2), lambda x: x.transpose(0, 2), [X]),
+    "transpose_function": (lambda x: anynn.transpose(x, 0, 1), lambda x: x.transpose(0, 1), [X]),
+    "T": (lambda x: x.T, lambda x: x.T, [M]),
+    "flatten": (lambda x: x.flatten(1), lambda x: x.flatten(1), [X]),
+    "flatten_middle": (lambda x: x.flatten(0, 1), lambda x: x.flatten(0, 1), [X]),
+    "unsqueeze_squeeze": (lambda x: x.unsqueeze(1).squeeze(), lambda x: x.unsqueeze(1).squeeze(), [M]),
+    "squeeze_dim": (lambda x: x[:, :1].squeeze(1), lambda x: x[:, :1].squeeze(1), [M]),
+    "expand": (lambda x: x[:, :1].expand(4, 5), lambda x: x[:, :1].expand(4, 5), [M]),
+    "expand_new_axes": (lambda x: x.expand(2, 4, 3), lambda x: x.expand(2, 4, 3), [M]),
+    "getitem_int": (lambda x: x[1], lambda x: x[1], [X]),
+    "getitem_negative": (lambda x: x[-1, :, -2], lambda x: x[-1, :, -2], [X]),
+    "getitem_slices": (lambda x: x[:, 1:, ::2], lambda x: x[:, 1:, ::2], [X]),
+    "getitem_ellipsis_none": (lambda x: x[..., None, 1:3], lambda x: x[..., None, 1:3], [X]),
+    "getitem_rows_repeated": (lambda x: x[anynn.tensor(ROWS)], lambda x: _rows(x, ROWS), [M]),
+    "getitem_list": (lambda x: x[[2, 2, 0, -1]], lambda x: x[[2, 2, 0, 3]], [M]),
+    "getitem_0d_index": (lambda x: x[anynn.tensor(2)], lambda x: x[2], [M]),
+    "concat": (lambda a, b: anynn.concat([a, b]), lambda a, b: _torch().cat([a, b]), [M, M[:2]]),
+    "concat_last_axis": (lambda a, b: anynn.cat([a, b, a], axis=-1), lambda a, b: _torch().cat([a, b, a], -1),
+                         [M, M[:, :1]]),
+    "stack": (lambda a, b: anynn.stack([a, b]), lambda a, b: _torch().stack([a, b]), [M, M * 2]),
+    "stack_last_axis": (lambda a, b: anynn.stack([a, b], axis=-1), lambda a, b: _torch().stack([a, b], -1),
+                        [M, M * 2]),
+}
+
+
+def _targets() -> list[str]:
+    wanted = os.environ.get("ANYNN_TEST_BACKENDS")
+    names = [B.canonical_name(n.strip()) for n in wanted.split(",") if n.strip()] if wanted else list(B.NAMES)
+    return [n for n in names if B.why_unavailable(n) is None]
+
+
+def _forward_backward(fn, arrays, dtype=anynn.float64):
+    """Output and input gradients of sum(fn(*x) * w) for fixed weights w."""
+    xs = [leaf(a, dtype) for a in arrays]
+    out = fn(*xs)
+    weights = np.random.default_rng(7).standard_normal(out.shape)
+    (out * anynn.tensor(weights, dtype=dtype)).sum().backward()
+    return out, [x.grad for x in xs], weights
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_matches_torch(backend, case):
+    torch = torch_or_skip()
+    fn, torch_fn, arrays = CASES[case]
+    out, grads, weights = _forward_backward(fn, arrays)
+    ts = [torch_leaf(a) for a in arrays]
+    ref = torch_fn(*ts)
+    (ref * torch.tensor(weights)).sum().backward()
+    assert out.shape == tuple(ref.shape)
+    assert_close(out, ref.detach().numpy())
+    for grad, t in zip(grads, ts):
+        assert_close(grad, t.grad.numpy())
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_gradcheck(backend, case):
+    fn, _, arrays = CASES[case]
+    assert anynn.gradcheck(fn, [leaf(a) for a in arrays])
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_float32_stays_float32(backend, case):
+    fn, _, arrays = CASES[case]
+    out, grads, _ = _forward_backward(fn, arrays, anynn.float32)
+    assert out.dtype is anynn.float32
+    assert all(g.dtype is anynn.float32 for g in grads)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_same_results_on_every_backend(case):
+    fn, _, arrays = CASES[case]
+    results = {}
+    for name in _targets():
+        with anynn.use_backend(name):
+            out, grads, _ = _forward_backward(fn, arrays)
+            results[name] = [out.numpy()] + [g.numpy() for g in grads]
+    first, *others = results
+    for name in others:
+        for got, expected in zip(results[name], results[first]):
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14, err_msg=f"{name} vs {first}")
+
+
+def test_repeated_row_gradients_are_exact(backend):
+    """Rows picked many times sum their gradients exactly (integers, so any summation order is exact)."""
+    x = leaf(np.zeros((5, 2)))
+    index = np.array([4, 0, 4, 4, 1, 0, 4, 4])
+    upstream = np.arange(16.0).reshape(8, 2)
+    (x[anynn.tensor(index)] * anynn.tensor(upstream, dtype=anynn.float64)).sum().backward()
+    expected = np.zeros((5, 2))
+    np.add.at(expected, index, upstream)
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+def test_to_backend_and_back_is_differentiable(backend):
+    """Moving across backends inside a graph: gradients flow back through each move (float64, vs torch)."""
+    torch = torch_or_skip()
+    values = rng.standard_normal((2, 3))
+    for target in _targets():
+        x = leaf(values)
+        y = (x.to(target).tanh() * 2.0).to(backend.name)
+        assert y.backend is backend
+        (y * y).sum().backward()
+        t = torch_leaf(values)
+        ((t.tanh() * 2.0) ** 2).sum().backward()
+        assert_close(x.grad, t.grad.numpy())
+
+
+def test_index_errors(backend):
+    x = anynn.tensor(M)
+    with pytest.raises(IndexError):
+        x[anynn.tensor([True, False, True, True])]
+    with pytest.raises(TypeError, match=r"anynn\.tensor"):
+        x[np.array([0, 1])]
+    with pytest.raises(IndexError, match="first axis"):
+        x[0, [1, 2]]
