@@ -64,6 +64,7 @@ def plot_runs(runs: dict, path: str, title: str) -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         print("matplotlib is not installed: no plot (pip install matplotlib)")
         return False
@@ -73,6 +74,7 @@ def plot_runs(runs: dict, path: str, title: str) -> bool:
         ax_acc.plot(history["epoch"], [a * 100 for a in history["val_acc"]], "o-", label=name)
     for ax, label in ((ax_loss, "training loss"), (ax_acc, "test accuracy (%)")):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()

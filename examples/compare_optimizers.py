@@ -24,7 +24,7 @@ def make_optimizer(name: str, params, lr: float):
 
 
 def main() -> None:
-    p = common.parser(__doc__, epochs=2, lr=0.02)
+    p = common.parser(__doc__, epochs=3, lr=0.02)
     p.add_argument("--optimizers", default="sgd,momentum,nesterov,adam")
     p.add_argument("--plot", default=None, help="save the comparison plot to this PNG")
     args = p.parse_args()
