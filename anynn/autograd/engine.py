@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anynn.autograd import anomaly
 from anynn.autograd.tensor import BackendMismatchError, Tensor
 
 _FREED = ("backward() went through a graph a second time, but its saved arrays were freed after the first "
@@ -82,6 +83,8 @@ def _input_grads(node: Any, grad: Any) -> tuple:
     grads = node.function.backward(node, grad)
     if not isinstance(grads, (tuple, list)):
         grads = (grads,)
+    if anomaly.flag.enabled:
+        anomaly.check_backward(node.function, node.xp, tuple(grads))
     if len(grads) == count:
         return grads
     if len(grads) > count:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anynn.autograd import anomaly as _anomaly
 from anynn.autograd.grad_mode import state as _grad_state
 from anynn.autograd.tensor import Tensor, BackendMismatchError
 
@@ -102,6 +103,8 @@ class Function:
         out._backend = backend
         out.grad = None
         out._retain = False
+        if _anomaly.flag.enabled:
+            _anomaly.check_forward(cls, ctx.xp, args, out.data)
         if needs_grad and _grad_state.enabled:
             ctx.function = cls
             ctx.inputs = args

@@ -68,7 +68,7 @@ def _non_finite(step: int, epoch: int, lr: float | None) -> NonFiniteLossError:
     return NonFiniteLossError(
         f"the training loss became NaN/inf at step {step} (epoch {epoch + 1}); training stopped. Try a lower "
         f"learning rate (now {lr}), gradient clipping (clip_grad_norm=1.0), or normalised inputs (raw 0..255 "
-        "pixel values are a classic cause); anynn.autograd anomaly mode can name the op that produced it")
+        "pixel values are a classic cause); `with anynn.autograd.detect_anomaly():` names the op that produced it")
 
 
 def _lr(optimizer) -> float | None:
