@@ -83,6 +83,11 @@ class Backend:
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on CPU backends)."""
 
+    @property
+    def out_of_memory_errors(self) -> tuple[type[BaseException], ...]:
+        """The exceptions this library raises when device memory runs out."""
+        return (MemoryError,)
+
     # ---------------------------------------------------------------- random
     def manual_seed(self, seed: int | None) -> None:
         """Reseed this backend's generator (``None``: fresh entropy)."""

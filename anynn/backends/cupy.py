@@ -70,6 +70,10 @@ class CupyBackend(Backend):
     def set_rng_state(self, state: dict) -> None:
         raise NotImplementedError("CuPy's RandomState cannot import a state; reseed with anynn.manual_seed")
 
+    @property
+    def out_of_memory_errors(self):
+        return (MemoryError, self.cupy.cuda.memory.OutOfMemoryError)
+
     def synchronize(self) -> None:
         self.device.synchronize()
 

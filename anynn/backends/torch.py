@@ -76,6 +76,10 @@ class TorchBackend(Backend):
         raw = base64.b64decode(state["torch"])
         self._gen.set_state(self.torch.tensor(list(raw), dtype=self.torch.uint8))
 
+    @property
+    def out_of_memory_errors(self):
+        return (MemoryError, self.torch.OutOfMemoryError)
+
     def synchronize(self) -> None:
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device)

@@ -91,6 +91,51 @@ def evaluate(model, loader, loss_fn: Callable | None = None) -> dict[str, float]
     return {"loss": loss, "acc": acc}
 
 
+class OutOfMemory(MemoryError):
+    """Device memory ran out during a training step; the message gives the batch size and what to try."""
+
+
+def _out_of_memory(err: BaseException, batch_size: int, backend) -> OutOfMemory:
+    return OutOfMemory(
+        f"out of memory on {backend.name} ({backend.device_name}) with a batch of {batch_size} samples: {err}. "
+        f"Try a smaller batch (--batch-size {max(batch_size // 2, 1)}), a smaller model, or float32 instead of "
+        "float64; on a GPU, close other processes using it")
+
+
+def _train_epoch(model, loader, optimizer, loss_fn, epoch: int, *, clip: float | None, check_first: bool,
+                 log_every: int, bar) -> tuple[_Meter, float]:
+    """One pass over ``loader``; returns the meter and the seconds it took. Reads the device only to refresh."""
+    from anynn.nn.utils import clip_grad_norm_
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    meter, shown = _Meter(), 0
+    began = time.perf_counter()
+    for step, (x, y) in enumerate(loader):
+        if step == 0 and check_first:
+            _check_first_batch(x, y)
+        try:
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            optimizer.zero_grad()
+            loss.backward()
+            if clip is not None:
+                clip_grad_norm_(params, clip)
+            optimizer.step()
+        except x.backend.out_of_memory_errors as err:
+            raise _out_of_memory(err, x.shape[0], x.backend) from err
+        meter.update(loss.detach(), logits.detach(), y, step)
+        if (step + 1) % log_every == 0:
+            mean_loss, acc, bad = meter.read()
+            if bad >= 0:
+                raise _non_finite(bad, epoch, _lr(optimizer))
+            if bar is not None:
+                bar.update(step + 1 - shown)
+                bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{acc:.4f}",
+                                img_s=f"{meter.count / (time.perf_counter() - began):.0f}")
+            shown = step + 1
+    return meter, time.perf_counter() - began
+
+
 def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None = None, val_loader=None,
         scheduler=None, clip_grad_norm: float | None = None, checkpoint: str | None = None, resume: bool = False,
         seed: int = 0, progress: bool = True, log_every: int = 50, plot: str | None = None,
@@ -99,9 +144,8 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
 
     ``checkpoint`` is written atomically after every epoch; with ``resume=True`` an existing checkpoint is
     loaded first and training continues from its epoch to the same final weights as an uninterrupted run.
+    Stops with NonFiniteLossError on a NaN/inf loss and with OutOfMemory (batch size named) when memory runs out.
     """
-    from anynn.nn.utils import clip_grad_norm_
-
     loss_fn = loss_fn or anynn.nn.CrossEntropyLoss()
     history = History()
     start = 0
@@ -109,51 +153,25 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)
         start, history = state["epoch"], History(state["history"])
         print(f"resumed from {checkpoint} after epoch {start}", file=out)
-    params = [p for p in model.parameters() if p.requires_grad]
     for epoch in range(start, epochs):
         anynn.manual_seed(epoch_seed(seed, epoch))
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
         model.train()
-        meter = _Meter()
-        bar = _progress(progress, len(train_loader), f"epoch {epoch + 1}/{epochs}", out)
-        began = time.perf_counter()
-        shown = 0
+        bar = _progress(progress, len(train_loader), f"epoch {epoch + 1}/{epochs}")
         try:
-            for step, (x, y) in enumerate(train_loader):
-                if step == 0 and epoch == start:
-                    _check_first_batch(x, y)
-                logits = model(x)
-                loss = loss_fn(logits, y)
-                optimizer.zero_grad()
-                loss.backward()
-                if clip_grad_norm is not None:
-                    clip_grad_norm_(params, clip_grad_norm)
-                optimizer.step()
-                meter.update(loss.detach(), logits.detach(), y, step)
-                if (step + 1) % log_every == 0:
-                    mean_loss, acc, bad = meter.read()
-                    if bad >= 0:
-                        raise _non_finite(bad, epoch, _lr(optimizer))
-                    now = time.perf_counter()
-                    if bar is not None:
-                        bar.update(step + 1 - shown)
-                        bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{acc:.4f}",
-                                        img_s=f"{meter.count / (now - began):.0f}")
-                    shown = step + 1
+            meter, seconds = _train_epoch(model, train_loader, optimizer, loss_fn, epoch, clip=clip_grad_norm,
+                                          check_first=epoch == start, log_every=log_every, bar=bar)
         except KeyboardInterrupt:
-            if bar is not None:
-                bar.close()
             where = f"; resume with resume=True (last checkpoint: {checkpoint})" if checkpoint else ""
             print(f"\ninterrupted during epoch {epoch + 1}{where}", file=out)
             raise
+        finally:
+            if bar is not None:
+                bar.close()
         train_loss, train_acc, bad = meter.read()
         if bad >= 0:
             raise _non_finite(bad, epoch, _lr(optimizer))
-        seconds = time.perf_counter() - began
-        if bar is not None:
-            bar.update(len(train_loader) - shown)
-            bar.close()
         record = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": None,
                   "val_acc": None, "lr": _lr(optimizer), "seconds": seconds,
                   "samples_per_s": meter.count / seconds if seconds > 0 else None}
@@ -174,7 +192,7 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
     return history
 
 
-def _progress(enabled: bool, total: int, desc: str, out):
+def _progress(enabled: bool, total: int, desc: str):
     if not enabled:
         return None
     try:
