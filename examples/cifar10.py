@@ -2,13 +2,14 @@
 
 Augmentation is the classic random 32x32 crop of the 4-pixel zero-padded image plus a random horizontal flip,
 done on the device for the whole batch. SGD with Nesterov momentum and weight decay 5e-4, with the learning
-rate following a cosine from ``--lr`` down to 0 over ``--epochs``. Typical results on the real data: vgg_small
-about 80% after 10 epochs and 88% after 30; VGG-11 (with BatchNorm) about 92% and ResNet-18 about 94-95% after
-100-200 epochs, which wants a GPU (``--backend cupy`` or ``--backend torch --device cuda``).
+rate following a cosine from ``--lr`` down to 0 over ``--epochs``. Not measured here (no CIFAR-10 copy on
+the machine these examples were written on); the usual targets for this recipe are VGG-11 with BatchNorm
+about 92% and ResNet-18 about 95% after 100-200 epochs, which wants a GPU (``--backend cupy``).
 
 CIFAR-10 is downloaded (about 160 MB, MD5-checked) if it is not found. ``--synthetic`` instead generates
 CIFAR-shaped images whose colour depends on the label, so the whole pipeline can be smoke-tested offline:
-there a working setup climbs well above the 10% chance level within one epoch.
+there a working setup climbs well above the 10% chance level (measured, vgg_small, 5,000 synthetic images,
+two epochs: 79.7% on 1,000 held-out ones, about 20 s per epoch with NumPy on 2 CPU cores).
 
     python examples/cifar10.py --model vgg_small --epochs 30 --backend cupy
     python examples/cifar10.py --synthetic --limit 1024 --epochs 1

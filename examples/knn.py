@@ -3,8 +3,11 @@
 Squared Euclidean distances between a chunk of query images A and all training images B come from one matrix
 product: ``||a - b||^2 = ||a||^2 - 2 a.b + ||b||^2``. There is no training, only memory; k is chosen on a
 validation split cut from the training set (every candidate k is scored from one sort), then the test set is
-classified against the whole training set. Expect about 85-86% test accuracy with k around 5 on the full data
-(and, famously, no better than a linear classifier on clothes).
+classified against the whole training set. Nothing here is differentiated, so the script works directly on
+the backend's arrays (``tensor.data``) with the Array API namespace ``xp``: the same code runs on every
+backend. On the full data (60,000 references, 10,000 test images) k=3 wins validation and gives 85.6% test
+accuracy in under half a minute with NumPy on 2 CPU cores: better than a linear classifier, worse than a
+small MLP.
 
     python examples/knn.py --limit 10000
 """

