@@ -79,7 +79,9 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.xp.where(ctx.saved[0] > 0, grad, 0.0)
+        # a cast-and-multiply mask is several times faster than where() on NumPy (an inf gradient at a
+        # zero activation becomes NaN, where PyTorch gives 0; a run with inf gradients is broken either way)
+        return grad * ctx.xp.astype(ctx.saved[0] > 0, grad.dtype)
 
 
 class Abs(Function):
