@@ -61,3 +61,7 @@ def pytest_terminal_summary(terminalreporter):
     for name in sorted(_counts):
         c = _counts[name]
         terminalreporter.write_line(f"{name:>18}: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped")
+    for name in _selected():
+        reason = B.why_unavailable(name)
+        if reason is not None:
+            terminalreporter.write_line(f"{name} was skipped: {reason}")
