@@ -148,9 +148,11 @@ class AnynnRun:
         return (time.perf_counter() - began) * 1000 / sum(x.shape[0] for x, _ in batches)
 
     def peak_bytes(self) -> int | None:
+        """Extra memory of one training step on the first batch (None where the library cannot tell)."""
         return measure_peak(self.backend.name, self.backend.device, lambda: self.step(*self.batches[0]))
 
     def flops_per_image(self) -> int:
+        """Forward FLOPs of one image (counted on two, so BatchNorm1d-style layers see a real batch)."""
         x = self.batches[0][0][:2]
         return count_forward_flops(self.model, x) // x.shape[0]
 
@@ -357,6 +359,7 @@ def table_rows(results: list[Result]) -> list[tuple[str, ...]]:
 
 
 def format_table(results: list[Result]) -> str:
+    """The results as an aligned text table with :data:`COLUMNS` as its header."""
     rows = [COLUMNS] + table_rows(results)
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
@@ -379,7 +382,8 @@ def gpu_speedups(results: list[Result]) -> list[dict[str, Any]]:
 def environment() -> dict[str, Any]:
     """Versions and machine facts recorded with the results."""
     info: dict[str, Any] = {"anynn": anynn.__version__, "python": platform.python_version(),
-                            "platform": platform.platform(), "cpu_count": os.cpu_count()}
+                            "platform": platform.platform(), "cpu_count": os.cpu_count(),
+                            "load_average_1min": _load()}
     for module in ("numpy", "torch", "cupy"):
         mod = sys.modules.get(module)
         if mod is not None:
@@ -390,6 +394,21 @@ def environment() -> dict[str, Any]:
 NOTES = ("ratio = anynn s/epoch / torch s/epoch (1.00x: as fast as PyTorch; lower is better)",
          "GFLOP/s = 3 x forward FLOPs/image (2 x multiply-adds of Linear/Conv layers) x img/s",
          "peak MB = extra memory of one training step on one batch; n/a where the library keeps no statistics")
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def warn_if_busy(log: Callable[[str], None]) -> None:
+    """Say so when other processes already keep the CPUs busy: every timing taken then is noise."""
+    load, cores = _load(), os.cpu_count() or 1
+    if load is not None and load > 0.25 * cores:
+        log(f"anynn bench: warning: the machine is busy (1-minute load {load:.1f} on {cores} core(s)); timings "
+            "will be noisy, and threaded libraries (torch, OpenBLAS) can be slowed many times over")
 
 
 # ------------------------------------------------------------------ entry point
@@ -424,7 +443,7 @@ def run_bench(args: Any) -> int:
     """
     from anynn.models import MODELS
 
-    log = _printer()
+    log = _log
     models = _split(getattr(args, "models", "mlp,lenet5"))
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
@@ -434,6 +453,7 @@ def run_bench(args: Any) -> int:
     if not backends:
         log("anynn bench: no backend left to benchmark")
         return 2
+    warn_if_busy(log)
     epochs = max(int(getattr(args, "epochs", 3) or 1), 1)
     compare = bool(getattr(args, "compare_torch", False))
     results, failures = [], []
@@ -445,8 +465,9 @@ def run_bench(args: Any) -> int:
             try:
                 results.append(bench_one(model_name, backend, images, batch, epochs, compare, log))
             except Exception as err:  # report and go on with the other runs
-                failures.append({"model": model_name, "backend": backend.name, "error": f"{type(err).__name__}: {err}"})
-                log(f"  FAILED {model_name} on {backend.name}: {type(err).__name__}: {err}")
+                error = f"{type(err).__name__}: {err}"
+                failures.append({"model": model_name, "backend": backend.name, "error": error})
+                log(f"  FAILED {model_name} on {backend.name}: {error}")
     report(results, failures, log)
     path = getattr(args, "json", None)
     if path:
@@ -456,6 +477,7 @@ def run_bench(args: Any) -> int:
 
 
 def report(results: list[Result], failures: list[dict], log: Callable[[str], None] = print) -> None:
+    """Print the versions line, the table with its notes, the cupy-vs-numpy speed-ups and any failures."""
     if results:
         env = environment()
         versions = ", ".join(f"{k} {env[k]}" for k in ("anynn", "numpy", "torch", "cupy") if k in env)
@@ -471,6 +493,7 @@ def report(results: list[Result], failures: list[dict], log: Callable[[str], Non
 
 
 def write_json(path: str, results: list[Result], failures: list[dict]) -> None:
+    """Environment, settings, every result (with per-epoch seconds), speed-ups and failures as JSON."""
     payload = {"environment": environment(), "settings": {"optimizer": "SGD", "lr": LR, "momentum": MOMENTUM,
                                                           "warmup_epochs": 1, "statistic": "median"},
                "results": [asdict(r) for r in results], "cupy_vs_numpy": gpu_speedups(results), "failures": failures}
@@ -478,11 +501,8 @@ def write_json(path: str, results: list[Result], failures: list[dict]) -> None:
         json.dump(payload, handle, indent=2)
 
 
-def _printer() -> Callable[[str], None]:
-    def log(line: str) -> None:
-        print(line, flush=True)
-
-    return log
+def _log(line: str) -> None:
+    print(line, flush=True)
 
 
 __all__ = ["AnynnRun", "Result", "TorchRun", "bench_one", "count_forward_flops", "format_table", "image_shape",

@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--backends", default="numpy")
     b.add_argument("--compare-torch", action="store_true")
     b.add_argument("--epochs", type=int, default=3, help="measured epochs (after one warm-up epoch)")
-    b.add_argument("--batch-size", type=int, default=256)
+    b.add_argument("--batch-size", type=int, default=None,
+                   help="default 256 for 1x28x28 models, 128 for 3x32x32 ones")
     b.add_argument("--images", type=int, default=None, help="images per epoch (default: the dataset size)")
     b.add_argument("--json", default=None, help="also write the results as JSON here")
     return parser

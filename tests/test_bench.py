@@ -118,7 +118,7 @@ def _twin_case(name: str):
     return get_model(name, in_channels=shape[0], image_size=shape[1], num_classes=10), shape
 
 
-@pytest.mark.parametrize("name", ["lenet5", "vgg_small", "resnet18_w8"])
+@pytest.mark.parametrize("name", ["lenet5", "lenet5_bn", "vgg_small", "resnet18_w8"])
 def test_torch_twin_matches_anynn_in_float64(backend, name):
     torch = torch_or_skip()
     from anynn.backends.torch_peer import to_torch
@@ -143,6 +143,19 @@ def test_torch_twin_matches_anynn_in_float64(backend, name):
     model.eval()
     twin.eval()
     with anynn.no_grad(), torch.no_grad():  # eval mode uses the running statistics both just updated
+        assert_close(model(anynn.tensor(host, dtype=anynn.float64)), twin(torch.tensor(host)).numpy(), **F64)
+
+
+def test_torch_twin_of_nin_in_eval_mode(backend):
+    """NiN adds AvgPool2d (padding, stride) and Dropout; eval mode makes the dropout deterministic."""
+    torch = torch_or_skip()
+    from anynn.backends.torch_peer import to_torch
+
+    model = get_model("nin", width=12).double().eval()
+    twin = to_torch(model)
+    assert not twin.training and isinstance(twin[14], torch.nn.AvgPool2d)
+    host = np.random.default_rng(2).standard_normal((2, 3, 32, 32))
+    with anynn.no_grad(), torch.no_grad():
         assert_close(model(anynn.tensor(host, dtype=anynn.float64)), twin(torch.tensor(host)).numpy(), **F64)
 
 

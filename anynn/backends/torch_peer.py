@@ -16,21 +16,23 @@ import numpy as np
 import torch
 from torch import nn as tnn
 
+REQUIRED = object()  # an attribute the anynn module must have (no default)
+
 # anynn class name -> (torch class, constructor arguments read from the anynn module's attributes, with the
 # default used when the anynn module does not have that attribute)
 _LAYERS: dict[str, tuple[type, dict[str, Any]]] = {
-    "Linear": (tnn.Linear, {"in_features": None, "out_features": None}),
-    "Conv2d": (tnn.Conv2d, {"in_channels": None, "out_channels": None, "kernel_size": None, "stride": 1,
+    "Linear": (tnn.Linear, {"in_features": REQUIRED, "out_features": REQUIRED}),
+    "Conv2d": (tnn.Conv2d, {"in_channels": REQUIRED, "out_channels": REQUIRED, "kernel_size": REQUIRED, "stride": 1,
                             "padding": 0, "dilation": 1, "groups": 1, "padding_mode": "zeros"}),
-    "BatchNorm1d": (tnn.BatchNorm1d, {"num_features": None, "eps": 1e-5, "momentum": 0.1, "affine": True,
+    "BatchNorm1d": (tnn.BatchNorm1d, {"num_features": REQUIRED, "eps": 1e-5, "momentum": 0.1, "affine": True,
                                       "track_running_stats": True}),
-    "BatchNorm2d": (tnn.BatchNorm2d, {"num_features": None, "eps": 1e-5, "momentum": 0.1, "affine": True,
+    "BatchNorm2d": (tnn.BatchNorm2d, {"num_features": REQUIRED, "eps": 1e-5, "momentum": 0.1, "affine": True,
                                       "track_running_stats": True}),
-    "MaxPool2d": (tnn.MaxPool2d, {"kernel_size": None, "stride": None, "padding": 0, "dilation": 1,
+    "MaxPool2d": (tnn.MaxPool2d, {"kernel_size": REQUIRED, "stride": None, "padding": 0, "dilation": 1,
                                   "ceil_mode": False}),
-    "AvgPool2d": (tnn.AvgPool2d, {"kernel_size": None, "stride": None, "padding": 0, "ceil_mode": False,
+    "AvgPool2d": (tnn.AvgPool2d, {"kernel_size": REQUIRED, "stride": None, "padding": 0, "ceil_mode": False,
                                   "count_include_pad": True, "divisor_override": None}),
-    "AdaptiveAvgPool2d": (tnn.AdaptiveAvgPool2d, {"output_size": None}),
+    "AdaptiveAvgPool2d": (tnn.AdaptiveAvgPool2d, {"output_size": REQUIRED}),
     "Dropout": (tnn.Dropout, {"p": 0.5}),
     "Flatten": (tnn.Flatten, {"start_dim": 1, "end_dim": -1}),
     "ReLU": (tnn.ReLU, {}),
@@ -108,7 +110,7 @@ def _convert(module: Any) -> tnn.Module:
         return _COMPOSITES[name](children)
     cls, spec = _LAYERS[name]
     kwargs = {key: getattr(module, key, default) for key, default in spec.items()}
-    missing = [key for key, value in kwargs.items() if value is None and spec[key] is None]
+    missing = [key for key, value in kwargs.items() if value is REQUIRED]
     if missing:
         raise TypeError(f"to_torch: {module!r} has no attribute(s) {missing} needed to build torch.nn.{cls.__name__}")
     if "bias" in getattr(module, "_parameters", {}):
