@@ -166,61 +166,13 @@ def _build(model_name: str, channels: int, side: int) -> Any:
     return get_model(model_name, in_channels=channels, image_size=side, num_classes=NUM_CLASSES)
 
 
-class TorchRun:
-    """The PyTorch twin of an :class:`AnynnRun`: same architecture, initial weights, data, batches and optimizer,
-    on the matching torch device (or ``device``)."""
+def torch_run(run: AnynnRun, device: str | None = None):
+    """The PyTorch twin of ``run`` (same architecture, initial weights, data, batches and optimizer), built by
+    :class:`anynn.backends.torch_peer.TorchTwin` on the matching torch device (or ``device``)."""
+    from anynn.backends import torch_peer
 
-    def __init__(self, run: AnynnRun, device: str | None = None):
-        import torch
-
-        from anynn.backends import torch_peer
-
-        self.torch, self.peer = torch, torch_peer
-        self.device = device or torch_peer.peer_device(run.backend)
-        self.model = torch_peer.to_torch(run.model, self.device)
-        x, y = torch_peer.to_torch_tensor(run.x, self.device), torch_peer.to_torch_tensor(run.y, self.device)
-        self.batches = [(x[s:e], y[s:e]) for s, e in run.bounds]
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
-        self.loss_fn = torch.nn.CrossEntropyLoss()
-        self._loss = None
-
-    def step(self, x: Any, y: Any) -> Any:
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.model(x), y)
-        loss.backward()
-        self.optimizer.step()
-        return loss
-
-    def train_epoch(self) -> float:
-        self.peer.synchronize(self.device)
-        began = time.perf_counter()
-        for x, y in self.batches:
-            self._loss = self.step(x, y)
-        self.peer.synchronize(self.device)
-        return time.perf_counter() - began
-
-    def infer_ms_per_image(self) -> float:
-        batches = infer_batches(self.batches)
-        was = {m: m.training for m in self.model.modules()}
-        self.model.eval()
-        try:
-            with self.torch.no_grad():
-                self.model(batches[0][0])
-                self.peer.synchronize(self.device)
-                began = time.perf_counter()
-                for x, _ in batches:
-                    self.model(x)
-                self.peer.synchronize(self.device)
-        finally:
-            for module, mode in was.items():
-                module.training = mode
-        return (time.perf_counter() - began) * 1000 / sum(x.shape[0] for x, _ in batches)
-
-    def peak_bytes(self) -> int | None:
-        return measure_peak("torch", self.device, lambda: self.step(*self.batches[0]))
-
-    def final_loss(self) -> float | None:
-        return None if self._loss is None else float(self._loss.item())
+    return torch_peer.TorchTwin(run.model, run.x, run.y, run.bounds, lr=LR, momentum=MOMENTUM,
+                                device=device or torch_peer.peer_device(run.backend), infer_images=INFER_IMAGES)
 
 
 def batch_bounds(images: int, batch_size: int) -> list[tuple[int, int]]:
@@ -277,7 +229,7 @@ def bench_one(model_name: str, backend: B.Backend, images: int, batch_size: int,
     """Warm up one epoch, then time ``epochs`` epochs of anynn (and of torch, alternating), then the rest."""
     threads = _match_threads(backend) if compare_torch or backend.name == "torch" else _blas_threads()
     run = AnynnRun(model_name, backend, images, batch_size)
-    twin = TorchRun(run) if compare_torch else None  # built before any training: both start from equal weights
+    twin = torch_run(run) if compare_torch else None  # built before any training: both start from equal weights
     sides: list[tuple[str, Any, Measurement]] = [("anynn", run, Measurement())]
     if twin is not None:
         sides.append(("torch", twin, Measurement()))
@@ -505,5 +457,5 @@ def _log(line: str) -> None:
     print(line, flush=True)
 
 
-__all__ = ["AnynnRun", "Result", "TorchRun", "bench_one", "count_forward_flops", "format_table", "image_shape",
+__all__ = ["AnynnRun", "Result", "torch_run", "bench_one", "count_forward_flops", "format_table", "image_shape",
            "run_bench"]

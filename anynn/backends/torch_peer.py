@@ -226,3 +226,68 @@ def synchronize(device: str | torch.device) -> None:
 
 __all__ = ["SUPPORTED", "TorchBasicBlock", "TorchResNet", "TorchVGG", "copy_weights", "match_threads",
            "numpy_blas_threads", "peer_device", "synchronize", "to_torch", "to_torch_tensor", "torch_dtype"]
+
+
+class TorchTwin:
+    """A PyTorch training run mirroring an anynn one: ``model`` converted with :func:`to_torch` (same initial
+    weights), the same data cut into the same batches, SGD with the same settings. Used by ``anynn bench``."""
+
+    def __init__(self, model: Any, x: Any, y: Any, bounds: list[tuple[int, int]], lr: float, momentum: float,
+                 device: str, infer_images: int):
+        import time
+
+        self._clock = time.perf_counter
+        self.device = device
+        self.model = to_torch(model, device)
+        xt, yt = to_torch_tensor(x, device), to_torch_tensor(y, device)
+        self.batches = [(xt[s:e], yt[s:e]) for s, e in bounds]
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=momentum)
+        self.loss_fn = tnn.CrossEntropyLoss()
+        self.infer_images = infer_images
+        self._loss = None
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(x), y)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def train_epoch(self) -> float:
+        synchronize(self.device)
+        began = self._clock()
+        for x, y in self.batches:
+            self._loss = self.step(x, y)
+        synchronize(self.device)
+        return self._clock() - began
+
+    def infer_ms_per_image(self) -> float:
+        """Eval-mode forward time per image over the leading batches (at most ``infer_images`` images)."""
+        chosen, count = [], 0
+        for x, _ in self.batches:
+            if chosen and count + x.shape[0] > self.infer_images:
+                break
+            chosen.append(x)
+            count += x.shape[0]
+        was = {m: m.training for m in self.model.modules()}
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                self.model(chosen[0])
+                synchronize(self.device)
+                began = self._clock()
+                for x in chosen:
+                    self.model(x)
+                synchronize(self.device)
+        finally:
+            for module, mode in was.items():
+                module.training = mode
+        return (self._clock() - began) * 1000 / count
+
+    def peak_bytes(self) -> int | None:
+        from anynn.backends.memory import measure_peak
+
+        return measure_peak("torch", self.device, lambda: self.step(*self.batches[0]))
+
+    def final_loss(self) -> float | None:
+        return None if self._loss is None else float(self._loss.item())
