@@ -106,7 +106,7 @@ def _convert(module: Any) -> tnn.Module:
         raise TypeError(f"to_torch cannot convert {type(module).__name__} ({module!r}); supported layers: "
                         f"{', '.join(SUPPORTED)}. Add a twin to anynn/backends/torch_peer.py")
     if name in _COMPOSITES:
-        children = {child_name: _convert(child) for child_name, child in module.named_children()}
+        children = {child_name: _convert(child) for child_name, child in module._modules.items() if child is not None}
         return _COMPOSITES[name](children)
     cls, spec = _LAYERS[name]
     kwargs = {key: getattr(module, key, default) for key, default in spec.items()}

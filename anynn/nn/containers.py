@@ -25,10 +25,9 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, index: int | slice) -> Module:
-        items = list(self._modules.values())
         if isinstance(index, slice):
-            return Sequential(*items[index])
-        return items[index]
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
+        return list(self._modules.values())[index]
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -66,6 +65,21 @@ class ModuleList(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
+
+    def __repr__(self) -> str:
+        """PyTorch's layout: a run of equal reprs is printed once, as ``(0-2): 3 x Linear(...)``."""
+        runs: list[list] = []
+        for i, module in enumerate(self._modules.values()):
+            text = repr(module)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        if not runs:
+            return "ModuleList()"
+        lines = [(f"({start}): " if start == end else f"({start}-{end}): {end - start + 1} x ") +
+                 text.replace("\n", "\n  ") for start, end, text in runs]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):

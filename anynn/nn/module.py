@@ -40,6 +40,15 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (anynn.Tensor or None "
+                                "expected)")
+            self._buffers[name] = value  # stays a buffer, in its place (as in PyTorch)
+            return
+        if name in self._parameters and value is not None and not isinstance(value, Parameter):
+            raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' (anynn.nn.Parameter or "
+                            "None expected); to change its values assign to .data")
         for table in (self._parameters, self._buffers, self._modules):
             table.pop(name, None)
         if isinstance(value, Parameter):
@@ -112,7 +121,8 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            p.grad = None
+            if p.grad is not None:
+                p.grad = None if set_to_none else Tensor._make(p.grad.xp.zeros_like(p.grad.data), p.grad.backend)
 
     def requires_grad_(self, flag: bool = True) -> "Module":
         for p in self.parameters():
@@ -120,19 +130,28 @@ class Module:
         return self
 
     # ------------------------------------------------------------ traversal
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+        """Every module once (a shared one under its first name), or under every name with remove_duplicate=False."""
+        memo = set() if memo is None else memo
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, child in self._modules.items():
             if child is not None:
-                yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
 
     def modules(self) -> Iterator["Module"]:
         for _, m in self.named_modules():
             yield m
 
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        seen: set[int] = set()
         for name, child in self._modules.items():
-            if child is not None:
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
                 yield name, child
 
     def children(self) -> Iterator["Module"]:
@@ -141,7 +160,7 @@ class Module:
 
     def _named(self, table: str, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         seen: set[int] = set()
-        for mod_name, module in self.named_modules(prefix):
+        for mod_name, module in self.named_modules(prefix=prefix):
             for name, value in module.__dict__[table].items():
                 if value is None or id(value) in seen:
                     continue
@@ -172,7 +191,7 @@ class Module:
     def state_dict(self) -> "OrderedDict[str, Tensor]":
         """Parameters and persistent buffers by dotted name, PyTorch's keys (``features.0.weight``)."""
         state: OrderedDict[str, Tensor] = OrderedDict()
-        for mod_name, module in self.named_modules():
+        for mod_name, module in self.named_modules(remove_duplicate=False):
             skip = module.__dict__.get("_non_persistent", set())
             for table in ("_parameters", "_buffers"):
                 for name, value in module.__dict__[table].items():
@@ -184,7 +203,7 @@ class Module:
         """Copy values in by name; accepts Tensors, NumPy arrays and any backend's arrays, cast to each entry's
         dtype. Returns ``(missing_keys, unexpected_keys)``; with ``strict`` any mismatch raises, listing all."""
         own: dict[str, tuple[Module, str, Tensor]] = {}
-        for mod_name, module in self.named_modules():
+        for mod_name, module in self.named_modules(remove_duplicate=False):
             skip = module.__dict__.get("_non_persistent", set())
             for table in ("_parameters", "_buffers"):
                 for name, value in module.__dict__[table].items():

@@ -179,3 +179,29 @@ def test_constructor_errors():
         nn.Conv1d(3, 4, (3, 3))
     with pytest.raises(NotImplementedError, match=r"MaxPool2d: return_indices=True is not supported"):
         nn.MaxPool2d(2, return_indices=True)
+
+
+def _call_with_parameters(module, x, params):
+    """``module(x)`` with its own parameters replaced by ``params`` (in named_parameters order), as
+    torch.func.functional_call does, so gradcheck can perturb the weights; the originals are put back after."""
+    names = [name for name, _ in module.named_parameters()]
+    saved = dict(module._parameters)
+    module._parameters.update(zip(names, params))
+    try:
+        return module(x)
+    finally:
+        module._parameters.update(saved)
+
+
+@pytest.mark.parametrize("name,args,kwargs,shape", [
+    ("Conv2d", (2, 4, 3), dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=2), (2, 2, 4, 5)),
+    ("Conv2d", (2, 2, 2), dict(padding="same", bias=False), (1, 2, 3, 3)),
+    ("Conv1d", (2, 2, 3), dict(stride=2, padding=1), (2, 2, 5)),
+], ids=["Conv2d", "Conv2d-same-nobias", "Conv1d"])
+def test_conv_module_gradcheck_with_parameters(backend, name, args, kwargs, shape):
+    """The module's forward, with the input and every parameter (weight, bias) finite-differenced."""
+    layer = getattr(nn, name)(*args, **kwargs).double()
+    params = list(layer.parameters())
+    assert len(params) == (1 if kwargs.get("bias") is False else 2)
+    x = anynn.tensor(np.random.default_rng(12).standard_normal(shape), dtype=anynn.float64, requires_grad=True)
+    assert anynn.gradcheck(lambda x, *ps: _call_with_parameters(layer, x, ps), [x] + params)

@@ -321,3 +321,45 @@ def test_small_model_trains_like_torch(backend):
                 tp -= 0.1 * tp.grad
                 tp.grad = None
     _assert_same_state(ours, theirs)
+
+
+# ------------------------------------------------------------------ gradcheck with parameter gradients
+def _call_with_parameters(module: nn.Module, x, params):
+    """``module(x)`` with its own parameters replaced by ``params`` (in named_parameters order), as
+    torch.func.functional_call does, so gradcheck can perturb the weights; the originals are put back after."""
+    names = [name for name, _ in module.named_parameters()]
+    saved = dict(module._parameters)
+    module._parameters.update(zip(names, params))
+    try:
+        return module(x)
+    finally:
+        module._parameters.update(saved)
+
+
+@pytest.mark.parametrize("name,args,shape,train", [
+    ("Linear", (3, 2), (2, 3), True), ("Linear", (3, 2), (2, 2, 3), True),
+    ("BatchNorm2d", (2,), (3, 2, 2, 2), True), ("BatchNorm2d", (2,), (3, 2, 2, 2), False),
+], ids=["Linear", "Linear-3d", "BatchNorm2d-train", "BatchNorm2d-eval"])
+def test_layer_gradcheck_with_parameters(backend, name, args, shape, train):
+    """The module's forward, with the input and every parameter finite-differenced (weight, bias)."""
+    layer = getattr(nn, name)(*args).double().train(train)
+    if name == "BatchNorm2d":
+        layer.load_state_dict({"weight": _x(2, seed=1), "bias": _x(2, seed=2), "running_mean": _x(2, seed=3),
+                               "running_var": np.array([0.5, 2.0]), "num_batches_tracked": np.array(1)})
+    params = list(layer.parameters())
+    assert len(params) == 2
+    assert anynn.gradcheck(lambda x, *ps: _call_with_parameters(layer, x, ps), [leaf(_x(*shape))] + params)
+
+
+def test_dropout2d_gradcheck(backend):
+    """nn.Dropout2d with the generator reseeded inside the checked function, so every call draws the same mask."""
+    layer = nn.Dropout2d(0.5)
+    x = leaf(_x(3, 4, 2, 2, seed=6))
+
+    def reseeded(t):
+        anynn.manual_seed(11)
+        return layer(t)
+
+    dropped = (reseeded(x).numpy() == 0).reshape(12, 4).all(axis=1)
+    assert 0 < dropped.sum() < 12  # the mask both drops and keeps channels
+    assert anynn.gradcheck(reseeded, [x])

@@ -254,3 +254,38 @@ def test_constructor_errors():
         nn.GRU(3, 4, num_layers=0)
     with pytest.raises(ValueError, match=r"LSTMCell: hidden_size must be a positive integer, got 0"):
         nn.LSTMCell(3, 0)
+
+
+# ---------------------------------------------------------------- gradcheck with parameter gradients
+def _call_with_parameters(module, x, params):
+    """``module(x)`` with its own parameters replaced by ``params`` (in named_parameters order), as
+    torch.func.functional_call does, so gradcheck can perturb the weights; the originals are put back after."""
+    names = [name for name, _ in module.named_parameters()]
+    saved = dict(module._parameters)
+    module._parameters.update(zip(names, params))
+    try:
+        return module(x)
+    finally:
+        module._parameters.update(saved)
+
+
+@pytest.mark.parametrize("name,kwargs,shape", [
+    ("LSTM", {}, (3, 2, 2)),
+    ("LSTM", {"batch_first": True}, (3, 2)),
+    ("RNN", {}, (3, 2, 2)),
+    ("RNN", {"nonlinearity": "relu", "bias": False}, (3, 2)),
+    ("RNNCell", {"nonlinearity": "relu"}, (3, 2)),
+    ("RNNCell", {"nonlinearity": "relu"}, (2,)),
+], ids=["LSTM", "LSTM-unbatched", "RNN-tanh", "RNN-relu-unbatched", "RNNCell-relu", "RNNCell-relu-unbatched"])
+def test_module_gradcheck_with_parameters(backend, name, kwargs, shape):
+    """The module's forward (batched and unbatched), with the input and every parameter finite-differenced; every
+    output (the sequence and the final states) is checked."""
+    layer = getattr(nn, name)(2, 2, **kwargs).double()
+    for p in layer.parameters():  # spread beyond U(±1/√2) so relu units switch on and off
+        p.data = anynn.tensor(np.random.default_rng(len(p.shape)).standard_normal(p.shape)).data
+    params = list(layer.parameters())
+
+    def run(x, *ps):
+        return _flatten(_call_with_parameters(layer, x, ps))
+
+    assert anynn.gradcheck(run, [leaf(np.random.default_rng(15).standard_normal(shape))] + params)

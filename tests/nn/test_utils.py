@@ -158,3 +158,9 @@ def test_vector_to_parameters_errors(backend):
         U.vector_to_parameters(np.zeros(3), params)
     with pytest.raises(ValueError, match=r"expected shape \(3,\)"):
         U.vector_to_parameters(anynn.zeros(4, dtype=anynn.float64), params)
+
+
+def test_parameters_to_vector_gradcheck(backend):
+    """Every parameter shape of SHAPES (a 0-d one included) finite-differenced through the joined vector."""
+    params = [Parameter(anynn.tensor(_rng.standard_normal(s), dtype=anynn.float64)) for s in SHAPES]
+    assert anynn.gradcheck(lambda *ps: U.parameters_to_vector(ps), params)

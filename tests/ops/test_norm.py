@@ -138,3 +138,32 @@ def test_layer_norm_errors(backend):
         F.layer_norm(anynn.zeros(3, 4), (2, 3, 4))
     with pytest.raises(ValueError, match=r"weight has shape \(3,\), expected normalized_shape \(4,\)"):
         F.layer_norm(anynn.zeros(2, 4), 4, anynn.ones(3))
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 2, 2), (2, 2, 1, 2, 2)], ids=["4d", "5d"])
+@pytest.mark.parametrize("training", [True, False], ids=["batch_stats", "running_stats"])
+def test_batch_norm_gradcheck_4d_and_5d(backend, shape, training):
+    rng = np.random.default_rng(9)
+    x, w, b = leaf(rng.standard_normal(shape)), leaf(rng.standard_normal(2)), leaf(rng.standard_normal(2))
+    mean, var = anynn.tensor(rng.standard_normal(2)), anynn.tensor(rng.uniform(0.5, 2, 2))
+    assert anynn.gradcheck(lambda x, w, b: F.batch_norm(x, mean, var, w, b, training=training), [x, w, b])
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_5d_matches_torch(backend, affine):
+    """F.batch_norm on (N, C, D, H, W) input: batch statistics with the running-statistics update, then eval."""
+    torch = torch_or_skip()
+    rng = np.random.default_rng(10)
+    shape = (2, 3, 2, 2, 3)
+    w, b = (rng.standard_normal(3), rng.standard_normal(3)) if affine else (None, None)
+    mean, var = anynn.zeros(3, dtype=anynn.float64), anynn.ones(3, dtype=anynn.float64)
+    tmean, tvar = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    _compare_with_torch(lambda x, w, b: F.batch_norm(x, mean, var, w, b, training=True, momentum=0.3, eps=1e-3),
+                        lambda x, w, b: torch.nn.functional.batch_norm(x, tmean, tvar, w, b, training=True,
+                                                                       momentum=0.3, eps=1e-3),
+                        [rng.standard_normal(shape) * 2 + 1, w, b])
+    assert_close(mean, tmean.numpy())
+    assert_close(var, tvar.numpy())
+    _compare_with_torch(lambda x, w, b: F.batch_norm(x, mean, var, w, b, eps=1e-3),
+                        lambda x, w, b: torch.nn.functional.batch_norm(x, tmean, tvar, w, b, eps=1e-3),
+                        [rng.standard_normal(shape), w, b], seed=2)

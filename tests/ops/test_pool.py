@@ -166,3 +166,20 @@ def test_pool_errors(backend):
         F.max_pool2d(anynn.zeros(1, 1, 8, 8, dtype=anynn.int64), 2)
     with pytest.raises(NotImplementedError, match=r"return_indices=True is not supported"):
         F.max_pool2d(anynn.zeros(1, 1, 8, 8), 2, return_indices=True)
+
+
+@pytest.mark.parametrize("shape,output_size,path", [
+    ((1, 2, 7), 3, "AdaptiveAvgPoolNd"),
+    ((1, 2, 8), 4, "BlockMean"),
+    ((2, 2, 6), 1, "BlockMean"),
+    ((1, 2, 6, 4), (3, 2), "BlockMean"),
+    ((1, 2, 6, 4), (None, 1), "BlockMean"),
+    ((2, 2, 3, 4), 1, "BlockMean"),
+], ids=["1d-general", "1d-block", "1d-global", "2d-block", "2d-none-block", "2d-global"])
+def test_adaptive_pool_gradcheck_on_both_paths(backend, shape, output_size, path):
+    """AdaptiveAvgPool1d on both paths, and AdaptiveAvgPool2d's block-mean path (an output size dividing the input,
+    global pooling included); the module is checked, and the path it takes is asserted."""
+    layer = (anynn.nn.AdaptiveAvgPool1d if len(shape) == 3 else anynn.nn.AdaptiveAvgPool2d)(output_size)
+    x = leaf(np.random.default_rng(9).permutation(int(np.prod(shape))).reshape(shape) / 10.0)
+    assert layer(x)._node.function.__name__ == path
+    assert anynn.gradcheck(layer, [x])

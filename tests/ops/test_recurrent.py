@@ -207,3 +207,26 @@ def test_errors(backend):
         R.gru_cell(anynn.zeros(3, dtype=anynn.float64), None, *params)
     with pytest.raises(ValueError, match=r"gru: h0 has shape \(1, 3, 2\); expected \(1, 2, 2\)"):
         R.gru(x, anynn.zeros(1, 3, 2, dtype=anynn.float64), params)
+
+
+def test_rnn_relu_cell_gradcheck(backend):
+    rng = np.random.default_rng(13)
+    arrays = [rng.standard_normal((2, 3)), rng.standard_normal((2, 2))] + _weights(rng, "rnn_relu", 3, 2, True)
+    assert anynn.gradcheck(R.rnn_relu_cell, [leaf(a) for a in arrays])
+
+
+@pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("layers,bidirectional,batch_first,bias", [(2, True, False, True), (1, False, True, False)],
+                         ids=["2layer-bidirectional", "batch_first-nobias"])
+def test_rnn_sequence_gradcheck(backend, mode, layers, bidirectional, batch_first, bias):
+    rng = np.random.default_rng(14)
+    steps, batch, input_size, hidden = 3, 2, 3, 2
+    directions = 2 if bidirectional else 1
+    x = leaf(rng.standard_normal((batch, steps, input_size) if batch_first else (steps, batch, input_size)))
+    h0 = leaf(rng.standard_normal((layers * directions, batch, hidden)))
+    params = [leaf(w) for w in _sequence_weights(rng, mode, input_size, hidden, layers, directions, bias)]
+
+    def run(x, h0, *params):
+        return getattr(R, mode)(x, h0, list(params), bias, layers, 0.0, False, bidirectional, batch_first)
+
+    assert anynn.gradcheck(run, [x, h0] + params)

@@ -214,3 +214,57 @@ def test_errors():
         S.LambdaLR(opt, lr_lambda=[_lambda])
     with pytest.raises(ValueError, match="one milestone fewer"):
         S.SequentialLR(opt, [S.StepLR(opt, step_size=1)], milestones=[3])
+
+
+@pytest.mark.parametrize("lr_lambda", [_lambda, [_lambda, _lambda2]], ids=["one", "per-group"])
+def test_lambda_lr_step_with_epoch_equals_torch(lr_lambda):
+    """LambdaLR has no closed form: step(epoch) evaluates the lambdas at that epoch, then plain steps go on from it."""
+    torch = torch_or_skip()
+    opt, topt = anynn_optimizer(), torch_optimizer()
+    sched, tsched = S.LambdaLR(opt, lr_lambda), torch.optim.lr_scheduler.LambdaLR(topt, lr_lambda)
+    for epoch in (3, 1, 7, 4, None, None, 0, None):
+        opt.step()
+        topt.step()
+        with warnings.catch_warnings(record=True) as ours_warned:
+            warnings.simplefilter("always")
+            sched.step(epoch)
+        with warnings.catch_warnings(record=True) as torch_warned:
+            warnings.simplefilter("always")
+            tsched.step(epoch)
+        assert [w.category for w in ours_warned] == [w.category for w in torch_warned]  # a warning iff an epoch
+        assert all("epoch parameter" in str(w.message) for w in ours_warned + torch_warned)
+        assert sched.get_last_lr() == tsched.get_last_lr() == [g["lr"] for g in opt.param_groups]
+        assert sched.last_epoch == tsched.last_epoch
+
+
+# the flag torch sets while step() calls get_lr() (for its "get_lr() called outside step()" warning); anynn has no
+# such warning and so no such attribute
+_TORCH_ONLY_KEYS = {"_get_lr_called_within_step"}
+
+
+@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR-eta_min"])
+def test_state_dict_contents_equal_torch_and_interchange(name):
+    torch = torch_or_skip()
+    kwargs, steps = CASES[name]
+    opt, topt = anynn_optimizer(), torch_optimizer()
+    sched, tsched = _make(name, opt, S, kwargs), _make(name, topt, torch.optim.lr_scheduler, kwargs)
+    for count in range(steps // 2 + 1):
+        state, tstate = sched.state_dict(), tsched.state_dict()
+        assert set(tstate) - set(state) == _TORCH_ONLY_KEYS
+        assert state == {k: v for k, v in tstate.items() if k not in _TORCH_ONLY_KEYS}, count
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+    # torch's state resumes in anynn and anynn's in torch: the rest of the schedule is the same
+    resumed_opt, resumed_topt = anynn_optimizer(), torch_optimizer()
+    resumed_opt.load_state_dict(opt.state_dict())
+    resumed_topt.load_state_dict(topt.state_dict())
+    resumed = _make(name, resumed_opt, S, kwargs)
+    resumed_torch = _make(name, resumed_topt, torch.optim.lr_scheduler, kwargs)
+    resumed.load_state_dict(tsched.state_dict())
+    resumed_torch.load_state_dict(sched.state_dict())
+    rest = steps - steps // 2 - 1
+    reference = _run(topt, tsched, rest)
+    assert _run(resumed_opt, resumed, rest) == reference
+    assert _run(resumed_topt, resumed_torch, rest) == reference
