@@ -5,19 +5,20 @@ Run: ``python -m pytest benchmarks/test_soak.py -m slow -s`` (``-s`` prints the 
 
 What is checked, for a small MLP (Adam) and a tiny conv net (BatchNorm, Dropout, max-pool; SGD with momentum):
 
-- memory: NumPy reports its allocations to ``tracemalloc``, so the traced size at the end of a step counts every
-  live array (parameters, gradients, optimizer state, the last graph) and Python object. The size after step 500
-  and after the last step must agree within ``MARGIN``, and the second half of the run must add at most
-  ``LATE_MARGIN`` (a leak of a few bytes per step shows there). The first couple of thousand steps do add about
-  80 KiB that is not a leak: CPython keeps freed small tuples on a free list (up to 2000 per size) instead of
-  returning them, and those blocks stay "traced"; the curve is flat once the list is full.
-- no leaked graphs: the cyclic garbage collector is switched off for the whole run, so memory is freed by
-  reference counting alone (as a GPU needs: device buffers go back when the last reference drops, not at some
-  later collection). The previous step's loss tensor, and the output of its first layer, must be dead (their
-  weak references cleared) as soon as the next step has run.
+- no leaked graphs: the cyclic garbage collector is off for the whole run, so memory is freed by reference
+  counting alone (as a GPU needs: device buffers go back when the last reference drops, not at some later
+  collection). The previous step's loss tensor, and the output of its first layer, must be dead (their weak
+  references cleared) as soon as the next step has run, and after the warm-up no step may create a reference
+  cycle: every ``CHECK_EVERY`` steps a manual ``gc.collect()`` must find nothing to free.
+- memory: NumPy reports its allocations to ``tracemalloc``, so the traced size counts every live array
+  (parameters, gradients, optimizer state, the last graph) and Python object. The size after step ``WARMUP``
+  and after the last step must agree within ``MARGIN``. Both are taken right after a full collection, which also
+  empties CPython's free lists: without it the first couple of thousand steps show about 80 KiB of freed
+  2-tuples parked on the tuple free list (up to 2000 kept), which is not a leak and is flat once the list is full.
 """
 from __future__ import annotations
 
+import array
 import gc
 import time
 import tracemalloc
@@ -34,9 +35,8 @@ from anynn.nn import functional as F
 pytestmark = pytest.mark.slow
 
 WARMUP = 500
-MARGIN = 128 * 1024  # bytes; one leaked graph per step would add megabytes (the MLP's first activation is 16 KiB)
-LATE_MARGIN = 8 * 1024  # bytes over the second half of the run (thousands of steps): under 4 bytes per step
 CHECK_EVERY = 500
+MARGIN = 8 * 1024  # bytes over thousands of steps (a few bytes per step); one leaked graph per step would add MBs
 
 
 def _data(shape: tuple[int, ...], n: int = 1024, classes: int = 10, seed: int = 0) -> TensorDataset:
@@ -59,7 +59,8 @@ def _soak(model: nn.Module, optimizer, dataset: TensorDataset, steps: int, label
     seen: dict[str, object] = {}
     first_layer.register_forward_hook(lambda module, inputs, out: seen.__setitem__("activation", out))
     previous: tuple[weakref.ref, weakref.ref] | None = None
-    marks: dict[int, int] = {}
+    checks = steps // CHECK_EVERY  # preallocated, so that recording a measurement allocates nothing itself
+    traced, cycles = array.array("q", [0] * checks), array.array("q", [0] * checks)
     gc.collect()
     gc.disable()
     tracemalloc.start()
@@ -82,27 +83,29 @@ def _soak(model: nn.Module, optimizer, dataset: TensorDataset, steps: int, label
             previous = weakref.ref(loss), weakref.ref(seen["activation"])
             seen.clear()
             if step % CHECK_EVERY == 0:
-                marks[step] = tracemalloc.get_traced_memory()[0]
-        final, peak = tracemalloc.get_traced_memory()
+                cycles[step // CHECK_EVERY - 1] = gc.collect()
+                traced[step // CHECK_EVERY - 1] = tracemalloc.get_traced_memory()[0]
+        peak = tracemalloc.get_traced_memory()[1]
         seconds = time.perf_counter() - began
     finally:
         tracemalloc.stop()
         gc.enable()
-    after_warmup, halfway = marks[WARMUP], marks[steps // 2 // CHECK_EVERY * CHECK_EVERY]
-    result = {"after_warmup": after_warmup, "final": final, "growth": final - after_warmup,
-              "late_growth": final - halfway, "peak": peak, "ms_per_step": 1000 * seconds / steps,
+    warm = WARMUP // CHECK_EVERY - 1
+    after_warmup, final = traced[warm], traced[-1]
+    result = {"after_warmup": after_warmup, "final": final, "growth": final - after_warmup, "peak": peak,
+              "cycles_after_warmup": sum(cycles[warm + 1:]), "ms_per_step": 1000 * seconds / steps,
               "loss": float(loss)}
-    curve = ", ".join(f"{(v - after_warmup) / 1024:+.1f}" for v in marks.values())
+    curve = ", ".join(f"{size - after_warmup:+d}" for size in traced)
     print(f"\n{label}: {steps} steps; traced memory after step {WARMUP} {after_warmup / 1024:.1f} KiB, after step "
-          f"{steps} {final / 1024:.1f} KiB (growth {result['growth']:+d} B; second half {result['late_growth']:+d} B),"
-          f" peak {peak / 1024:.1f} KiB; {result['ms_per_step']:.2f} ms/step under tracemalloc; final loss "
-          f"{result['loss']:.4f}\n  KiB vs step {WARMUP}, every {CHECK_EVERY} steps: {curve}")
+          f"{steps} {final / 1024:.1f} KiB (growth {result['growth']:+d} B), peak {peak / 1024:.1f} KiB; objects "
+          f"in cycles at each check: {list(cycles)}; {result['ms_per_step']:.2f} ms/step under tracemalloc; final "
+          f"loss {result['loss']:.4f}\n  bytes vs step {WARMUP}, every {CHECK_EVERY} steps: {curve}")
     return result
 
 
 def _check(result: dict[str, float]) -> None:
+    assert result["cycles_after_warmup"] == 0, f"training steps created reference cycles: {result}"
     assert abs(result["growth"]) <= MARGIN, result
-    assert abs(result["late_growth"]) <= LATE_MARGIN, result
     assert np.isfinite(result["loss"])
 
 

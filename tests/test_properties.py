@@ -19,7 +19,7 @@ import os
 import numpy as np
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis", reason="property tests need hypothesis: pip install hypothesis")
+pytest.importorskip("hypothesis", reason="property tests need hypothesis: pip install hypothesis")
 torch = pytest.importorskip("torch", reason="PyTorch is the numerical oracle; pip install torch==2.13.0")
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -71,10 +71,9 @@ def _compare(name: str, run_anynn, run_torch, arrays: dict[str, np.ndarray], ups
     """Run one op on anynn (backend ``name``) and on torch from the same host arrays.
 
     If torch refuses, anynn must raise a ValueError whose message starts with the op's name (``run_anynn.op``)
-    and says why; otherwise the outputs and the gradients of
-    every array must agree. ``run_*`` take the dict of leaves and return the output. When torch's output is not
-    all finite, the expected gradients come from ``grads_if_not_finite(torch leaves, upstream)`` instead of
-    torch's backward (see the max-pool test).
+    and says why; otherwise the outputs and the gradients of every array must agree. ``run_*`` take the dict of
+    leaves and return the output. When torch's output is not all finite, the expected gradients come from
+    ``grads_if_not_finite(torch leaves, upstream)`` instead of torch's backward (see the max-pool test).
     """
     t_leaves = {k: _torch_leaf(v) for k, v in arrays.items()}
     try:
@@ -132,7 +131,7 @@ def conv_configs(draw):
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")
-@settings(max_examples=100, **SETTINGS)
+@settings(max_examples=200, **SETTINGS)
 @given(cfg=conv_configs(), name=backends, seed=st.integers(0, 2 ** 16))
 def test_conv2d_matches_torch_or_both_refuse(cfg, name, seed):
     rng = np.random.default_rng(seed)
@@ -173,7 +172,7 @@ def pool_configs(draw, average: bool):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # -inf where a dilated window sees only padding
-@settings(max_examples=100, **SETTINGS)
+@settings(max_examples=200, **SETTINGS)
 @given(cfg=pool_configs(average=False), name=backends, seed=st.integers(0, 2 ** 16))
 def test_max_pool2d_matches_torch_or_both_refuse(cfg, name, seed):
     shape = cfg.pop("shape")
@@ -196,7 +195,7 @@ def test_max_pool2d_matches_torch_or_both_refuse(cfg, name, seed):
              grads_if_not_finite=routed_to_the_maxima)
 
 
-@settings(max_examples=100, **SETTINGS)
+@settings(max_examples=200, **SETTINGS)
 @given(cfg=pool_configs(average=True), name=backends, seed=st.integers(0, 2 ** 16))
 def test_avg_pool2d_matches_torch_or_both_refuse(cfg, name, seed):
     shape = cfg.pop("shape")
@@ -229,7 +228,7 @@ def broadcast_cases(draw):
     return base, perm, merged, other, draw(st.sampled_from(["add", "sub", "mul", "div"]))
 
 
-@settings(max_examples=80, **SETTINGS)
+@settings(max_examples=150, **SETTINGS)
 @given(case=broadcast_cases(), name=backends, seed=st.integers(0, 2 ** 16))
 def test_broadcast_gradients_are_sums_over_broadcast_axes(case, name, seed):
     base, perm, merged, other, op = case
@@ -262,12 +261,12 @@ def cross_entropy_cases(draw):
     probabilities = draw(st.booleans())
     ignore = draw(st.sampled_from([None, -100] if probabilities else [None, -100, 0]))  # torch: >= 0 only for indices
     return dict(shape=shape, probabilities=probabilities, reduction=draw(st.sampled_from(["none", "mean", "sum"])),
-                weighted=draw(st.booleans()), ignore=ignore, label_smoothing=draw(st.sampled_from([0.0, 0.0, 0.1, 0.7])),
-                scale=draw(st.sampled_from([1.0, 1e3])))
+                weighted=draw(st.booleans()), ignore=ignore,
+                label_smoothing=draw(st.sampled_from([0.0, 0.0, 0.1, 0.7])), scale=draw(st.sampled_from([1.0, 1e3])))
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 0/0 when every target is ignored
-@settings(max_examples=100, **SETTINGS)
+@settings(max_examples=200, **SETTINGS)
 @given(case=cross_entropy_cases(), name=backends, seed=st.integers(0, 2 ** 16))
 def test_cross_entropy_matches_torch(case, name, seed):
     rng = np.random.default_rng(seed)
@@ -310,7 +309,7 @@ def test_cross_entropy_matches_torch(case, name, seed):
             _close(y.grad, t_target.grad, "gradient of the probability target")
 
 
-@settings(max_examples=40, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(shape=st.lists(st.integers(1, 4), max_size=4).map(tuple), reduction=st.sampled_from(["none", "mean", "sum"]),
        name=backends, seed=st.integers(0, 2 ** 16))
 def test_mse_loss_matches_torch(shape, reduction, name, seed):
