@@ -12,6 +12,7 @@ import json
 import os
 import struct
 import tempfile
+import zlib
 from typing import Any
 
 from anynn import backends as B
@@ -66,13 +67,15 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     tensors: dict[str, Tensor] = {}
     skeleton = _flatten(obj, tensors, "")
     header: dict[str, Any] = {"__metadata__": {"format": FORMAT, "skeleton": json.dumps(skeleton)}}
-    chunks, offset = [], 0
+    chunks, offset, crc32 = [], 0, {}
     for name, tensor in tensors.items():
         payload = to_bytes(tensor.backend, tensor.data)
         header[name] = {"dtype": _SAFETENSORS_DTYPES[tensor.dtype.name], "shape": list(tensor.shape),
                         "data_offsets": [offset, offset + len(payload)]}
+        crc32[name] = zlib.crc32(payload)
         chunks.append(payload)
         offset += len(payload)
+    header["__metadata__"]["crc32"] = json.dumps(crc32)
     encoded = json.dumps(header).encode()
     encoded += b" " * (-len(encoded) % 8)
     path = os.fspath(path)
@@ -121,6 +124,14 @@ def load(path: str | os.PathLike, backend: str | None = None, device: str | None
         raise fail("the header is not a JSON object")
     data = memoryview(blob)[8 + size:]
     meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict):
+        raise fail("its __metadata__ entry is not a JSON object")
+    try:
+        crc32 = json.loads(meta.get("crc32", "{}"))
+    except (TypeError, ValueError) as err:
+        raise fail(f"its checksum record is damaged ({err!r})") from None
+    if not isinstance(crc32, dict):
+        raise fail("its checksum record is not a JSON object")
     tensors: dict[str, Tensor] = {}
     for name, info in header.items():
         try:
@@ -131,6 +142,9 @@ def load(path: str | os.PathLike, backend: str | None = None, device: str | None
             raise fail(f"entry {name!r} has a malformed description ({err!r})") from None
         if not 0 <= start <= end <= len(data):
             raise fail(f"tensor {name!r} needs bytes {start}..{end} but only {len(data)} follow the header (truncated?)")
+        if name in crc32 and zlib.crc32(data[start:end]) != crc32[name]:
+            raise fail(f"the bytes of tensor {name!r} do not match the checksum saved with them (the file was "
+                       "damaged after it was written); restore it from a copy")
         try:
             array = from_bytes(target, data[start:end], dtype, shape)
         except ValueError as err:
@@ -140,5 +154,5 @@ def load(path: str | os.PathLike, backend: str | None = None, device: str | None
         return tensors
     try:
         return _unflatten(json.loads(meta["skeleton"]), tensors)
-    except (KeyError, json.JSONDecodeError) as err:
+    except (KeyError, TypeError, ValueError) as err:  # json.JSONDecodeError is a ValueError
         raise fail(f"its structure record is damaged ({err!r})") from None

@@ -15,6 +15,8 @@ What is checked, for a small MLP (Adam) and a tiny conv net (BatchNorm, Dropout,
   and after the last step must agree within ``MARGIN``. Both are taken right after a full collection, which also
   empties CPython's free lists: without it the first couple of thousand steps show about 80 KiB of freed
   2-tuples parked on the tuple free list (up to 2000 kept), which is not a leak and is flat once the list is full.
+  Measured (numpy 2.4): the MLP is flat to the byte; the conv net gains about 3.6 KiB by step 1500, allocated
+  inside NumPy's ``sliding_window_view`` (the im2col fast path), and is flat from there on.
 """
 from __future__ import annotations
 

@@ -3,9 +3,6 @@
 One test per case a user meets: shape and dtype mistakes, backends mixed up, numerical faults, running out of
 memory, interrupted training, and untrusted or damaged files. Each asserts the message content, not just the
 exception class, since the message is the product here. docs/troubleshooting.md lists the same messages.
-
-Tests marked ``xfail(strict=True)`` are cases the library does not handle well yet; they flip to a failure
-(XPASS) once the fix lands, so the marker must then be removed.
 """
 from __future__ import annotations
 
@@ -124,9 +121,6 @@ def test_uint8_images_into_conv2d_are_refused(backend):
         nn.Conv2d(1, 4, 3)(images)
 
 
-@pytest.mark.xfail(strict=True, reason="Linear silently upcasts uint8 (and any integer) input to the weight's "
-                                       "float dtype instead of refusing it as Conv2d does; proposed diff in the "
-                                       "issue 7 report (anynn/nn/linear.py, anynn/ops/linear.py)")
 def test_uint8_images_into_linear_are_refused(backend):
     images = anynn.tensor(np.full((4, 784), 200, dtype=np.uint8))
     with raises(TypeError, "Linear(in_features=784, out_features=10, bias=True) got anynn.uint8 input",
@@ -134,9 +128,6 @@ def test_uint8_images_into_linear_are_refused(backend):
         nn.Linear(784, 10)(images)
 
 
-@pytest.mark.xfail(strict=True, reason="Linear given float64 input with float32 weights returns float64 and then "
-                                       "fails deep in backward ('Linear.backward returned a gradient of ... dtype "
-                                       "float64'); Conv2d and LSTM refuse it up front. Proposed diff in the report")
 def test_float64_input_into_float32_linear_is_refused_up_front(backend):
     layer = nn.Linear(4, 2)
     with raises(TypeError, "Linear(in_features=4, out_features=2, bias=True) got anynn.float64 input but its weight "
@@ -150,9 +141,6 @@ def test_float_labels_into_cross_entropy_suggest_long(backend):
         nn.CrossEntropyLoss()(zeros(4, 10), zeros(4))
 
 
-@pytest.mark.xfail(strict=True, reason="ignore_index >= 0 with class-probability targets is silently ignored; "
-                                       "PyTorch refuses it ('ignore_index is not supported for floating point "
-                                       "target'). Proposed diff to anynn/ops/loss.py in the report")
 def test_ignore_index_with_probability_targets_is_refused(backend):
     probabilities = anynn.tensor(np.full((2, 3), 1 / 3, dtype=np.float32))
     with raises(ValueError, "CrossEntropyLoss() got ignore_index=0 with class-probability targets",
@@ -219,9 +207,6 @@ def test_numpy_array_into_a_model_says_wrap_it(backend):
         model(np.zeros((2, 3), dtype=np.float32))
 
 
-@pytest.mark.xfail(strict=True, reason="nn.Flatten calls input.flatten(start, end) on whatever it gets: a NumPy "
-                                       "array fails inside NumPy ('flatten() takes from 0 to 1 positional arguments "
-                                       "but 2 were given'); proposed diff to anynn/nn/flatten.py in the report")
 def test_numpy_array_into_a_model_that_starts_with_flatten_says_wrap_it(backend):
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
     with raises(TypeError, "Flatten(start_dim=1, end_dim=-1) got a numpy.ndarray", "anynn.tensor(...)"):
@@ -272,9 +257,6 @@ def test_model_moved_to_torch_given_numpy_input_is_a_backend_error():
         model(x)
 
 
-@pytest.mark.xfail(strict=True, reason="the hint is '.to(<first operand's backend>)', here .to('numpy'): moving "
-                                       "the input to numpy is a no-op; it should offer both directions, notably "
-                                       "x.to('torch'). Proposed diff to BackendMismatchError in the report")
 def test_model_moved_to_torch_given_numpy_input_suggests_moving_the_input():
     model, x = _torch_model_given_numpy_input()
     with raises(BackendMismatchError, ".to('torch')"):
@@ -500,9 +482,6 @@ STRUCTURE_DAMAGE = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="a damaged structure record of the right JSON syntax escapes as a bare "
-                                       "TypeError/ValueError/AttributeError without the file name; proposed diff to "
-                                       "anynn/serialization.py in the report")
 @pytest.mark.parametrize("damage", list(STRUCTURE_DAMAGE))
 def test_damaged_structure_record_is_a_checkpoint_error(tmp_path, damage):
     path, blob, header = _checkpoint(tmp_path)
@@ -516,9 +495,6 @@ def test_damaged_structure_record_is_a_checkpoint_error(tmp_path, damage):
         anynn.load(path)
 
 
-@pytest.mark.xfail(strict=True, reason="the tensor bytes carry no checksum, so a flipped bit in the data loads "
-                                       "silently as a wrong weight; proposed diff (crc32 per tensor in the "
-                                       "metadata) in the report")
 def test_corrupted_tensor_bytes_are_detected(tmp_path):
     path, blob, _ = _checkpoint(tmp_path)
     damaged = bytearray(blob)
@@ -593,9 +569,6 @@ def test_resume_from_another_models_checkpoint_is_a_state_dict_error(backend, tm
             checkpoint=str(ckpt), resume=True, progress=False, out=io.StringIO())
 
 
-@pytest.mark.xfail(strict=True, reason="fit(resume=True) / load_checkpoint do not say which file did not match "
-                                       "(an old checkpoint of another model left at that path is the usual cause); "
-                                       "proposed diff to anynn/training/checkpoint.py in the report")
 def test_resume_from_another_models_checkpoint_names_the_file(backend, tmp_path):
     ckpt = tmp_path / "run.anynn"
     _train(1, checkpoint=str(ckpt))
@@ -604,8 +577,6 @@ def test_resume_from_another_models_checkpoint_names_the_file(backend, tmp_path)
         load_checkpoint(str(ckpt), model)
 
 
-@pytest.mark.xfail(strict=True, reason="load_checkpoint on a file written by anynn.save(model.state_dict()) fails "
-                                       "with a bare KeyError: 'model'; proposed diff to anynn/training/checkpoint.py")
 def test_resume_from_a_plain_state_dict_file_says_what_it_is(backend, tmp_path):
     path = tmp_path / "weights.anynn"
     anynn.save(_mlp().state_dict(), path)
@@ -613,10 +584,6 @@ def test_resume_from_a_plain_state_dict_file_says_what_it_is(backend, tmp_path):
         load_checkpoint(str(path), _mlp())
 
 
-@pytest.mark.xfail(strict=True, reason="resuming with another optimizer class loads the other's options and state: "
-                                       "an Adam checkpoint into SGD trains on silently with Adam's lr, an SGD one "
-                                       "into Adam fails at step() with a bare KeyError: 'step'; proposed diff to "
-                                       "anynn/training/checkpoint.py in the report")
 def test_resume_with_another_optimizer_is_refused(backend, tmp_path):
     ckpt = tmp_path / "run.anynn"
     _train(1, checkpoint=str(ckpt))  # Adam

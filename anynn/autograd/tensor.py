@@ -15,10 +15,11 @@ class BackendMismatchError(TypeError):
     """Two tensors from different backends (or devices) met in one operation."""
 
     def __init__(self, op: str, first, second):
-        target = first.device_name if first.name == second.name else first.name
+        a, b = (first.device_name, second.device_name) if first.name == second.name else (first.name, second.name)
         super().__init__(
             f"{op}: tensors live on different backends ({first.name} on {first.device_name} and {second.name} on "
-            f"{second.device_name}); move one with .to('{target}') or create both after anynn.set_backend(...)")
+            f"{second.device_name}); move the {a} one with .to('{b}') or the {b} one with .to('{a}') "
+            "(model.to(...) moves a whole model), or create both after anynn.set_backend(...)")
 
 
 def _unwrap_axis(axis, dim):

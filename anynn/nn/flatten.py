@@ -17,6 +17,9 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input: Tensor) -> Tensor:
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{self!r} got a {type(input).__module__}.{type(input).__name__}: expected an anynn "
+                            "Tensor; wrap arrays with anynn.tensor(...)")
         return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:

@@ -45,9 +45,14 @@ class Linear(Module):
         init.default_weight_and_bias_(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{self!r} got a {type(input).__module__}.{type(input).__name__}: expected an anynn "
+                            "Tensor; wrap arrays with anynn.tensor(...)")
         if input.ndim == 0 or input.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} got input of shape {input.shape}: expected (..., {self.in_features}); "
                              + _fix_hint(input.shape, self.in_features))
+        if input.dtype is not self.weight.dtype:
+            raise TypeError(_dtype_hint(self, input.dtype, self.weight.dtype))
         return linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -62,6 +67,15 @@ def _fix_hint(shape: tuple[int, ...], in_features: int) -> str:
     if len(shape) == 4:
         return f"flatten it first (nn.Flatten) and set in_features to {features} (the product of {shape[1:]})"
     return f"make in_features match the previous layer's output size ({shape[-1] if shape else 1})"
+
+
+def _dtype_hint(layer: Linear, got: D.DType, weight: D.DType) -> str:
+    """What to do about an input whose dtype is not the weight's: scale integers, convert floats."""
+    if not got.is_floating_point:
+        return (f"{layer!r} got {got} input: expected a floating-point tensor ({weight}); convert it with "
+                "x.float() (raw 0..255 images: x.float() / 255, or transforms.Normalize)")
+    return (f"{layer!r} got {got} input but its weight is {weight}; convert one of them (x.to({weight}) or "
+            f"model.to({got}))")
 
 
 __all__ = ["Identity", "Linear"]

@@ -40,6 +40,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                          f"expected (..., {weight.shape[1]})")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    if input.dtype is not weight.dtype or (bias is not None and bias.dtype is not weight.dtype):
+        raise TypeError(f"linear: input ({input.dtype}), weight ({weight.dtype})"
+                        + ("" if bias is None else f" and bias ({bias.dtype})")
+                        + f" must share one floating-point dtype; convert the input with x.to({weight.dtype})")
     return Linear.apply(input, weight, bias)
 
 

@@ -603,6 +603,9 @@ def _cross_entropy(who: Any, input: Tensor, target: Tensor, weight: Tensor | Non
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{who} got label_smoothing={label_smoothing}: expected a value in [0.0, 1.0]")
     probs = _check_class_target(who, input, target, allow_probabilities=True)
+    if probs and ignore_index >= 0:
+        raise ValueError(f"{who} got ignore_index={ignore_index} with class-probability targets: ignore_index "
+                         "applies only to class indices (as in PyTorch); drop those samples, or pass class indices")
     _check_class_weight(who, weight, classes)
     if not probs:
         _check_class_values(who, target, classes, ignore_index)
