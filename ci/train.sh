@@ -16,5 +16,5 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ -z
   fi
 fi
 mkdir -p runs
-exec "$VENV/bin/anynn" train --model lenet5_bn --dataset fashion-mnist --epochs 10 --batch-size 128 \
+exec "$VENV/bin/anynn" train --model lenet5_bn --dataset fashion-mnist --epochs 15 --batch-size 128 \
   --optimizer momentum --lr 0.05 --schedule cosine --plot runs/lenet5_bn.png --checkpoint runs/lenet5_bn.anynn "$@"
