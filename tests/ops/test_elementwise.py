@@ -2,14 +2,12 @@
 forward and every input gradient), gradcheck on every backend, float32 kept, same answers on every backend."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 import anynn
-from anynn import backends as B
-from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+from helpers import op_case_suite, assert_close, leaf, torch_leaf, torch_or_skip
 
 rng = np.random.default_rng(1)
 
@@ -62,61 +60,8 @@ CASES = {
 }
 
 
-def _targets() -> list[str]:
-    wanted = os.environ.get("ANYNN_TEST_BACKENDS")
-    names = [B.canonical_name(n.strip()) for n in wanted.split(",") if n.strip()] if wanted else list(B.NAMES)
-    return [n for n in names if B.why_unavailable(n) is None]
-
-
-def _forward_backward(fn, arrays, dtype=anynn.float64):
-    """Output and input gradients of sum(fn(*x) * w) for fixed weights w."""
-    xs = [leaf(a, dtype) for a in arrays]
-    out = fn(*xs)
-    weights = np.random.default_rng(7).standard_normal(out.shape)
-    (out * anynn.tensor(weights, dtype=dtype)).sum().backward()
-    return out, [x.grad for x in xs], weights
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_matches_torch(backend, case):
-    torch = torch_or_skip()
-    fn, torch_fn, arrays = CASES[case]
-    out, grads, weights = _forward_backward(fn, arrays)
-    ts = [torch_leaf(a) for a in arrays]
-    ref = torch_fn(*ts)
-    (ref * torch.tensor(weights)).sum().backward()
-    assert out.shape == tuple(ref.shape)
-    assert_close(out, ref.detach().numpy())
-    for grad, t in zip(grads, ts):
-        assert_close(grad, t.grad.numpy())
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_gradcheck(backend, case):
-    fn, _, arrays = CASES[case]
-    assert anynn.gradcheck(fn, [leaf(a) for a in arrays])
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_float32_stays_float32(backend, case):
-    fn, _, arrays = CASES[case]
-    out, grads, _ = _forward_backward(fn, arrays, anynn.float32)
-    assert out.dtype is anynn.float32
-    assert all(g.dtype is anynn.float32 for g in grads)
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_same_results_on_every_backend(case):
-    fn, _, arrays = CASES[case]
-    results = {}
-    for name in _targets():
-        with anynn.use_backend(name):
-            out, grads, _ = _forward_backward(fn, arrays)
-            results[name] = [out.numpy()] + [g.numpy() for g in grads]
-    first, *others = results
-    for name in others:
-        for got, expected in zip(results[name], results[first]):
-            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14, err_msg=f"{name} vs {first}")
+test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_results_on_every_backend = \
+    op_case_suite(CASES)
 
 
 @pytest.mark.parametrize("op", ["maximum", "minimum"])
