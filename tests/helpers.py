@@ -98,3 +98,15 @@ def op_case_suite(cases: dict):
                 np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14, err_msg=f"{name} vs {first}")
 
     return test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_results_on_every_backend
+
+
+def call_with_parameters(module, x, params):
+    """``module(x)`` with its own (direct) parameters replaced by ``params`` in named_parameters order, as
+    torch.func.functional_call does, so gradcheck can perturb the weights; the originals are put back after."""
+    names = [name for name, _ in module.named_parameters()]
+    saved = dict(module._parameters)
+    module._parameters.update(zip(names, params))
+    try:
+        return module(x)
+    finally:
+        module._parameters.update(saved)

@@ -9,7 +9,7 @@ import pytest
 
 import anynn
 from anynn import nn
-from helpers import assert_close, torch_or_skip
+from helpers import assert_close, call_with_parameters, torch_or_skip
 
 CONV_CONFIGS = [
     ("Conv2d", (3, 16, 3), {}),
@@ -181,17 +181,6 @@ def test_constructor_errors():
         nn.MaxPool2d(2, return_indices=True)
 
 
-def _call_with_parameters(module, x, params):
-    """``module(x)`` with its own parameters replaced by ``params`` (in named_parameters order), as
-    torch.func.functional_call does, so gradcheck can perturb the weights; the originals are put back after."""
-    names = [name for name, _ in module.named_parameters()]
-    saved = dict(module._parameters)
-    module._parameters.update(zip(names, params))
-    try:
-        return module(x)
-    finally:
-        module._parameters.update(saved)
-
 
 @pytest.mark.parametrize("name,args,kwargs,shape", [
     ("Conv2d", (2, 4, 3), dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=2), (2, 2, 4, 5)),
@@ -204,4 +193,4 @@ def test_conv_module_gradcheck_with_parameters(backend, name, args, kwargs, shap
     params = list(layer.parameters())
     assert len(params) == (1 if kwargs.get("bias") is False else 2)
     x = anynn.tensor(np.random.default_rng(12).standard_normal(shape), dtype=anynn.float64, requires_grad=True)
-    assert anynn.gradcheck(lambda x, *ps: _call_with_parameters(layer, x, ps), [x] + params)
+    assert anynn.gradcheck(lambda x, *ps: call_with_parameters(layer, x, ps), [x] + params)

@@ -8,7 +8,7 @@ import pytest
 
 import anynn
 from anynn import nn
-from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+from helpers import assert_close, call_with_parameters, leaf, torch_leaf, torch_or_skip
 
 
 def _copy_weights(ours: nn.Module, theirs) -> None:
@@ -324,17 +324,6 @@ def test_small_model_trains_like_torch(backend):
 
 
 # ------------------------------------------------------------------ gradcheck with parameter gradients
-def _call_with_parameters(module: nn.Module, x, params):
-    """``module(x)`` with its own parameters replaced by ``params`` (in named_parameters order), as
-    torch.func.functional_call does, so gradcheck can perturb the weights; the originals are put back after."""
-    names = [name for name, _ in module.named_parameters()]
-    saved = dict(module._parameters)
-    module._parameters.update(zip(names, params))
-    try:
-        return module(x)
-    finally:
-        module._parameters.update(saved)
-
 
 @pytest.mark.parametrize("name,args,shape,train", [
     ("Linear", (3, 2), (2, 3), True), ("Linear", (3, 2), (2, 2, 3), True),
@@ -348,7 +337,7 @@ def test_layer_gradcheck_with_parameters(backend, name, args, shape, train):
                                "running_var": np.array([0.5, 2.0]), "num_batches_tracked": np.array(1)})
     params = list(layer.parameters())
     assert len(params) == 2
-    assert anynn.gradcheck(lambda x, *ps: _call_with_parameters(layer, x, ps), [leaf(_x(*shape))] + params)
+    assert anynn.gradcheck(lambda x, *ps: call_with_parameters(layer, x, ps), [leaf(_x(*shape))] + params)
 
 
 def test_dropout2d_gradcheck(backend):

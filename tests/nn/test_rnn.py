@@ -11,7 +11,7 @@ import pytest
 
 import anynn
 from anynn import nn
-from helpers import F32, assert_close, leaf, torch_leaf, torch_or_skip
+from helpers import F32, assert_close, call_with_parameters, leaf, torch_leaf, torch_or_skip
 
 CELLS = [("RNNCell", {}), ("RNNCell", {"nonlinearity": "relu"}), ("LSTMCell", {}), ("GRUCell", {})]
 LAYERS = [("RNN", {}), ("RNN", {"nonlinearity": "relu"}), ("LSTM", {}), ("GRU", {})]
@@ -257,17 +257,6 @@ def test_constructor_errors():
 
 
 # ---------------------------------------------------------------- gradcheck with parameter gradients
-def _call_with_parameters(module, x, params):
-    """``module(x)`` with its own parameters replaced by ``params`` (in named_parameters order), as
-    torch.func.functional_call does, so gradcheck can perturb the weights; the originals are put back after."""
-    names = [name for name, _ in module.named_parameters()]
-    saved = dict(module._parameters)
-    module._parameters.update(zip(names, params))
-    try:
-        return module(x)
-    finally:
-        module._parameters.update(saved)
-
 
 @pytest.mark.parametrize("name,kwargs,shape", [
     ("LSTM", {}, (3, 2, 2)),
@@ -286,6 +275,6 @@ def test_module_gradcheck_with_parameters(backend, name, kwargs, shape):
     params = list(layer.parameters())
 
     def run(x, *ps):
-        return _flatten(_call_with_parameters(layer, x, ps))
+        return _flatten(call_with_parameters(layer, x, ps))
 
     assert anynn.gradcheck(run, [leaf(np.random.default_rng(15).standard_normal(shape))] + params)
