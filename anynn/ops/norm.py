@@ -48,6 +48,11 @@ class BatchNorm(Function):
     With ``mean``/``var`` None the batch's own statistics are used (training) and, if ``stats`` is a list, the
     per-channel batch mean and biased variance are appended to it so the caller can update running averages
     without computing them twice. Otherwise the given (running) statistics are constants.
+
+    The forward saves ``x - mean`` rather than ``xhat`` and folds weight and 1/std into one per-channel scale;
+    the backward reuses the two per-channel sums it needs for the parameter gradients in the input gradient
+    (``mean(dxhat) = weight * sum(grad) / M``, ``mean(dxhat * xhat) = weight * gw / M``), so each pass over
+    the activations does as much as it can: these are among the largest arrays of a convolutional network.
     """
 
     @staticmethod
@@ -56,30 +61,41 @@ class BatchNorm(Function):
         axes = _non_channel_axes(x.ndim)
         ctx.batch_stats = mean is None
         if ctx.batch_stats:
-            xhat, inv_std, batch_mean, batch_var = _standardize(xp, x, axes, eps)
+            mean = xp.mean(x, axis=axes, keepdims=True)
+            centered = x - mean
+            var = xp.mean(centered * centered, axis=axes, keepdims=True)
             if stats is not None:
                 channels = (x.shape[1],)
-                stats.append((xp.reshape(batch_mean, channels), xp.reshape(batch_var, channels)))
+                stats.append((xp.reshape(mean, channels), xp.reshape(var, channels)))
         else:
-            inv_std = 1.0 / xp.sqrt(_channel_view(xp, var, x.ndim) + eps)
-            xhat = (x - _channel_view(xp, mean, x.ndim)) * inv_std
-        ctx.save(xhat, inv_std, weight)
-        out = xhat if weight is None else xhat * _channel_view(xp, weight, x.ndim)
+            centered = x - _channel_view(xp, mean, x.ndim)
+            var = _channel_view(xp, var, x.ndim)
+        inv_std = 1.0 / xp.sqrt(var + eps)
+        scale = inv_std if weight is None else inv_std * _channel_view(xp, weight, x.ndim)
+        ctx.save(centered, inv_std, scale)
+        out = centered * scale
         return out if bias is None else out + _channel_view(xp, bias, x.ndim)
 
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
-        xhat, inv_std, weight = ctx.saved
+        centered, inv_std, scale = ctx.saved
         axes = _non_channel_axes(grad.ndim)
+        channels = (grad.shape[1],)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        coupled = need_x and ctx.batch_stats  # the input gradient needs both sums
+        sum_g = xp.sum(grad, axis=axes, keepdims=True) if need_b or coupled else None
+        sum_gc = xp.sum(grad * centered, axis=axes, keepdims=True) if need_w or coupled else None
         gx = gw = gb = None
-        if ctx.needs_input_grad[0]:
-            gxhat = grad if weight is None else grad * _channel_view(xp, weight, grad.ndim)
-            gx = _standardize_backward(xp, gxhat, xhat, inv_std, axes) if ctx.batch_stats else gxhat * inv_std
-        if ctx.needs_input_grad[1]:
-            gw = xp.sum(grad * xhat, axis=axes)
-        if ctx.needs_input_grad[2]:
-            gb = xp.sum(grad, axis=axes)
+        if need_x:
+            gx = grad * scale
+            if ctx.batch_stats:
+                per_channel = 1.0 / (math.prod(grad.shape) // grad.shape[1])
+                gx = gx - (centered * (scale * inv_std * inv_std * sum_gc * per_channel) + scale * sum_g * per_channel)
+        if need_w:
+            gw = xp.reshape(sum_gc * inv_std, channels)
+        if need_b:
+            gb = xp.reshape(sum_g, channels)
         return gx, gw, gb, None, None
 
 
