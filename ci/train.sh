@@ -8,13 +8,7 @@ VENV=${ANYNN_VENV:-.venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
 "$VENV/bin/python" -m pip install -q -e ".[plot]"
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ -z "${ANYNN_DATA:-}" ]; then
-  # Debian packages Fashion-MNIST; where apt cannot run, anynn downloads it (checksummed) on first use.
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
-      || echo "apt-get could not install dataset-fashion-mnist; anynn will download Fashion-MNIST instead"
-  fi
-fi
+bash ci/ensure_fashion_mnist.sh
 mkdir -p runs
 exec "$VENV/bin/anynn" train --model lenet5_bn --dataset fashion-mnist --epochs 15 --batch-size 128 \
   --optimizer momentum --lr 0.05 --schedule cosine --plot runs/lenet5_bn.png --checkpoint runs/lenet5_bn.anynn "$@"
