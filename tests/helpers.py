@@ -110,3 +110,20 @@ def call_with_parameters(module, x, params):
         return module(x)
     finally:
         module._parameters.update(saved)
+
+
+def compare_with_torch(ours, theirs, arrays, seed=1):
+    """Run both on the same float64 inputs (None: an absent optional input), backprop the same output gradient,
+    and compare the output's shape and values and every input's gradient."""
+    torch = torch_or_skip()
+    mine = [leaf(a) if a is not None else None for a in arrays]
+    ref = [torch_leaf(a) if a is not None else None for a in arrays]
+    out, tout = ours(*mine), theirs(*ref)
+    assert out.shape == tuple(tout.shape)
+    assert_close(out, tout.detach().numpy())
+    g = np.random.default_rng(seed).standard_normal(tout.shape)
+    out.backward(anynn.tensor(g, dtype=anynn.float64))
+    tout.backward(torch.tensor(g))
+    for m, r in zip(mine, ref):
+        if m is not None:
+            assert_close(m.grad, r.grad.numpy())

@@ -9,21 +9,8 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+from helpers import assert_close, compare_with_torch, leaf, torch_or_skip
 
-
-def _compare_with_torch(ours, theirs, arrays, seed=1):
-    """Run both on the same float64 data, backprop the same output gradient, compare output and every grad."""
-    torch = torch_or_skip()
-    mine = [leaf(a) for a in arrays]
-    ref = [torch_leaf(a) for a in arrays]
-    out, tout = ours(*mine), theirs(*ref)
-    assert_close(out, tout.detach().numpy())
-    g = np.random.default_rng(seed).standard_normal(tout.shape)
-    out.backward(anynn.tensor(g, dtype=anynn.float64))
-    tout.backward(torch.tensor(g))
-    for m, r in zip(mine, ref):
-        assert_close(m.grad, r.grad.numpy())
 
 
 def _data(shape=(3, 4, 5), seed=0):
@@ -62,7 +49,7 @@ NAMES = ["relu", "leaky_relu", "leaky_relu_0.2", "elu", "elu_0.5", "gelu", "gelu
 @pytest.mark.parametrize("name", NAMES)
 def test_activation_matches_torch(backend, name):
     ours, theirs = _torch_pairs()[name]
-    _compare_with_torch(ours, theirs, [_data()])
+    compare_with_torch(ours, theirs, [_data()])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -85,7 +72,7 @@ def test_activation_keeps_float32(backend, name):
 def test_prelu_matches_torch(backend, shape, n):
     torch = torch_or_skip()
     weight = np.random.default_rng(3).uniform(0.0, 0.5, n)
-    _compare_with_torch(F.prelu, torch.nn.functional.prelu, [_data(shape), weight])
+    compare_with_torch(F.prelu, torch.nn.functional.prelu, [_data(shape), weight])
 
 
 def test_prelu_gradcheck(backend):

@@ -6,23 +6,8 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+from helpers import assert_close, compare_with_torch, leaf, torch_leaf, torch_or_skip
 
-
-def _compare_with_torch(ours, theirs, arrays, seed=1):
-    """Run both on the same float64 data, backprop the same output gradient, compare output and every grad."""
-    torch = torch_or_skip()
-    mine = [leaf(a) if a is not None else None for a in arrays]
-    ref = [torch_leaf(a) if a is not None else None for a in arrays]
-    out, tout = ours(*mine), theirs(*ref)
-    assert out.shape == tuple(tout.shape)
-    assert_close(out, tout.detach().numpy())
-    g = np.random.default_rng(seed).standard_normal(tout.shape)
-    out.backward(anynn.tensor(g, dtype=anynn.float64))
-    tout.backward(torch.tensor(g))
-    for m, r in zip(mine, ref):
-        if m is not None:
-            assert_close(m.grad, r.grad.numpy())
 
 
 # (N, C, H, W), out channels, kernel, stride, padding, dilation, groups
@@ -53,7 +38,7 @@ def test_conv2d_matches_torch(backend, case, with_bias):
     arrays = [rng.standard_normal(x_shape), rng.standard_normal((out_ch, x_shape[1] // groups) + kernel),
               rng.standard_normal(out_ch) if with_bias else None]
     opts = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    _compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, **opts),
+    compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, **opts),
                         lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **opts), arrays)
 
 
@@ -75,7 +60,7 @@ def test_conv1d_matches_torch(backend, case):
     arrays = [rng.standard_normal(x_shape), rng.standard_normal((out_ch, x_shape[1] // groups, kernel)),
               rng.standard_normal(out_ch)]
     opts = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    _compare_with_torch(lambda x, w, b: F.conv1d(x, w, b, **opts),
+    compare_with_torch(lambda x, w, b: F.conv1d(x, w, b, **opts),
                         lambda x, w, b: torch.nn.functional.conv1d(x, w, b, **opts), arrays)
 
 
@@ -92,7 +77,7 @@ def test_stacked_convs_match_torch(backend):
         tf = torch.nn.functional
         return tf.conv2d(tf.conv2d(x, w1, padding=1).relu(), w2, stride=2) * 2.0
 
-    _compare_with_torch(ours, theirs, arrays)
+    compare_with_torch(ours, theirs, arrays)
 
 
 @pytest.mark.parametrize("opts", [dict(stride=1, padding=1), dict(stride=2, padding=0, dilation=2),

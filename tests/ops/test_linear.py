@@ -6,22 +6,8 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+from helpers import assert_close, compare_with_torch, leaf, torch_or_skip
 
-
-def _compare_with_torch(ours, theirs, arrays, seed=1):
-    """Run both on the same float64 data, backprop the same output gradient, compare output and every grad."""
-    torch = torch_or_skip()
-    mine = [leaf(a) if a is not None else None for a in arrays]
-    ref = [torch_leaf(a) if a is not None else None for a in arrays]
-    out, tout = ours(*mine), theirs(*ref)
-    assert_close(out, tout.detach().numpy())
-    g = np.random.default_rng(seed).standard_normal(tout.shape)
-    out.backward(anynn.tensor(g, dtype=anynn.float64))
-    tout.backward(torch.tensor(g))
-    for m, r in zip(mine, ref):
-        if m is not None:
-            assert_close(m.grad, r.grad.numpy())
 
 
 @pytest.mark.parametrize("x_shape", [(5, 4), (2, 3, 4), (4,)])
@@ -30,7 +16,7 @@ def test_linear_matches_torch(backend, x_shape, with_bias):
     torch = torch_or_skip()
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(x_shape), rng.standard_normal((3, 4)), rng.standard_normal(3) if with_bias else None]
-    _compare_with_torch(F.linear, torch.nn.functional.linear, arrays)
+    compare_with_torch(F.linear, torch.nn.functional.linear, arrays)
 
 
 def test_linear_gradcheck(backend):

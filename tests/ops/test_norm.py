@@ -7,22 +7,8 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+from helpers import assert_close, compare_with_torch, leaf, torch_or_skip
 
-
-def _compare_with_torch(ours, theirs, arrays, seed=1):
-    """Run both on the same float64 data, backprop the same output gradient, compare output and every grad."""
-    torch = torch_or_skip()
-    mine = [leaf(a) if a is not None else None for a in arrays]
-    ref = [torch_leaf(a) if a is not None else None for a in arrays]
-    out, tout = ours(*mine), theirs(*ref)
-    assert_close(out, tout.detach().numpy())
-    g = np.random.default_rng(seed).standard_normal(tout.shape)
-    out.backward(anynn.tensor(g, dtype=anynn.float64))
-    tout.backward(torch.tensor(g))
-    for m, r in zip(mine, ref):
-        if m is not None:
-            assert_close(m.grad, r.grad.numpy())
 
 
 SHAPES = [(6, 3), (4, 3, 5), (2, 3, 4, 5)]
@@ -36,7 +22,7 @@ def test_batch_norm_training_matches_torch(backend, shape, affine):
     c = shape[1]
     x = rng.standard_normal(shape) * 3 + 1
     w, b = (rng.standard_normal(c), rng.standard_normal(c)) if affine else (None, None)
-    _compare_with_torch(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=1e-3),
+    compare_with_torch(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=1e-3),
                         lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b, training=True, eps=1e-3),
                         [x, w, b])
 
@@ -50,7 +36,7 @@ def test_batch_norm_eval_uses_running_stats(backend, shape):
     ours = lambda x, w, b: F.batch_norm(x, anynn.tensor(mean), anynn.tensor(var), w, b)  # noqa: E731
     theirs = lambda x, w, b: torch.nn.functional.batch_norm(  # noqa: E731
         x, torch.tensor(mean), torch.tensor(var), w, b, training=False)
-    _compare_with_torch(ours, theirs, [rng.standard_normal(shape), rng.standard_normal(c), rng.standard_normal(c)])
+    compare_with_torch(ours, theirs, [rng.standard_normal(shape), rng.standard_normal(c), rng.standard_normal(c)])
 
 
 @pytest.mark.parametrize("momentum", [0.1, 0.5])
@@ -112,7 +98,7 @@ def test_layer_norm_matches_torch(backend, shape, normalized, affine):
     rng = np.random.default_rng(6)
     x = rng.standard_normal(shape) * 2 - 1
     w, b = (rng.standard_normal(normalized), rng.standard_normal(normalized)) if affine else (None, None)
-    _compare_with_torch(lambda x, w, b: F.layer_norm(x, normalized, w, b, eps=1e-4),
+    compare_with_torch(lambda x, w, b: F.layer_norm(x, normalized, w, b, eps=1e-4),
                         lambda x, w, b: torch.nn.functional.layer_norm(x, normalized, w, b, eps=1e-4), [x, w, b])
 
 
@@ -158,12 +144,12 @@ def test_batch_norm_5d_matches_torch(backend, affine):
     w, b = (rng.standard_normal(3), rng.standard_normal(3)) if affine else (None, None)
     mean, var = anynn.zeros(3, dtype=anynn.float64), anynn.ones(3, dtype=anynn.float64)
     tmean, tvar = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
-    _compare_with_torch(lambda x, w, b: F.batch_norm(x, mean, var, w, b, training=True, momentum=0.3, eps=1e-3),
+    compare_with_torch(lambda x, w, b: F.batch_norm(x, mean, var, w, b, training=True, momentum=0.3, eps=1e-3),
                         lambda x, w, b: torch.nn.functional.batch_norm(x, tmean, tvar, w, b, training=True,
                                                                        momentum=0.3, eps=1e-3),
                         [rng.standard_normal(shape) * 2 + 1, w, b])
     assert_close(mean, tmean.numpy())
     assert_close(var, tvar.numpy())
-    _compare_with_torch(lambda x, w, b: F.batch_norm(x, mean, var, w, b, eps=1e-3),
+    compare_with_torch(lambda x, w, b: F.batch_norm(x, mean, var, w, b, eps=1e-3),
                         lambda x, w, b: torch.nn.functional.batch_norm(x, tmean, tvar, w, b, eps=1e-3),
                         [rng.standard_normal(shape), w, b], seed=2)

@@ -7,20 +7,12 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+from helpers import assert_close, compare_with_torch, leaf, torch_leaf, torch_or_skip
 
 
 def _compare_with_torch(ours, theirs, x_host, seed=1):
     """Same float64 input and output gradient for both; compare output and input gradient."""
-    torch = torch_or_skip()
-    x, tx = leaf(x_host), torch_leaf(x_host)
-    out, tout = ours(x), theirs(tx)
-    assert out.shape == tuple(tout.shape)
-    assert_close(out, tout.detach().numpy())
-    g = np.random.default_rng(seed).standard_normal(tout.shape)
-    out.backward(anynn.tensor(g, dtype=anynn.float64))
-    tout.backward(torch.tensor(g))
-    assert_close(x.grad, tx.grad.numpy())
+    compare_with_torch(ours, theirs, [x_host], seed)
 
 
 def _relu_with_ties(shape, seed=0):
