@@ -281,11 +281,9 @@ def _match_threads(backend: B.Backend) -> int:
     return match_threads(backend)
 
 
-def _blas_threads() -> int | None:
-    try:
-        from anynn.backends.torch_peer import numpy_blas_threads
-    except ImportError:  # torch_peer needs torch; without it the count is only informative anyway
-        return None
+def _blas_threads() -> int:
+    from anynn.backends.numpy import numpy_blas_threads
+
     return numpy_blas_threads()
 
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 VENV=${ANYNN_VENV:-.venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$VENV/bin/python" -m pip install -q -e ".[plot]"
+"$VENV/bin/python" -m pip install -q -e ".[plot,fast]"
 bash ci/ensure_fashion_mnist.sh
 mkdir -p runs
 exec "$VENV/bin/anynn" train --model lenet5_bn --dataset fashion-mnist --epochs 15 --batch-size 128 \

@@ -8,7 +8,7 @@ here uses only standard functions. A concrete backend overrides a hook only to g
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -24,6 +24,9 @@ class Backend:
 
     name: str = "base"
     array_type: type = object
+    #: Compiled fast paths for whole passes of an op, by name (e.g. "max_pool2d"); the op that looks one up
+    #: holds its standard-only twin and runs that when the name is absent or the kernel returns None.
+    kernels: dict[str, Callable[..., Any]] = {}
 
     def __init__(self, device: str | None = None):
         self.xp, self.device, self.device_name = self._load(device)

@@ -5,6 +5,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ class NumpyBackend(Backend):
                                      "use ANYNN_BACKEND=cupy or torch for a GPU")
         if os.environ.get("ANYNN_NUMPY_KEEP_MEMORY", "1") != "0":
             keep_freed_memory()
+        self.kernels, self._compiled = compiled_kernels()
         return xp, "cpu", "cpu"
 
     def manual_seed(self, seed: int | None) -> None:
@@ -37,6 +39,20 @@ class NumpyBackend(Backend):
         return np.array(arr, copy=True)
 
     def im2col(self, x, kernel, stride, dilation, out_hw):
+        if self._compiled is not None:
+            cols = self._compiled.im2col(x, kernel, stride, dilation, out_hw)
+            if cols is not None:
+                return cols
+        return self._window_im2col(x, kernel, stride, dilation, out_hw)
+
+    def col2im(self, cols, x_shape, kernel, stride, dilation, out_hw):
+        if self._compiled is not None:
+            out = self._compiled.col2im(cols, x_shape, kernel, stride, dilation, out_hw)
+            if out is not None:
+                return out
+        return super().col2im(cols, x_shape, kernel, stride, dilation, out_hw)
+
+    def _window_im2col(self, x, kernel, stride, dilation, out_hw):
         """One copy from a strided 6-D window view of the (C, H, W, N) input straight into the GEMM layout."""
         c, n = x.shape[0], x.shape[3]
         (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
@@ -48,6 +64,27 @@ class NumpyBackend(Backend):
         out = np.zeros((num_rows,) + values.shape[1:], dtype=values.dtype)
         np.add.at(out, index, values)
         return out
+
+
+def compiled_kernels() -> tuple[dict, Any]:
+    """The Numba kernels (name -> function) and their module, or ({}, None) without Numba or with ANYNN_NUMBA=0.
+
+    Numba compiles each kernel on first use and caches it on disk; its thread count follows NumPy's BLAS.
+    A Numba that imports but cannot start its threads leaves the standard ops in charge, with a warning.
+    """
+    if os.environ.get("ANYNN_NUMBA", "1") == "0":
+        return {}, None
+    try:
+        from anynn.backends import numba_kernels
+    except ImportError:
+        return {}, None
+    try:
+        numba_kernels.set_threads(numpy_blas_threads())
+    except Exception as err:  # e.g. "No threading layer could be loaded"
+        warnings.warn(f"anynn: Numba's kernels are off ({err}); the numpy backend runs the standard ops. "
+                      "Set ANYNN_NUMBA=0 to silence this.", RuntimeWarning, stacklevel=2)
+        return {}, None
+    return dict(numba_kernels.KERNELS), numba_kernels
 
 
 def keep_freed_memory() -> bool:
@@ -68,3 +105,33 @@ def keep_freed_memory() -> bool:
         return False
     m_trim_threshold, m_mmap_max = -1, -4
     return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2 ** 31 - 1))
+
+
+def numpy_blas_threads() -> int:
+    """How many threads NumPy's BLAS uses (OpenBLAS or MKL asked directly; else the usual variables)."""
+    for path in _loaded_libraries(("openblas", "mkl_rt")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                       "openblas_get_num_threads", "MKL_Get_Max_Threads"):
+            fn = getattr(lib, symbol, None)
+            if fn is not None:
+                count = int(fn())
+                if count > 0:
+                    return count
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
+
+
+def _loaded_libraries(fragments: tuple[str, ...]) -> list[str]:
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if any(f in os.path.basename(p).lower() for f in fragments))

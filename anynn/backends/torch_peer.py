@@ -7,14 +7,14 @@ names (so the two ``state_dict``s have the same keys), then copies every paramet
 """
 from __future__ import annotations
 
-import ctypes
-import os
 from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn as tnn
+
+from anynn.backends.numpy import numpy_blas_threads
 
 REQUIRED = object()  # an attribute the anynn module must have (no default)
 
@@ -179,36 +179,6 @@ def to_torch_tensor(t: Any, device: str | torch.device | None = None) -> torch.T
     else:
         out = torch.from_numpy(t.numpy())
     return out.to(device or out.device)
-
-
-def numpy_blas_threads() -> int:
-    """How many threads NumPy's BLAS uses (OpenBLAS or MKL asked directly; else the usual variables)."""
-    for path in _loaded_libraries(("openblas", "mkl_rt")):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                       "openblas_get_num_threads", "MKL_Get_Max_Threads"):
-            fn = getattr(lib, symbol, None)
-            if fn is not None:
-                count = int(fn())
-                if count > 0:
-                    return count
-    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return os.cpu_count() or 1
-
-
-def _loaded_libraries(fragments: tuple[str, ...]) -> list[str]:
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "/" in line}
-    except OSError:
-        return []
-    return sorted(p for p in paths if any(f in os.path.basename(p).lower() for f in fragments))
 
 
 def match_threads(backend: Any) -> int:

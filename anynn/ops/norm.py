@@ -14,6 +14,7 @@ from typing import Sequence
 
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
+from anynn.ops._util import run_kernel
 
 
 def _standardize(xp, x, axes: tuple[int, ...], eps: float):
@@ -42,6 +43,36 @@ def _non_channel_axes(ndim: int) -> tuple[int, ...]:
     return (0,) + tuple(range(2, ndim))
 
 
+# The four per-channel passes batch norm is made of. Each is a standard-only twin of the backend kernel of
+# the same name (``Backend.kernels``), which may fuse it into one pass over memory on all cores.
+def channel_moments(xp, x):
+    """Per-channel mean and biased variance of an (N, C, ...) array, as two (C,) arrays."""
+    axes = _non_channel_axes(x.ndim)
+    mean = xp.mean(x, axis=axes, keepdims=True)
+    centered = x - mean
+    var = xp.mean(centered * centered, axis=axes)
+    return xp.reshape(mean, (x.shape[1],)), var
+
+
+def channel_affine(xp, x, mean, scale, shift):
+    """``(x - mean[c]) * scale[c] + shift[c]``."""
+    view = _channel_view
+    return (x - view(xp, mean, x.ndim)) * view(xp, scale, x.ndim) + view(xp, shift, x.ndim)
+
+
+def channel_grad_sums(xp, grad, x, mean):
+    """Per-channel ``sum(grad)`` and ``sum(grad * (x - mean[c]))``."""
+    axes = _non_channel_axes(x.ndim)
+    return xp.sum(grad, axis=axes), xp.sum(grad * (x - _channel_view(xp, mean, x.ndim)), axis=axes)
+
+
+def channel_affine2(xp, grad, x, mean, p, q, r):
+    """``grad * p[c] + (x - mean[c]) * q[c] + r[c]``: batch norm's input gradient in one expression."""
+    view = _channel_view
+    return (grad * view(xp, p, x.ndim) + (x - view(xp, mean, x.ndim)) * view(xp, q, x.ndim)
+            + view(xp, r, x.ndim))
+
+
 class BatchNorm(Function):
     """Per-channel (axis 1) normalisation, then ``* weight + bias``.
 
@@ -49,53 +80,46 @@ class BatchNorm(Function):
     per-channel batch mean and biased variance are appended to it so the caller can update running averages
     without computing them twice. Otherwise the given (running) statistics are constants.
 
-    The forward saves ``x - mean`` rather than ``xhat`` and folds weight and 1/std into one per-channel scale;
-    the backward reuses the two per-channel sums it needs for the parameter gradients in the input gradient
-    (``mean(dxhat) = weight * sum(grad) / M``, ``mean(dxhat * xhat) = weight * gw / M``), so each pass over
-    the activations does as much as it can: these are among the largest arrays of a convolutional network.
+    Everything is per-channel vectors plus four passes over the activations (moments and one affine map
+    forward; two gradient sums and one affine map backward), since these are among the largest arrays of a
+    convolutional network: weight and 1/std fold into one scale, ``x`` itself is saved (no centered copy),
+    and the two sums the parameter gradients need also give the input gradient
+    (``mean(dxhat) = weight * sum(grad) / M``, ``mean(dxhat * xhat) = weight * gw / M``).
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias, mean, var, eps=1e-5, stats=None):
         xp = ctx.xp
-        axes = _non_channel_axes(x.ndim)
         ctx.batch_stats = mean is None
         if ctx.batch_stats:
-            mean = xp.mean(x, axis=axes, keepdims=True)
-            centered = x - mean
-            var = xp.mean(centered * centered, axis=axes, keepdims=True)
+            mean, var = run_kernel(ctx, "channel_moments", channel_moments, x)
             if stats is not None:
-                channels = (x.shape[1],)
-                stats.append((xp.reshape(mean, channels), xp.reshape(var, channels)))
-        else:
-            centered = x - _channel_view(xp, mean, x.ndim)
-            var = _channel_view(xp, var, x.ndim)
+                stats.append((mean, var))
         inv_std = 1.0 / xp.sqrt(var + eps)
-        scale = inv_std if weight is None else inv_std * _channel_view(xp, weight, x.ndim)
-        ctx.save(centered, inv_std, scale)
-        out = centered * scale
-        return out if bias is None else out + _channel_view(xp, bias, x.ndim)
+        scale = inv_std if weight is None else inv_std * weight
+        shift = xp.zeros_like(scale) if bias is None else bias
+        ctx.save(x, mean, inv_std, scale)
+        return run_kernel(ctx, "channel_affine", channel_affine, x, mean, scale, shift)
 
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
-        centered, inv_std, scale = ctx.saved
-        axes = _non_channel_axes(grad.ndim)
-        channels = (grad.shape[1],)
+        x, mean, inv_std, scale = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        coupled = need_x and ctx.batch_stats  # the input gradient needs both sums
-        sum_g = xp.sum(grad, axis=axes, keepdims=True) if need_b or coupled else None
-        sum_gc = xp.sum(grad * centered, axis=axes, keepdims=True) if need_w or coupled else None
         gx = gw = gb = None
+        if need_w or need_b or (need_x and ctx.batch_stats):
+            sum_g, sum_gc = run_kernel(ctx, "channel_grad_sums", channel_grad_sums, grad, x, mean)
+            gw = sum_gc * inv_std if need_w else None
+            gb = sum_g if need_b else None
         if need_x:
-            gx = grad * scale
+            zero = xp.zeros_like(scale)
             if ctx.batch_stats:
                 per_channel = 1.0 / (math.prod(grad.shape) // grad.shape[1])
-                gx = gx - (centered * (scale * inv_std * inv_std * sum_gc * per_channel) + scale * sum_g * per_channel)
-        if need_w:
-            gw = xp.reshape(sum_gc * inv_std, channels)
-        if need_b:
-            gb = xp.reshape(sum_g, channels)
+                q = -(scale * inv_std * inv_std * sum_gc * per_channel)
+                r = -(scale * sum_g * per_channel)
+                gx = run_kernel(ctx, "channel_affine2", channel_affine2, grad, x, mean, scale, q, r)
+            else:
+                gx = run_kernel(ctx, "channel_affine", channel_affine, grad, zero, scale, zero)
         return gx, gw, gb, None, None
 
 

@@ -31,42 +31,61 @@ def _disjoint(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[
 
 
 class MaxPoolNd(Function):
-    """Max over each window; padding counts as -inf. The gradient goes to the first maximum of a window."""
+    """Max over each window; padding counts as -inf. The gradient goes to the first maximum of a window.
+
+    A backend with a ``max_pool2d`` kernel computes the max and the winning offset of each window in one
+    pass and saves only those offsets (one byte per output); otherwise the window is reduced one strided
+    slice per kernel offset and the backward pass finds the first maximum again from the saved input.
+    """
 
     @staticmethod
     def forward(ctx, x, *, kernel, stride, dilation, pads, out_hw):
         xp = ctx.xp
         ctx.x_shape = tuple(x.shape)
         x = as_4d(x, xp)
-        padded = pad2d(ctx, x, pads, -math.inf)
-        offsets = _offsets(kernel, stride, dilation, out_hw)
-        out = padded[:, :, offsets[0][0], offsets[0][1]]
-        for rows, cols in offsets[1:]:
-            out = xp.maximum(out, padded[:, :, rows, cols])
-        ctx.save(padded, out)
-        ctx.geometry = (offsets, _disjoint(kernel, stride, dilation), pads, tuple(x.shape[2:]))
+        ctx.geometry = (kernel, stride, dilation, pads, tuple(x.shape))
+        fast = ctx.backend.kernels.get("max_pool2d")
+        found = None if fast is None else fast(x, kernel, stride, dilation, pads, out_hw)
+        ctx.fast = found is not None
+        if ctx.fast:
+            out, winners = found
+            ctx.save(winners)
+        else:
+            padded = pad2d(ctx, x, pads, -math.inf)
+            offsets = _offsets(kernel, stride, dilation, out_hw)
+            out = padded[:, :, offsets[0][0], offsets[0][1]]
+            for rows, cols in offsets[1:]:
+                out = xp.maximum(out, padded[:, :, rows, cols])
+            ctx.save(padded, out)
         return xp.reshape(out, (out.shape[0], out.shape[1], out.shape[3])) if len(ctx.x_shape) == 3 else out
 
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
-        padded, out = ctx.saved
-        offsets, disjoint, pads, hw = ctx.geometry
+        kernel, stride, dilation, pads, x_shape = ctx.geometry
         grad = as_4d(grad, xp)
-        dpadded = xp.zeros_like(padded)
-        free = None  # windows whose maximum has not been claimed by an earlier offset yet
+        if ctx.fast:
+            (winners,) = ctx.saved
+            dx = ctx.backend.kernels["max_pool2d_backward"](grad, winners, x_shape, kernel, stride, dilation, pads)
+            return xp.reshape(dx, ctx.x_shape)
+        padded, out = ctx.saved
+        offsets = _offsets(kernel, stride, dilation, tuple(out.shape[2:]))
+        disjoint = _disjoint(kernel, stride, dilation)
+        tiled = disjoint and all(s == k and p == o * s for k, s, p, o
+                                 in zip(kernel, stride, padded.shape[2:], out.shape[2:]))
+        dpadded = xp.empty_like(padded) if tiled else xp.zeros_like(padded)  # ``tiled``: every element is set
+        left = grad  # the gradient of windows whose first maximum is not found yet (exactly 0 once it is)
         for k, (rows, cols) in enumerate(offsets):
-            hit = padded[:, :, rows, cols] == out
-            if free is not None:
-                hit = xp.logical_and(hit, free)
             if k + 1 < len(offsets):
-                free = xp.logical_not(hit) if free is None else xp.logical_and(free, xp.logical_not(hit))
-            routed = grad * xp.astype(hit, grad.dtype)  # several times faster than where() on NumPy
+                routed = left * xp.astype(padded[:, :, rows, cols] == out, grad.dtype)  # faster than where()
+                left = left - routed
+            else:
+                routed = left
             if disjoint:
                 dpadded[:, :, rows, cols] = routed
             else:
                 dpadded[:, :, rows, cols] += routed
-        return xp.reshape(unpad2d(dpadded, pads, hw), ctx.x_shape)
+        return xp.reshape(unpad2d(dpadded, pads, tuple(x_shape[2:])), ctx.x_shape)
 
 
 class AvgPoolNd(Function):

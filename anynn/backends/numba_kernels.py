@@ -1,0 +1,425 @@
+"""Compiled CPU kernels for the NumPy backend (Numba): fused, multi-threaded versions of the passes NumPy
+runs one array-sized operation at a time, on one core.
+
+Each kernel has a standard-only twin in the op that uses it (``anynn/ops/norm.py``, ``anynn/ops/pool.py``) or in
+``Backend`` (im2col/col2im); ``tests/backends/test_numba_kernels.py`` proves every pair agrees. A wrapper returns
+``None`` for a case it does not cover (a dtype other than float32/float64, an unusual rank), and the caller
+then runs the standard twin. Numba is optional: without it, or with ``ANYNN_NUMBA=0``, nothing here is used.
+
+Layouts: the wrappers take arrays in their logical (N, C, ...) shape, in whatever memory order they have
+(convolutions hand on batch-last (C, H, W, N) memory), and give the kernels views ordered so the innermost loop
+walks the fastest-varying axis. Outputs are allocated in the input's memory order.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import types
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    # OpenMP's worker threads spin after each kernel and starve OpenBLAS's (measured: 3x slower steps on 2
+    # cores); the simple work queue sleeps. It is not re-entrant, hence the lock in ``_serial``.
+    numba.config.THREADING_LAYER = "workqueue"
+_LOCK = threading.Lock()
+
+
+def _serial(wrapper):
+    """One kernel at a time across Python threads (the work queue aborts the process on concurrent use)."""
+    @functools.wraps(wrapper)
+    def run(*args, **kwargs):
+        with _LOCK:
+            return wrapper(*args, **kwargs)
+    return run
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_REASSOC = {"reassoc", "contract"}  # lets sums vectorise; keeps NaN/inf semantics (no 'nnan'/'ninf')
+_PARALLEL_MIN = 1 << 21  # elements; below this, starting the threads costs more than they save (~0.1 ms)
+
+
+class _Kernel:
+    """A loop compiled twice: across all threads (``prange``) for large arrays, serially for small ones."""
+
+    def __init__(self, fn, fastmath):
+        self.parallel = njit(parallel=True, cache=True, nogil=True, fastmath=fastmath)(fn)
+        serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial")
+        serial.__qualname__ = fn.__qualname__ + "_serial"  # its own on-disk cache entry
+        self.serial = njit(cache=True, nogil=True, fastmath=fastmath)(serial)
+
+    def __call__(self, *args):
+        size = max(a.size for a in args if isinstance(a, np.ndarray))
+        return (self.parallel if size >= _PARALLEL_MIN else self.serial)(*args)
+
+
+def _kernel(fastmath=False):
+    return lambda fn: _Kernel(fn, fastmath)
+
+
+# ------------------------------------------------------------------ per-channel passes (batch norm)
+@_kernel(fastmath=_REASSOC)
+def _moments(x, mean, var):
+    channels, a, b, c = x.shape
+    count = a * b * c
+    for ch in prange(channels):
+        total = 0.0
+        for i in range(a):
+            for j in range(b):
+                for k in range(c):
+                    total += x[ch, i, j, k]
+        m = total / count
+        squares = 0.0
+        for i in range(a):
+            for j in range(b):
+                for k in range(c):
+                    d = x[ch, i, j, k] - m
+                    squares += d * d
+        mean[ch] = m
+        var[ch] = squares / count
+
+
+@_kernel(fastmath=_REASSOC)
+def _affine(x, mean, scale, shift, out):
+    channels, a, b, c = x.shape
+    for ch in prange(channels):
+        m, s, t = mean[ch], scale[ch], shift[ch]
+        for i in range(a):
+            for j in range(b):
+                for k in range(c):
+                    out[ch, i, j, k] = (x[ch, i, j, k] - m) * s + t
+
+
+@_kernel(fastmath=_REASSOC)
+def _grad_sums(grad, x, mean, sum_grad, sum_grad_centered):
+    channels, a, b, c = x.shape
+    for ch in prange(channels):
+        m = mean[ch]
+        s1 = 0.0
+        s2 = 0.0
+        for i in range(a):
+            for j in range(b):
+                for k in range(c):
+                    g = grad[ch, i, j, k]
+                    s1 += g
+                    s2 += g * (x[ch, i, j, k] - m)
+        sum_grad[ch] = s1
+        sum_grad_centered[ch] = s2
+
+
+@_kernel(fastmath=_REASSOC)
+def _affine2(grad, x, mean, p, q, r, out):
+    channels, a, b, c = x.shape
+    for ch in prange(channels):
+        m, gp, xq, t = mean[ch], p[ch], q[ch], r[ch]
+        for i in range(a):
+            for j in range(b):
+                for k in range(c):
+                    out[ch, i, j, k] = grad[ch, i, j, k] * gp + (x[ch, i, j, k] - m) * xq + t
+
+
+def _channel_order(x: np.ndarray) -> tuple[int, ...] | None:
+    """Axes of an (N, C, ...) array with the channel first and the rest from slowest to fastest in memory."""
+    if x.ndim < 2 or x.ndim > 4 or x.dtype not in _FLOATS:
+        return None
+    rest = sorted((axis for axis in range(x.ndim) if axis != 1), key=lambda axis: -abs(x.strides[axis]))
+    return (1, *rest)
+
+
+def _channel_view(a: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+    """``a`` permuted by ``order`` and padded to (C, X, Y, Z) with leading unit axes after the channel."""
+    view = a.transpose(order)
+    return view.reshape((view.shape[0],) + (1,) * (5 - a.ndim - 1) + view.shape[1:]) if a.ndim < 4 else view
+
+
+@_serial
+def channel_moments(x: np.ndarray):
+    """Per-channel mean and biased variance of an (N, C, ...) array (two passes, float64 accumulators)."""
+    order = _channel_order(x)
+    if order is None:
+        return None
+    channels = x.shape[1]
+    mean = np.empty(channels, dtype=x.dtype)
+    var = np.empty(channels, dtype=x.dtype)
+    _moments(_channel_view(x, order), mean, var)
+    return mean, var
+
+
+@_serial
+def channel_affine(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, shift: np.ndarray):
+    """``(x - mean[c]) * scale[c] + shift[c]`` over the channel axis 1, in ``x``'s memory order."""
+    order = _channel_order(x)
+    if order is None or any(v.dtype != x.dtype for v in (mean, scale, shift)):
+        return None
+    out = np.empty_like(x)
+    _affine(_channel_view(x, order), mean, scale, shift, _channel_view(out, order))
+    return out
+
+
+@_serial
+def channel_grad_sums(grad: np.ndarray, x: np.ndarray, mean: np.ndarray):
+    """Per-channel ``sum(grad)`` and ``sum(grad * (x - mean[c]))`` in one pass."""
+    order = _channel_order(x)
+    if order is None or grad.shape != x.shape or grad.dtype != x.dtype or mean.dtype != x.dtype:
+        return None
+    channels = x.shape[1]
+    sum_grad = np.empty(channels, dtype=x.dtype)
+    sum_grad_centered = np.empty(channels, dtype=x.dtype)
+    _grad_sums(_channel_view(grad, order), _channel_view(x, order), mean, sum_grad, sum_grad_centered)
+    return sum_grad, sum_grad_centered
+
+
+@_serial
+def channel_affine2(grad: np.ndarray, x: np.ndarray, mean: np.ndarray, p: np.ndarray, q: np.ndarray,
+                    r: np.ndarray):
+    """``grad * p[c] + (x - mean[c]) * q[c] + r[c]`` in one pass (batch norm's input gradient)."""
+    order = _channel_order(x)
+    if order is None or grad.shape != x.shape or any(v.dtype != x.dtype for v in (grad, mean, p, q, r)):
+        return None
+    out = np.empty_like(x)
+    _affine2(_channel_view(grad, order), _channel_view(x, order), mean, p, q, r, _channel_view(out, order))
+    return out
+
+
+# ------------------------------------------------------------------ ReLU
+_RELU_MIN = 1 << 16  # below this many elements NumPy's own call is as fast
+
+
+@_kernel()
+def _relu(x, out):
+    for i in prange(x.shape[0]):
+        v = x[i]
+        out[i] = 0 if v <= 0 else v  # NaN stays NaN, as in PyTorch
+
+
+@_kernel()
+def _relu_backward(grad, y, out):
+    for i in prange(grad.shape[0]):
+        out[i] = grad[i] if y[i] > 0 else 0
+
+
+def _flat(a: np.ndarray) -> np.ndarray | None:
+    """A 1-D view of ``a`` in memory order, if its elements are one contiguous block (in any axis order)."""
+    order = sorted(range(a.ndim), key=lambda axis: -abs(a.strides[axis]))
+    view = a.transpose(order)
+    return view.reshape(-1) if view.flags.c_contiguous else None
+
+
+def _same_block(*arrays: np.ndarray) -> list[np.ndarray] | None:
+    """1-D memory-order views of equally shaped and laid out float arrays, or None if that cannot be had."""
+    first = arrays[0]
+    if first.size < _RELU_MIN or first.dtype not in _FLOATS:
+        return None
+    if any(a.shape != first.shape or a.strides != first.strides or a.dtype != first.dtype for a in arrays):
+        return None
+    flats = [_flat(a) for a in arrays]
+    return None if any(f is None for f in flats) else flats
+
+
+@_serial
+def relu(x: np.ndarray):
+    """``max(x, 0)`` on all cores, in ``x``'s memory order."""
+    flats = _same_block(x)
+    if flats is None:
+        return None
+    out = np.empty_like(x)
+    _relu(flats[0], _flat(out))
+    return out
+
+
+@_serial
+def relu_backward(grad: np.ndarray, y: np.ndarray):
+    """``grad`` where the ReLU's output ``y`` is positive, else 0."""
+    flats = _same_block(grad, y)
+    if flats is None:
+        return None
+    out = np.empty_like(grad)
+    _relu_backward(*flats, _flat(out))
+    return out
+
+
+# ------------------------------------------------------------------ max pooling
+@_kernel()
+def _max_pool(x, kh, kw, sh, sw, dh, dw, pt, pl, out, arg):
+    outer, channels, h_in, w_in, inner = x.shape
+    oh_n, ow_n = out.shape[2], out.shape[3]
+    for slab in prange(outer * channels):
+        o, ch = slab // channels, slab % channels
+        for oh in range(oh_n):
+            for ow in range(ow_n):
+                first = True
+                for i in range(kh):
+                    h = oh * sh + i * dh - pt
+                    if h < 0 or h >= h_in:
+                        continue
+                    for j in range(kw):
+                        w = ow * sw + j * dw - pl
+                        if w < 0 or w >= w_in:
+                            continue
+                        index = i * kw + j
+                        if first:
+                            for k in range(inner):
+                                out[o, ch, oh, ow, k] = x[o, ch, h, w, k]
+                                arg[o, ch, oh, ow, k] = index
+                            first = False
+                        else:
+                            for k in range(inner):
+                                v = x[o, ch, h, w, k]
+                                if v > out[o, ch, oh, ow, k] or v != v:  # PyTorch's rule: a NaN wins
+                                    out[o, ch, oh, ow, k] = v
+                                    arg[o, ch, oh, ow, k] = index
+                if first:  # a dilated window that sees only padding: -inf, as PyTorch, and no winner
+                    for k in range(inner):
+                        out[o, ch, oh, ow, k] = -np.inf
+                        arg[o, ch, oh, ow, k] = -1
+
+
+@_kernel()
+def _max_pool_backward(grad, arg, kh, kw, sh, sw, dh, dw, pt, pl, disjoint, tiled, dx):
+    outer, channels, oh_n, ow_n, inner = grad.shape
+    h_in, w_in = dx.shape[2], dx.shape[3]
+    for slab in prange(outer * channels):
+        o, ch = slab // channels, slab % channels
+        if not tiled:
+            dx[o, ch] = 0
+        for oh in range(oh_n):
+            for ow in range(ow_n):
+                for i in range(kh):
+                    h = oh * sh + i * dh - pt
+                    if h < 0 or h >= h_in:
+                        continue
+                    for j in range(kw):
+                        w = ow * sw + j * dw - pl
+                        if w < 0 or w >= w_in:
+                            continue
+                        index = i * kw + j
+                        if disjoint:  # each input element belongs to one window: set, branch-free
+                            for k in range(inner):
+                                dx[o, ch, h, w, k] = grad[o, ch, oh, ow, k] if arg[o, ch, oh, ow, k] == index else 0
+                        else:
+                            for k in range(inner):
+                                if arg[o, ch, oh, ow, k] == index:
+                                    dx[o, ch, h, w, k] += grad[o, ch, oh, ow, k]
+
+
+def _batch_innermost(x: np.ndarray) -> bool:
+    """True if the batch axis of an (N, C, H, W) array varies fastest in memory (the conv layers' layout)."""
+    return abs(x.strides[0]) < abs(x.strides[3]) and x.shape[0] > 1
+
+
+def _pool_view(a: np.ndarray, batch_last: bool) -> np.ndarray:
+    """(N, C, H, W) as the 5-D (outer, C, H, W, inner) view the pooling kernels loop over."""
+    return a.transpose(1, 2, 3, 0)[None] if batch_last else a[..., None]
+
+
+def _empty_4d(shape: tuple[int, int, int, int], dtype, batch_last: bool) -> np.ndarray:
+    n, c, h, w = shape
+    return np.empty((c, h, w, n), dtype=dtype).transpose(3, 0, 1, 2) if batch_last else np.empty(shape, dtype=dtype)
+
+
+@_serial
+def max_pool2d(x: np.ndarray, kernel, stride, dilation, pads, out_hw):
+    """Max over each window of an (N, C, H, W) array (padding never wins) and the winning offset per output."""
+    if x.ndim != 4 or x.dtype not in _FLOATS or kernel[0] * kernel[1] > 127:
+        return None
+    batch_last = _batch_innermost(x)
+    shape = (x.shape[0], x.shape[1], *out_hw)
+    out = _empty_4d(shape, x.dtype, batch_last)
+    arg = _empty_4d(shape, np.int8, batch_last)
+    _max_pool(_pool_view(x, batch_last), *kernel, *stride, *dilation, pads[0][0], pads[1][0],
+              _pool_view(out, batch_last), _pool_view(arg, batch_last))
+    return out, arg
+
+
+@_serial
+def max_pool2d_backward(grad: np.ndarray, arg: np.ndarray, x_shape, kernel, stride, dilation, pads):
+    """The gradient of :func:`max_pool2d`: each output's gradient added at its window's winning offset."""
+    batch_last = _batch_innermost(arg)
+    if batch_last and not _batch_innermost(grad):  # e.g. a gradient back through Flatten: match the layout
+        relaid = _empty_4d(grad.shape, grad.dtype, batch_last)
+        relaid[...] = grad
+        grad = relaid
+    dx = _empty_4d(tuple(x_shape), grad.dtype, batch_last)
+    disjoint = all(k == 1 or s > d * (k - 1) for k, s, d in zip(kernel, stride, dilation))
+    tiled = disjoint and pads[0] == pads[1] == (0, 0) and all(
+        s == k and n == o * s for k, s, n, o in zip(kernel, stride, x_shape[2:], grad.shape[2:]))
+    _max_pool_backward(_pool_view(grad, batch_last), _pool_view(arg, batch_last), *kernel, *stride, *dilation,
+                       pads[0][0], pads[1][0], disjoint, tiled, _pool_view(dx, batch_last))
+    return dx
+
+
+# ------------------------------------------------------------------ im2col / col2im (batch-last layout)
+_IM2COL_MIN = 1 << 23
+@_kernel()
+def _im2col(x, kh, kw, sh, sw, dh, dw, cols):
+    channels, n = x.shape[0], x.shape[3]
+    oh_n, ow_n = cols.shape[3], cols.shape[4]
+    for row in prange(channels * kh * kw):
+        ch = row // (kh * kw)
+        i = (row // kw) % kh
+        j = row % kw
+        for oh in range(oh_n):
+            h = oh * sh + i * dh
+            src = x[ch, h].reshape(-1)
+            dst = cols[ch, i, j, oh].reshape(-1)
+            if sw == 1:  # the output row is one contiguous run of OW*N values
+                start = j * dw * n
+                for t in range(ow_n * n):
+                    dst[t] = src[start + t]
+            else:
+                for ow in range(ow_n):
+                    start = (ow * sw + j * dw) * n
+                    for k in range(n):
+                        dst[ow * n + k] = src[start + k]
+
+
+@_kernel()
+def _col2im(cols, sh, sw, dh, dw, out):
+    channels, kh, kw, oh_n, ow_n, n = cols.shape
+    for ch in prange(channels):
+        out[ch] = 0
+        for i in range(kh):
+            for j in range(kw):
+                for oh in range(oh_n):
+                    h = oh * sh + i * dh
+                    for ow in range(ow_n):
+                        w = ow * sw + j * dw
+                        for k in range(n):
+                            out[ch, h, w, k] += cols[ch, i, j, oh, ow, k]
+
+
+@_serial
+def im2col(x: np.ndarray, kernel, stride, dilation, out_hw):
+    """Backend.im2col on both cores: (C, H, W, N) in, (C*kh*kw, OH*OW*N) out. Below ~8M output values
+    NumPy's single strided copy is as fast (measured), so those are left to it."""
+    c, n = x.shape[0], x.shape[3]
+    if x.dtype not in _FLOATS or c * kernel[0] * kernel[1] * out_hw[0] * out_hw[1] * n < _IM2COL_MIN:
+        return None
+    cols = np.empty((c, kernel[0], kernel[1], out_hw[0], out_hw[1], n), dtype=x.dtype)
+    _im2col(np.ascontiguousarray(x), *kernel, *stride, *dilation, cols)
+    return cols.reshape(c * kernel[0] * kernel[1], -1)
+
+
+@_serial
+def col2im(cols: np.ndarray, x_shape, kernel, stride, dilation, out_hw):
+    """Backend.col2im, both cores: each channel's sum is made in one pass over its patches."""
+    if cols.dtype not in _FLOATS:
+        return None
+    c, n = x_shape[0], x_shape[3]
+    out = np.empty(tuple(x_shape), dtype=cols.dtype)
+    _col2im(np.ascontiguousarray(cols).reshape(c, kernel[0], kernel[1], out_hw[0], out_hw[1], n),
+            *stride, *dilation, out)
+    return out
+
+
+def set_threads(count: int) -> None:
+    """Use ``count`` threads (at most the number Numba started with)."""
+    numba.set_num_threads(max(1, min(int(count), numba.config.NUMBA_NUM_THREADS)))
+
+
+KERNELS = {"channel_moments": channel_moments, "channel_affine": channel_affine,
+           "channel_grad_sums": channel_grad_sums, "channel_affine2": channel_affine2,
+           "max_pool2d": max_pool2d, "max_pool2d_backward": max_pool2d_backward,
+           "relu": relu, "relu_backward": relu_backward}

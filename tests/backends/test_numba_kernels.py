@@ -1,0 +1,188 @@
+"""The NumPy backend's compiled kernels (anynn/backends/numba_kernels.py) equal their standard-only twins.
+
+Every kernel runs here in both its serial and its multi-threaded build (the size threshold is moved), on the
+memory layouts the network hands it (plain, batch-last as conv layers produce, sliced views), in float32 and
+float64. The ops' own tests then check the kernels' results against PyTorch through the numpy backend.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anynn
+import anynn.nn.functional as F
+from anynn.backends import backend_for
+
+numba_kernels = pytest.importorskip("anynn.backends.numba_kernels", reason="Numba is not installed "
+                                    "(pip install 'anynn[fast]'); the numpy backend then runs the standard ops")
+import array_api_compat.numpy as xp  # noqa: E402
+
+from anynn.ops import norm  # noqa: E402
+from anynn.ops.elementwise import _relu, _relu_backward  # noqa: E402
+
+RNG = np.random.default_rng(0)
+TOL = {np.float32: {"rtol": 2e-5, "atol": 2e-5}, np.float64: {"rtol": 1e-12, "atol": 1e-12}}
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def build(request, monkeypatch):
+    """Run the kernels in one build: every array counts as large (parallel) or as small (serial)."""
+    monkeypatch.setattr(numba_kernels, "_PARALLEL_MIN", 0 if request.param == "parallel" else 1 << 62)
+    monkeypatch.setattr(numba_kernels, "_IM2COL_MIN", 0)
+    monkeypatch.setattr(numba_kernels, "_RELU_MIN", 0)
+    return request.param
+
+
+def _layouts(shape: tuple[int, ...], dtype) -> dict[str, np.ndarray]:
+    """The same values of ``shape`` as a plain array, batch-last memory and a strided view."""
+    plain = RNG.standard_normal(shape).astype(dtype)
+    batch_last = np.ascontiguousarray(np.moveaxis(plain, 0, -1))
+    wide = np.zeros(shape[:-1] + (shape[-1] * 2,), dtype=dtype)
+    wide[..., ::2] = plain
+    return {"plain": plain, "batch-last": np.moveaxis(batch_last, -1, 0), "strided": wide[..., ::2]}
+
+
+SHAPES = [(6, 3), (5, 4, 7), (4, 3, 5, 6)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_channel_passes_equal_the_standard_ops(build, shape, dtype):
+    channels = shape[1]
+    vec = lambda: (RNG.standard_normal(channels) + 0.5).astype(dtype)  # noqa: E731
+    for layout, x in _layouts(shape, dtype).items():
+        grad = RNG.standard_normal(shape).astype(dtype)
+        mean, scale, shift, q, r = vec(), vec(), vec(), vec(), vec()
+        cases = {
+            "channel_moments": (x,),
+            "channel_affine": (x, mean, scale, shift),
+            "channel_grad_sums": (grad, x, mean),
+            "channel_affine2": (grad, x, mean, scale, q, r),
+        }
+        for name, args in cases.items():
+            fast = numba_kernels.KERNELS[name](*args)
+            exact = getattr(norm, name)(xp, *[a.astype(np.float64) for a in args])
+            for got, want in zip(fast if isinstance(fast, tuple) else (fast,),
+                                 exact if isinstance(exact, tuple) else (exact,)):
+                assert got.dtype == dtype and got.shape == want.shape, (name, layout)
+                np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=f"{name} on {layout} {shape}")
+
+
+def test_channel_affine_keeps_the_input_memory_order(build):
+    x = _layouts((4, 3, 5, 6), np.float32)["batch-last"]
+    out = numba_kernels.channel_affine(x, *(np.ones(3, np.float32),) * 3)
+    assert np.argsort(out.strides).tolist() == np.argsort(x.strides).tolist()
+
+
+def test_channel_passes_leave_unsupported_cases_to_the_standard_ops():
+    x16 = np.ones((4, 3, 2, 2), np.float16)
+    assert numba_kernels.channel_moments(x16) is None
+    assert numba_kernels.channel_moments(np.ones((2, 3, 2, 2, 2), np.float32)) is None  # 5-D: BatchNorm3d
+    x = np.ones((4, 3), np.float32)
+    assert numba_kernels.channel_affine(x, *(np.ones(3, np.float64),) * 3) is None  # mixed dtypes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_and_its_gradient_equal_the_standard_ops(build, dtype):
+    for layout, x in _layouts((8, 3, 6, 5), dtype).items():
+        x[0, 0, 0, :3] = [0.0, -0.0, np.nan]
+        out = numba_kernels.relu(x)
+        if layout == "strided":  # not one block of memory: left to NumPy
+            assert out is None
+            continue
+        np.testing.assert_array_equal(out, _relu(xp, x), err_msg=layout)
+        grad = RNG.standard_normal(x.shape).astype(dtype)
+        grad = np.moveaxis(np.ascontiguousarray(np.moveaxis(grad, 0, -1)), -1, 0) if layout == "batch-last" else grad
+        np.testing.assert_array_equal(numba_kernels.relu_backward(grad, out), _relu_backward(xp, grad, out))
+
+
+def test_relu_backward_needs_matching_layouts(build):
+    layouts = _layouts((8, 3, 6, 5), np.float32)
+    assert numba_kernels.relu_backward(layouts["plain"], layouts["batch-last"]) is None
+
+
+POOLS = [  # kernel, stride, padding, dilation, ceil_mode
+    (2, 2, 0, 1, False), (3, 2, 1, 1, False), (3, 1, 1, 1, False), (2, 2, 0, 1, True), (3, 2, 0, 2, True),
+    ((2, 3), (1, 2), (1, 0), (2, 1), False), (3, 3, 1, 1, True),
+]
+
+
+def _pool(x: np.ndarray, cfg, kernels: bool, upstream: np.ndarray | None = None):
+    """Output and input gradient of F.max_pool2d on the numpy backend, with or without its kernels."""
+    backend = backend_for("numpy")
+    saved = backend.kernels
+    backend.kernels = saved if kernels else {}
+    try:
+        with anynn.use_backend(backend):
+            t = anynn.tensor(x, requires_grad=True)
+            k, s, p, d, ceil = cfg
+            out = F.max_pool2d(t, k, s, p, d, ceil_mode=ceil)
+            out.backward(anynn.tensor(np.ones(out.shape, x.dtype) if upstream is None else upstream))
+            return out.numpy(), t.grad.numpy()
+    finally:
+        backend.kernels = saved
+
+
+@pytest.mark.parametrize("cfg", POOLS)
+@pytest.mark.parametrize("values", ["continuous", "ties"])
+def test_max_pool_kernel_equals_the_standard_op(build, cfg, values):
+    for layout, x in _layouts((3, 4, 9, 8), np.float64).items():
+        if values == "ties":  # zeros after a ReLU and small integers: the first maximum must win
+            x = np.maximum(np.round(x * 2), 0.0)
+        upstream_shape = _pool(x, cfg, kernels=False)[0].shape
+        upstream = RNG.standard_normal(upstream_shape)
+        fast_out, fast_grad = _pool(x, cfg, True, upstream)
+        std_out, std_grad = _pool(x, cfg, False, upstream)
+        np.testing.assert_array_equal(fast_out, std_out, err_msg=f"{cfg} {layout}")
+        np.testing.assert_allclose(fast_grad, std_grad, rtol=1e-14, atol=1e-14, err_msg=f"{cfg} {layout}")
+
+
+def test_max_pool_kernel_routes_through_a_flattened_gradient(build):
+    """A gradient that comes back through Flatten is in plain layout while the saved winners are batch-last."""
+    x = _layouts((4, 3, 6, 6), np.float32)["batch-last"]
+    out, winners = numba_kernels.max_pool2d(x, (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)), (3, 3))
+    grad = np.ascontiguousarray(RNG.standard_normal(out.shape).astype(np.float32))
+    dx = numba_kernels.max_pool2d_backward(grad, winners, x.shape, (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)))
+    with np.errstate(invalid="ignore"):
+        expected = _pool(x, (2, 2, 0, 1, False), False, grad)[1]
+    np.testing.assert_array_equal(dx, expected)
+
+
+def test_max_pool_kernel_treats_nan_as_pytorch_does():
+    torch = pytest.importorskip("torch")
+    x = RNG.standard_normal((1, 1, 4, 4))
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan
+    fast_out, fast_grad = _pool(x, (2, 2, 0, 1, False), True)
+    t = torch.tensor(x, requires_grad=True)
+    out = torch.nn.functional.max_pool2d(t, 2)
+    out.sum().backward()
+    np.testing.assert_array_equal(fast_out, out.detach().numpy())
+    np.testing.assert_array_equal(fast_grad, t.grad.numpy())
+
+
+@pytest.mark.parametrize("config", [((3, 3), (1, 1), (1, 1)), ((5, 5), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)),
+                                    ((3, 2), (2, 1), (2, 1)), ((1, 1), (1, 1), (1, 1))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_im2col_and_col2im_equal_the_standard_hooks(build, config, dtype):
+    backend = backend_for("numpy")
+    kernel, stride, dilation = config
+    x = RNG.standard_normal((3, 11, 10, 4)).astype(dtype)
+    out_hw = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(x.shape[1:3], kernel, stride, dilation))
+    fast = numba_kernels.im2col(x, kernel, stride, dilation, out_hw)
+    standard = backend._window_im2col(x, kernel, stride, dilation, out_hw)
+    np.testing.assert_array_equal(fast, standard)
+    cols = RNG.standard_normal(fast.shape).astype(dtype)
+    summed = numba_kernels.col2im(cols, x.shape, kernel, stride, dilation, out_hw)
+    from anynn.backends.base import Backend
+    expected = Backend.col2im(backend, cols, x.shape, kernel, stride, dilation, out_hw)
+    np.testing.assert_allclose(summed, expected, **TOL[dtype])
+
+
+def test_numba_can_be_switched_off(monkeypatch):
+    from anynn.backends.numpy import compiled_kernels
+
+    monkeypatch.setenv("ANYNN_NUMBA", "0")
+    assert compiled_kernels() == ({}, None)
+    monkeypatch.setenv("ANYNN_NUMBA", "1")
+    kernels, module = compiled_kernels()
+    assert module is numba_kernels and set(kernels) == set(numba_kernels.KERNELS)
