@@ -14,6 +14,8 @@ import numpy as np
 
 from anynn import dtypes as D
 
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
 
 class BackendUnavailable(RuntimeError):
     """Raised when a backend is asked for but cannot run here; the message says why and how to fix it."""
@@ -122,36 +124,40 @@ class Backend:
 
     # ----------------------------------------------------------------- hooks
     def im2col(self, x: Any, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
-               out_hw: tuple[int, int]) -> Any:
-        """Patches of a padded input laid out as one GEMM operand: (C, H, W, N) in, (C*kh*kw, OH*OW*N) out.
+               pads: Pads, out_hw: tuple[int, int]) -> Any:
+        """The patches of an (N, C, H, W) input, zero-padded by ``pads``, as one GEMM operand: (C*kh*kw,
+        OH*OW*N), row (c, i, j), column (oh, ow, n).
 
-        The batch is the innermost axis on both sides, so every copied row is a contiguous run of OW*N
-        values (stride 1) rather than OW. Standard-only: one strided slice per kernel offset, stacked once
-        (a loop over kh*kw, never over the batch or output positions).
+        The batch is the innermost axis, so every copied row is a contiguous run of OW*N values (stride 1)
+        rather than OW. Standard-only: one padded batch-last copy of the input, then one strided slice per
+        kernel offset, stacked once (a loop over kh*kw, never over the batch or output positions).
         """
         xp = self.xp
-        c, n = x.shape[0], x.shape[3]
+        xt = padded_batch_last(xp, x, pads, self.device)
+        c, n = xt.shape[0], xt.shape[3]
         (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
-        patches = [x[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw, :]
+        patches = [xt[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw, :]
                    for i in range(kh) for j in range(kw)]
         return xp.reshape(xp.stack(patches, axis=1), (c * kh * kw, oh * ow * n))
 
     def col2im(self, cols: Any, x_shape: tuple[int, int, int, int], kernel: tuple[int, int],
-               stride: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int]) -> Any:
-        """Adjoint of :meth:`im2col`: sum (C*kh*kw, OH*OW*N) patches back into a padded (C, H, W, N) array.
+               stride: tuple[int, int], dilation: tuple[int, int], pads: Pads, out_hw: tuple[int, int]) -> Any:
+        """Adjoint of :meth:`im2col`: sum (C*kh*kw, OH*OW*N) patches back into the (N, C, H, W) input's
+        gradient (batch-last in memory; what fell on the padding is dropped).
 
         Each kernel offset's strided slice holds no index twice, so ``+=`` per offset is exact.
         """
         xp = self.xp
-        c, hp, wp, n = x_shape
+        n, c, h, w = x_shape
+        (pt, pb), (pl, pr) = pads
         (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
         cols = xp.reshape(cols, (c, kh, kw, oh, ow, n))
-        out = xp.zeros((c, hp, wp, n), dtype=cols.dtype, device=self.device)
+        out = xp.zeros((c, h + pt + pb, w + pl + pr, n), dtype=cols.dtype, device=self.device)
         for i in range(kh):
             rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
             for j in range(kw):
                 out[:, rows, j * dw:j * dw + sw * (ow - 1) + 1:sw, :] += cols[:, i, j, ...]
-        return out
+        return xp.permute_dims(out[:, pt:pt + h, pl:pl + w, :], (3, 0, 1, 2))
 
     def index_add(self, num_rows: int, index: Any, values: Any) -> Any:
         """``out[index[k]] += values[k]`` into ``num_rows`` zero rows; every repeat of an index is counted.
@@ -175,6 +181,18 @@ class Backend:
     def erf(self, x: Any) -> Any:
         """The error function, to float64 precision (W. J. Cody's rational approximations)."""
         return standard_erf(self.xp, x)
+
+
+def padded_batch_last(xp: Any, x: Any, pads: Pads, device: Any) -> Any:
+    """(N, C, H, W) as a zero-padded, contiguous (C, H, W, N) array: the one copy of a conv's input."""
+    n, c, h, w = x.shape
+    (pt, pb), (pl, pr) = pads
+    xt = xp.permute_dims(x, (1, 2, 3, 0))
+    if pt == pb == pl == pr == 0:
+        return xp.reshape(xp.reshape(xt, (-1,)), (c, h, w, n))  # a copy unless already laid out so
+    out = xp.zeros((c, h + pt + pb, w + pl + pr, n), dtype=x.dtype, device=device)
+    out[:, pt:pt + h, pl:pl + w, :] = xt
+    return out
 
 
 def to_host(obj: Any) -> np.ndarray:

@@ -51,8 +51,16 @@ class _Kernel:
         self.serial = njit(cache=True, nogil=True, fastmath=fastmath)(serial)
 
     def __call__(self, *args):
-        size = max(a.size for a in args if isinstance(a, np.ndarray))
-        return (self.parallel if size >= _PARALLEL_MIN else self.serial)(*args)
+        if max(a.size for a in args if isinstance(a, np.ndarray)) < _PARALLEL_MIN:
+            return self.serial(*args)
+        if quiet_blas is not None:
+            quiet_blas()
+        return self.parallel(*args)
+
+
+#: Called before each multi-threaded kernel (set by the numpy backend): OpenBLAS's idle threads spin for
+#: ~0.1 s after every GEMM, and sharing the cores with them halves these kernels.
+quiet_blas = None
 
 
 def _kernel(fastmath=False):
@@ -353,65 +361,68 @@ def max_pool2d_backward(grad: np.ndarray, arg: np.ndarray, x_shape, kernel, stri
 # ------------------------------------------------------------------ im2col / col2im (batch-last layout)
 _IM2COL_MIN = 1 << 23
 @_kernel()
-def _im2col(x, kh, kw, sh, sw, dh, dw, cols):
-    channels, n = x.shape[0], x.shape[3]
+def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, cols):
+    channels, h_in, w_in, n = x.shape
     oh_n, ow_n = cols.shape[3], cols.shape[4]
     for row in prange(channels * kh * kw):
         ch = row // (kh * kw)
         i = (row // kw) % kh
         j = row % kw
         for oh in range(oh_n):
-            h = oh * sh + i * dh
-            src = x[ch, h].reshape(-1)
-            dst = cols[ch, i, j, oh].reshape(-1)
-            if sw == 1:  # the output row is one contiguous run of OW*N values
-                start = j * dw * n
-                for t in range(ow_n * n):
-                    dst[t] = src[start + t]
-            else:
-                for ow in range(ow_n):
-                    start = (ow * sw + j * dw) * n
+            h = oh * sh + i * dh - pt
+            for ow in range(ow_n):
+                w = ow * sw + j * dw - pl
+                if h < 0 or h >= h_in or w < 0 or w >= w_in:  # the zero padding
                     for k in range(n):
-                        dst[ow * n + k] = src[start + k]
+                        cols[ch, i, j, oh, ow, k] = 0
+                else:
+                    for k in range(n):
+                        cols[ch, i, j, oh, ow, k] = x[ch, h, w, k]
 
 
 @_kernel()
-def _col2im(cols, sh, sw, dh, dw, out):
+def _col2im(cols, sh, sw, dh, dw, pt, pl, out):
     channels, kh, kw, oh_n, ow_n, n = cols.shape
+    h_in, w_in = out.shape[1], out.shape[2]
     for ch in prange(channels):
         out[ch] = 0
         for i in range(kh):
             for j in range(kw):
                 for oh in range(oh_n):
-                    h = oh * sh + i * dh
+                    h = oh * sh + i * dh - pt
+                    if h < 0 or h >= h_in:
+                        continue
                     for ow in range(ow_n):
-                        w = ow * sw + j * dw
+                        w = ow * sw + j * dw - pl
+                        if w < 0 or w >= w_in:
+                            continue
                         for k in range(n):
                             out[ch, h, w, k] += cols[ch, i, j, oh, ow, k]
 
 
 @_serial
-def im2col(x: np.ndarray, kernel, stride, dilation, out_hw):
-    """Backend.im2col on both cores: (C, H, W, N) in, (C*kh*kw, OH*OW*N) out. Below ~8M output values
-    NumPy's single strided copy is as fast (measured), so those are left to it."""
-    c, n = x.shape[0], x.shape[3]
+def im2col(x: np.ndarray, kernel, stride, dilation, pads, out_hw):
+    """Backend.im2col on all cores, straight from the (N, C, H, W) input (padding written as zeros, no
+    padded copy). Below ~8M output values NumPy's single strided copy is as fast (measured): left to it."""
+    n, c = x.shape[0], x.shape[1]
     if x.dtype not in _FLOATS or c * kernel[0] * kernel[1] * out_hw[0] * out_hw[1] * n < _IM2COL_MIN:
         return None
     cols = np.empty((c, kernel[0], kernel[1], out_hw[0], out_hw[1], n), dtype=x.dtype)
-    _im2col(np.ascontiguousarray(x), *kernel, *stride, *dilation, cols)
+    _im2col(x.transpose(1, 2, 3, 0), *kernel, *stride, *dilation, pads[0][0], pads[1][0], cols)
     return cols.reshape(c * kernel[0] * kernel[1], -1)
 
 
 @_serial
-def col2im(cols: np.ndarray, x_shape, kernel, stride, dilation, out_hw):
-    """Backend.col2im, both cores: each channel's sum is made in one pass over its patches."""
+def col2im(cols: np.ndarray, x_shape, kernel, stride, dilation, pads, out_hw):
+    """Backend.col2im on all cores: each channel's sum made in one pass over its patches, only inside the
+    input (nothing is accumulated on the padding), returned batch-last and contiguous."""
     if cols.dtype not in _FLOATS:
         return None
-    c, n = x_shape[0], x_shape[3]
-    out = np.empty(tuple(x_shape), dtype=cols.dtype)
+    n, c, h, w = x_shape
+    out = np.empty((c, h, w, n), dtype=cols.dtype)
     _col2im(np.ascontiguousarray(cols).reshape(c, kernel[0], kernel[1], out_hw[0], out_hw[1], n),
-            *stride, *dilation, out)
-    return out
+            *stride, *dilation, pads[0][0], pads[1][0], out)
+    return out.transpose(3, 0, 1, 2)
 
 
 def set_threads(count: int) -> None:

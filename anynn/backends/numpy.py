@@ -6,12 +6,12 @@ import ctypes.util
 import os
 import sys
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from anynn.backends.base import Backend, BackendUnavailable
+from anynn.backends.base import Backend, BackendUnavailable, padded_batch_last
 
 
 class NumpyBackend(Backend):
@@ -38,22 +38,24 @@ class NumpyBackend(Backend):
     def to_numpy(self, arr: np.ndarray) -> np.ndarray:
         return np.array(arr, copy=True)
 
-    def im2col(self, x, kernel, stride, dilation, out_hw):
+    def im2col(self, x, kernel, stride, dilation, pads, out_hw):
         if self._compiled is not None:
-            cols = self._compiled.im2col(x, kernel, stride, dilation, out_hw)
+            cols = self._compiled.im2col(x, kernel, stride, dilation, pads, out_hw)
             if cols is not None:
                 return cols
-        return self._window_im2col(x, kernel, stride, dilation, out_hw)
+        return self._window_im2col(padded_batch_last(self.xp, x, pads, self.device), kernel, stride, dilation, out_hw)
 
-    def col2im(self, cols, x_shape, kernel, stride, dilation, out_hw):
+    def col2im(self, cols, x_shape, kernel, stride, dilation, pads, out_hw):
         if self._compiled is not None:
-            out = self._compiled.col2im(cols, x_shape, kernel, stride, dilation, out_hw)
+            out = self._compiled.col2im(cols, x_shape, kernel, stride, dilation, pads, out_hw)
             if out is not None:
                 return out
-        return super().col2im(cols, x_shape, kernel, stride, dilation, out_hw)
+        return super().col2im(cols, x_shape, kernel, stride, dilation, pads, out_hw)
 
-    def _window_im2col(self, x, kernel, stride, dilation, out_hw):
-        """One copy from a strided 6-D window view of the (C, H, W, N) input straight into the GEMM layout."""
+    @staticmethod
+    def _window_im2col(x, kernel, stride, dilation, out_hw):
+        """One copy from a strided 6-D window view of the padded (C, H, W, N) input straight into the GEMM
+        layout."""
         c, n = x.shape[0], x.shape[3]
         (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
         win = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))
@@ -80,6 +82,7 @@ def compiled_kernels() -> tuple[dict, Any]:
         return {}, None
     try:
         numba_kernels.set_threads(numpy_blas_threads())
+        numba_kernels.quiet_blas = blas_pool_stopper()
     except Exception as err:  # e.g. "No threading layer could be loaded"
         warnings.warn(f"anynn: Numba's kernels are off ({err}); the numpy backend runs the standard ops. "
                       "Set ANYNN_NUMBA=0 to silence this.", RuntimeWarning, stacklevel=2)
@@ -105,6 +108,23 @@ def keep_freed_memory() -> bool:
         return False
     m_trim_threshold, m_mmap_max = -1, -4
     return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2 ** 31 - 1))
+
+
+def blas_pool_stopper() -> Callable[[], None] | None:
+    """OpenBLAS's ``blas_thread_shutdown_``, or None if NumPy's BLAS is not OpenBLAS.
+
+    After each GEMM, OpenBLAS's worker threads spin for about 0.1 s waiting for the next one, taking a core
+    each; the multi-threaded Numba kernels that run between GEMMs then get half the machine (measured on 2
+    cores: a vgg_small step 240 -> 196 ms when the workers are stopped first). Stopping them is what
+    OpenBLAS itself does before a fork; the next GEMM starts them again (tens of microseconds). Do not run
+    NumPy GEMMs in other Python threads while the numpy backend's kernels run.
+    """
+    for path in _loaded_libraries(("openblas",)):
+        try:
+            return getattr(ctypes.CDLL(path), "blas_thread_shutdown_")
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def numpy_blas_threads() -> int:

@@ -77,9 +77,10 @@ class ConvNd(Function):
     """Cross-correlation of (N, C, H, W) or (N, C, L) input with (O, C/groups, kh, kw) or (O, C/groups, k)
     weights; forward and both gradients are one (grouped: one batched) GEMM each.
 
-    Internally the batch is the innermost axis: the input is copied once to a padded (C, H, W, N) array,
-    whose im2col rows are long contiguous runs, and the output is the GEMM result (O, OH, OW, N) seen as
-    (N, O, OH, OW) without a copy. NumPy's element-wise ops keep that layout, so the next conv's copy is cheap.
+    Internally the batch is the innermost axis: the backend's im2col lays the zero-padded input's patches out
+    as (C*kh*kw, OH*OW*N), whose rows are long contiguous runs, and the output is the GEMM result
+    (O, OH, OW, N) seen as (N, O, OH, OW) without a copy. Element-wise ops keep that layout, so the next
+    conv's im2col reads it cheaply; col2im hands the input gradient back in the same layout.
     """
 
     @staticmethod
@@ -87,18 +88,18 @@ class ConvNd(Function):
         xp = ctx.xp
         ctx.x_shape, ctx.w_shape = tuple(x.shape), tuple(weight.shape)
         x, weight = as_4d(x, xp), as_4d(weight, xp)
-        n, h, w = x.shape[0], x.shape[2], x.shape[3]
+        n, _, h, w = x.shape
         o, cg, kh, kw = weight.shape
-        xt = _batch_last(ctx, x, pads)
-        oh = (xt.shape[1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-        ow = (xt.shape[2] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-        cols = ctx.backend.im2col(xt, (kh, kw), stride, dilation, (oh, ow))
+        (pt, pb), (pl, pr) = pads
+        oh = (h + pt + pb - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+        ow = (w + pl + pr - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+        cols = ctx.backend.im2col(x, (kh, kw), stride, dilation, pads, (oh, ow))
         w3 = xp.reshape(weight, (groups, o // groups, cg * kh * kw))
         out = xp.reshape(_per_group(xp, w3, _split(xp, cols, groups)), (o, -1))
         if bias is not None:
             out += xp.reshape(bias, (o, 1))  # in place: ``out`` is the GEMM's fresh result
         ctx.save(cols, w3)
-        ctx.geometry = (tuple(xt.shape), (kh, kw), stride, dilation, (oh, ow), pads, (h, w))
+        ctx.geometry = (tuple(x.shape), (kh, kw), stride, dilation, pads, (oh, ow))
         out = xp.permute_dims(xp.reshape(out, (o, oh, ow, n)), (3, 0, 1, 2))
         return out if len(ctx.x_shape) == 4 else xp.reshape(out, (n, o, ow))
 
@@ -106,7 +107,7 @@ class ConvNd(Function):
     def backward(ctx, grad):
         xp = ctx.xp
         cols, w3 = ctx.saved
-        xt_shape, kernel, stride, dilation, out_hw, pads, (h, w) = ctx.geometry
+        x_shape, kernel, stride, dilation, pads, out_hw = ctx.geometry
         groups, o = w3.shape[0], w3.shape[0] * w3.shape[1]
         g = xp.reshape(xp.permute_dims(as_4d(grad, xp), (1, 2, 3, 0)), (o, -1))
         g3 = _split(xp, g, groups)
@@ -119,9 +120,7 @@ class ConvNd(Function):
             gb = xp.sum(g, axis=1)
         if need_x:
             dcols = xp.reshape(_per_group(xp, xp.matrix_transpose(w3), g3), (cols.shape[0], -1))
-            dxt = ctx.backend.col2im(dcols, xt_shape, kernel, stride, dilation, out_hw)
-            (pt, _), (pl, _) = pads
-            gx = xp.reshape(xp.permute_dims(dxt[:, pt:pt + h, pl:pl + w, :], (3, 0, 1, 2)), ctx.x_shape)
+            gx = xp.reshape(ctx.backend.col2im(dcols, x_shape, kernel, stride, dilation, pads, out_hw), ctx.x_shape)
         return gx, gw, gb
 
 
@@ -136,19 +135,6 @@ def _per_group(xp: Any, a: Any, b: Any) -> Any:
         product = xp.matmul(a[0, ...], b[0, ...])
         return xp.reshape(product, (1, product.shape[0], product.shape[1]))
     return xp.matmul(a, b)
-
-
-def _batch_last(ctx: Any, x: Any, pads: Pads) -> Any:
-    """(N, C, H, W) as a zero-padded, contiguous (C, H, W, N) array: the one copy of the input."""
-    xp = ctx.xp
-    n, c, h, w = x.shape
-    (pt, pb), (pl, pr) = pads
-    xt = xp.permute_dims(x, (1, 2, 3, 0))
-    if pt == pb == pl == pr == 0:
-        return xp.reshape(xp.reshape(xt, (-1,)), (c, h, w, n))  # a copy unless already laid out so
-    out = xp.zeros((c, h + pt + pb, w + pl + pr, n), dtype=x.dtype, device=ctx.backend.device)
-    out[:, pt:pt + h, pl:pl + w, :] = xt
-    return out
 
 
 # ------------------------------------------------------------------ padding and checks

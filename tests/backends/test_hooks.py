@@ -1,5 +1,5 @@
 """Backend hooks: every backend's override equals ``base.Backend``'s standard-only default, and the defaults
-are right (erf against math.erf, index_add against a sequential sum, col2im as the adjoint of im2col)."""
+are right (erf against math.erf, index_add against a sequential sum). im2col/col2im: test_im2col_fastpath.py."""
 from __future__ import annotations
 
 import math
@@ -75,53 +75,3 @@ def test_index_add_with_no_rows_picked(backend):
     for impl in (backend.index_add, _default(backend, "index_add")):
         got = impl(3, _array(backend, np.zeros(0, dtype=np.int64)), _array(backend, np.zeros((0, 2))))
         np.testing.assert_array_equal(backend.to_numpy(got), np.zeros((3, 2)))
-
-
-# kernel, stride, dilation on a (5, 5, 5, 5) input: every axis has the same size, so these tests hold whichever
-# axes the im2col layout treats as channels, spatial and batch (only the two implementations' agreement counts)
-CONFIGS = [((2, 3), (1, 2), (1, 1)), ((3, 3), (1, 1), (1, 1)), ((2, 2), (2, 2), (1, 1)), ((2, 2), (1, 1), (2, 1)),
-           ((1, 1), (3, 1), (1, 1))]
-SIZE = 5
-
-
-def _out_hw(kernel, stride, dilation):
-    return tuple((SIZE - d * (k - 1) - 1) // s + 1 for k, s, d in zip(kernel, stride, dilation))
-
-
-@pytest.mark.parametrize("config", CONFIGS)
-def test_im2col_override_equals_default(backend, config):
-    kernel, stride, dilation = config
-    x = _array(backend, np.random.default_rng(1).standard_normal((SIZE,) * 4))
-    args = (kernel, stride, dilation, _out_hw(*config))
-    got = backend.to_numpy(backend.im2col(x, *args))
-    expected = backend.to_numpy(_default(backend, "im2col")(x, *args))
-    assert got.shape == expected.shape
-    np.testing.assert_array_equal(got, expected)
-
-
-@pytest.mark.parametrize("config", CONFIGS)
-def test_col2im_override_equals_default(backend, config):
-    kernel, stride, dilation = config
-    out_hw = _out_hw(*config)
-    rows = kernel[0] * kernel[1] * SIZE
-    cols = _array(backend, np.random.default_rng(2).standard_normal((rows, SIZE * out_hw[0] * out_hw[1])))
-    args = ((SIZE,) * 4, kernel, stride, dilation, out_hw)
-    got = backend.to_numpy(backend.col2im(cols, *args))
-    expected = backend.to_numpy(_default(backend, "col2im")(cols, *args))
-    assert got.shape == expected.shape == (SIZE,) * 4
-    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
-
-
-@pytest.mark.parametrize("impl", ["override", "default"])
-@pytest.mark.parametrize("config", CONFIGS)
-def test_col2im_is_the_adjoint_of_im2col(backend, config, impl):
-    """<im2col(x), c> == <x, col2im(c)>: the pair is a correct forward/backward whatever the layout."""
-    hooks = {h: getattr(backend, h) if impl == "override" else _default(backend, h) for h in ("im2col", "col2im")}
-    kernel, stride, dilation = config
-    out_hw = _out_hw(*config)
-    rng = np.random.default_rng(3)
-    x_host = rng.standard_normal((SIZE,) * 4)
-    patches = backend.to_numpy(hooks["im2col"](_array(backend, x_host), kernel, stride, dilation, out_hw))
-    c_host = rng.standard_normal(patches.shape)
-    back = backend.to_numpy(hooks["col2im"](_array(backend, c_host), (SIZE,) * 4, kernel, stride, dilation, out_hw))
-    np.testing.assert_allclose(np.sum(patches * c_host), np.sum(x_host * back), rtol=1e-12)

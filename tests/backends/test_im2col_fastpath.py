@@ -1,5 +1,6 @@
-"""The im2col/col2im hooks: each backend's fast path equals the standard-only default in base.py, and col2im
-is exactly the adjoint of im2col (<im2col(x), c> == <x, col2im(c)>) on random shapes."""
+"""The im2col/col2im hooks: each backend's fast path equals the standard-only default in base.py, col2im is
+exactly the adjoint of im2col (<im2col(x), c> == <x, col2im(c)>), on random geometries (padding included) and
+on both input layouts a network produces: plain (N, C, H, W) and batch-last memory (a conv layer's output)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,72 +11,87 @@ from anynn.backends.base import Backend
 
 
 def _random_geometry(seed):
-    """A random (C, H, W, N) input shape and a kernel/stride/dilation that fit it."""
+    """A random (N, C, H, W) input shape and a kernel/stride/dilation/padding that fit it."""
     rng = np.random.default_rng(seed)
     kernel = tuple(int(k) for k in rng.integers(1, 4, size=2))
     stride = tuple(int(s) for s in rng.integers(1, 4, size=2))
     dilation = tuple(int(d) for d in rng.integers(1, 3, size=2))
+    pads = tuple((int(lo), int(hi)) for lo, hi in rng.integers(0, 3, size=(2, 2)))
     span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
     c, n = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-    h, w = (int(s + rng.integers(0, 6)) for s in span)
-    out_hw = tuple((size - sp) // s + 1 for size, sp, s in zip((h, w), span, stride))
-    return (c, h, w, n), kernel, stride, dilation, out_hw
+    h, w = (int(max(1, s - sum(p) + rng.integers(0, 6))) for s, p in zip(span, pads))
+    out_hw = tuple((size + sum(p) - sp) // s + 1 for size, p, sp, s in zip((h, w), pads, span, stride))
+    return (n, c, h, w), kernel, stride, dilation, pads, out_hw
+
+
+def _input(backend, host: np.ndarray, batch_last: bool):
+    """``host`` (N, C, H, W) on the backend, optionally stored batch-last as conv layers hand it on."""
+    x = backend.from_numpy(np.ascontiguousarray(np.moveaxis(host, 0, -1)) if batch_last else host)
+    return backend.xp.permute_dims(x, (3, 0, 1, 2)) if batch_last else x
 
 
 SEEDS = range(12)
 
 
+@pytest.mark.parametrize("batch_last", [False, True], ids=["plain", "batch-last"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_im2col_equals_standard_default(backend, seed):
-    shape, kernel, stride, dilation, out_hw = _random_geometry(seed)
-    x = backend.from_numpy(np.random.default_rng(100 + seed).standard_normal(shape))
-    fast = backend.im2col(x, kernel, stride, dilation, out_hw)
-    standard = Backend.im2col(backend, x, kernel, stride, dilation, out_hw)
-    c, n = shape[0], shape[3]
+def test_im2col_equals_standard_default(backend, seed, batch_last):
+    shape, kernel, stride, dilation, pads, out_hw = _random_geometry(seed)
+    x = _input(backend, np.random.default_rng(100 + seed).standard_normal(shape), batch_last)
+    fast = backend.im2col(x, kernel, stride, dilation, pads, out_hw)
+    standard = Backend.im2col(backend, x, kernel, stride, dilation, pads, out_hw)
+    n, c = shape[:2]
     assert tuple(fast.shape) == (c * kernel[0] * kernel[1], out_hw[0] * out_hw[1] * n)
     np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(standard))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_col2im_equals_standard_default(backend, seed):
-    shape, kernel, stride, dilation, out_hw = _random_geometry(seed)
-    rows, cols = shape[0] * kernel[0] * kernel[1], out_hw[0] * out_hw[1] * shape[3]
-    c = backend.from_numpy(np.random.default_rng(200 + seed).standard_normal((rows, cols)))
-    fast = backend.col2im(c, shape, kernel, stride, dilation, out_hw)
-    standard = Backend.col2im(backend, c, shape, kernel, stride, dilation, out_hw)
+    shape, kernel, stride, dilation, pads, out_hw = _random_geometry(seed)
+    n, c = shape[:2]
+    rows, cols = c * kernel[0] * kernel[1], out_hw[0] * out_hw[1] * n
+    patches = backend.from_numpy(np.random.default_rng(200 + seed).standard_normal((rows, cols)))
+    fast = backend.col2im(patches, shape, kernel, stride, dilation, pads, out_hw)
+    standard = Backend.col2im(backend, patches, shape, kernel, stride, dilation, pads, out_hw)
     assert tuple(fast.shape) == shape
     np.testing.assert_allclose(backend.to_numpy(fast), backend.to_numpy(standard), rtol=1e-14, atol=1e-14)
 
 
+@pytest.mark.parametrize("impl", ["override", "default"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_col2im_is_the_adjoint_of_im2col(backend, seed):
-    shape, kernel, stride, dilation, out_hw = _random_geometry(seed)
+def test_col2im_is_the_adjoint_of_im2col(backend, seed, impl):
+    """<im2col(x), c> == <x, col2im(c)>: the pair is a correct forward/backward whatever the layout."""
+    hooks = {h: getattr(backend, h) if impl == "override" else getattr(Backend, h).__get__(backend)
+             for h in ("im2col", "col2im")}
+    shape, kernel, stride, dilation, pads, out_hw = _random_geometry(seed)
     rng = np.random.default_rng(300 + seed)
     x_host = rng.standard_normal(shape)
-    c_host = rng.standard_normal((shape[0] * kernel[0] * kernel[1], out_hw[0] * out_hw[1] * shape[3]))
-    cols = backend.to_numpy(backend.im2col(backend.from_numpy(x_host), kernel, stride, dilation, out_hw))
-    back = backend.to_numpy(backend.col2im(backend.from_numpy(c_host), shape, kernel, stride, dilation, out_hw))
+    c_host = rng.standard_normal((shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1] * shape[0]))
+    cols = backend.to_numpy(hooks["im2col"](backend.from_numpy(x_host), kernel, stride, dilation, pads, out_hw))
+    back = backend.to_numpy(hooks["col2im"](backend.from_numpy(c_host), shape, kernel, stride, dilation, pads,
+                                            out_hw))
     np.testing.assert_allclose(np.sum(cols * c_host), np.sum(x_host * back), rtol=1e-12)
 
 
 def test_im2col_patch_layout(backend):
-    """Row (c, i, j), column (oh, ow, n) holds x[c, oh*s + i*d, ow*s + j*d, n]: the layout conv relies on."""
-    shape, kernel, stride, dilation, out_hw = (2, 7, 6, 3), (2, 3), (2, 1), (2, 1), (2, 4)
-    x_host = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
-    cols = backend.to_numpy(backend.im2col(backend.from_numpy(x_host), kernel, stride, dilation, out_hw))
-    expected = np.empty((2, 2, 3, 2, 4, 3))
+    """Row (c, i, j), column (oh, ow, n) holds padded x[n, c, oh*s + i*d, ow*s + j*d]: the layout conv relies on."""
+    shape, kernel, stride, dilation, pads, out_hw = (3, 2, 7, 6), (2, 3), (2, 1), (2, 1), ((1, 0), (0, 2)), (3, 6)
+    x_host = np.arange(np.prod(shape), dtype=np.float64).reshape(shape) + 1.0
+    padded = np.pad(x_host, ((0, 0), (0, 0), pads[0], pads[1]))
+    cols = backend.to_numpy(backend.im2col(backend.from_numpy(x_host), kernel, stride, dilation, pads, out_hw))
+    expected = np.empty((2, 2, 3, 3, 6, 3))
     for c in range(2):
         for i in range(2):
             for j in range(3):
-                for oh in range(2):
-                    for ow in range(4):
-                        expected[c, i, j, oh, ow] = x_host[c, oh * 2 + i * 2, ow + j, :]
-    np.testing.assert_array_equal(cols, expected.reshape(12, 24))
+                for oh in range(3):
+                    for ow in range(6):
+                        expected[c, i, j, oh, ow] = padded[:, c, oh * 2 + i * 2, ow + j]
+    np.testing.assert_array_equal(cols, expected.reshape(12, 54))
 
 
 def test_im2col_keeps_float32(backend):
-    x = backend.from_numpy(np.ones((2, 5, 5, 3), dtype=np.float32))
-    cols = backend.im2col(x, (3, 3), (1, 1), (1, 1), (3, 3))
+    x = backend.from_numpy(np.ones((3, 2, 5, 5), dtype=np.float32))
+    cols = backend.im2col(x, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (5, 5))
     assert backend.dtype_of(cols.dtype) is anynn.float32
-    back = backend.col2im(cols, (2, 5, 5, 3), (3, 3), (1, 1), (1, 1), (3, 3))
-    assert backend.dtype_of(back.dtype) is anynn.float32
+    back = backend.col2im(cols, (3, 2, 5, 5), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (5, 5))
+    assert backend.dtype_of(back.dtype) is anynn.float32 and tuple(back.shape) == (3, 2, 5, 5)

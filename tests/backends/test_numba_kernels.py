@@ -160,22 +160,26 @@ def test_max_pool_kernel_treats_nan_as_pytorch_does():
     np.testing.assert_array_equal(fast_grad, t.grad.numpy())
 
 
-@pytest.mark.parametrize("config", [((3, 3), (1, 1), (1, 1)), ((5, 5), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)),
-                                    ((3, 2), (2, 1), (2, 1)), ((1, 1), (1, 1), (1, 1))])
+@pytest.mark.parametrize("config", [((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))), ((5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),
+                                    ((3, 3), (2, 2), (1, 1), ((1, 0), (0, 1))), ((3, 2), (2, 1), (2, 1), ((0, 0), (0, 0))),
+                                    ((1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)))])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_im2col_and_col2im_equal_the_standard_hooks(build, config, dtype):
-    backend = backend_for("numpy")
-    kernel, stride, dilation = config
-    x = RNG.standard_normal((3, 11, 10, 4)).astype(dtype)
-    out_hw = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(x.shape[1:3], kernel, stride, dilation))
-    fast = numba_kernels.im2col(x, kernel, stride, dilation, out_hw)
-    standard = backend._window_im2col(x, kernel, stride, dilation, out_hw)
-    np.testing.assert_array_equal(fast, standard)
-    cols = RNG.standard_normal(fast.shape).astype(dtype)
-    summed = numba_kernels.col2im(cols, x.shape, kernel, stride, dilation, out_hw)
     from anynn.backends.base import Backend
-    expected = Backend.col2im(backend, cols, x.shape, kernel, stride, dilation, out_hw)
-    np.testing.assert_allclose(summed, expected, **TOL[dtype])
+
+    backend = backend_for("numpy")
+    kernel, stride, dilation, pads = config
+    for layout, x in _layouts((4, 3, 11, 10), dtype).items():
+        out_hw = tuple((size + sum(p) - d * (k - 1) - 1) // s + 1
+                       for size, p, k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation))
+        fast = numba_kernels.im2col(x, kernel, stride, dilation, pads, out_hw)
+        np.testing.assert_array_equal(fast, Backend.im2col(backend, x, kernel, stride, dilation, pads, out_hw),
+                                      err_msg=layout)
+        cols = RNG.standard_normal(fast.shape).astype(dtype)
+        summed = numba_kernels.col2im(cols, x.shape, kernel, stride, dilation, pads, out_hw)
+        expected = Backend.col2im(backend, cols, x.shape, kernel, stride, dilation, pads, out_hw)
+        np.testing.assert_allclose(summed, expected, **TOL[dtype])
+        assert summed.transpose(1, 2, 3, 0).flags.c_contiguous  # batch-last and contiguous, as conv hands on
 
 
 def test_numba_can_be_switched_off(monkeypatch):
