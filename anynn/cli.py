@@ -204,6 +204,8 @@ def cmd_info(args) -> int:
         if reason is None:
             b = B.backend_for(name)
             print(f"  {name:<17} available  device {b.device_name:<12} {_version(name)}")
+            if name == "numpy":
+                print(f"  {'':<17} {_kernels_line(b)}")
         else:
             print(f"  {name:<17} unavailable: {reason}")
     print(f"current backend: {os.environ.get('ANYNN_BACKEND', 'numpy')} (ANYNN_BACKEND / ANYNN_DEVICE)")
@@ -221,6 +223,16 @@ def cmd_info(args) -> int:
         where = found[0] if found else (os.path.join(archive, cls.archive) if archive else None)
         print(f"  {cls.name:<17} {where or 'not found (downloaded on first use)'}")
     return 0
+
+
+def _kernels_line(backend) -> str:
+    """Whether the numpy backend runs its compiled (Numba) kernels, and how to change that."""
+    if backend.kernels:
+        return (f"compiled kernels on ({_version('numba')}: {', '.join(sorted(backend.kernels))}); "
+                "ANYNN_NUMBA=0 turns them off")
+    if os.environ.get("ANYNN_NUMBA") == "0":
+        return "compiled kernels off (ANYNN_NUMBA=0)"
+    return "compiled kernels off: Numba is not installed (pip install 'anynn[fast]')"
 
 
 def _version(name: str) -> str:

@@ -20,6 +20,19 @@ def test_info_lists_every_backend(capsys):
         assert re.search(rf"^\s+{name}\s+(available .+|unavailable: .+)$", out, re.M), out
 
 
+def test_info_says_whether_the_numpy_kernels_run(capsys, monkeypatch):
+    from anynn.backends import backend_for
+
+    backend = backend_for("numpy")
+    assert main(["info"]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "compiled kernels" in ln]
+    assert len(line) == 1 and ("on (numba" in line[0]) == bool(backend.kernels), line
+    monkeypatch.setattr(backend, "kernels", {})
+    monkeypatch.setenv("ANYNN_NUMBA", "0")
+    assert main(["info"]) == 0
+    assert "compiled kernels off (ANYNN_NUMBA=0)" in capsys.readouterr().out
+
+
 def test_python_dash_m_runs():
     result = subprocess.run([sys.executable, "-m", "anynn", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "train" in result.stdout and "bench" in result.stdout
