@@ -5,6 +5,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import threading
 import warnings
 from typing import Any, Callable
 
@@ -111,20 +112,33 @@ def keep_freed_memory() -> bool:
 
 
 def blas_pool_stopper() -> Callable[[], None] | None:
-    """OpenBLAS's ``blas_thread_shutdown_``, or None if NumPy's BLAS is not OpenBLAS.
+    """A function that stops OpenBLAS's idle worker threads, or None if NumPy's BLAS is not OpenBLAS.
 
     After each GEMM, OpenBLAS's worker threads spin for about 0.1 s waiting for the next one, taking a core
     each; the multi-threaded Numba kernels that run between GEMMs then get half the machine (measured on 2
-    cores: a vgg_small step 240 -> 196 ms when the workers are stopped first). Stopping them is what
-    OpenBLAS itself does before a fork; the next GEMM starts them again (tens of microseconds). Do not run
-    NumPy GEMMs in other Python threads while the numpy backend's kernels run.
+    cores: a vgg_small step 240 -> 196 ms when the workers are stopped first). Stopping them
+    (``blas_thread_shutdown_``, what OpenBLAS itself does before a fork) is safe only while no other thread
+    can be inside a GEMM, so it happens only when the main thread is the one Python thread running (tqdm's
+    monitor aside); the next GEMM starts the workers again (tens of microseconds).
     """
     for path in _loaded_libraries(("openblas",)):
         try:
-            return getattr(ctypes.CDLL(path), "blas_thread_shutdown_")
+            shutdown = getattr(ctypes.CDLL(path), "blas_thread_shutdown_")
         except (OSError, AttributeError):
             continue
+
+        def stop_idle_blas_threads() -> None:
+            if only_main_thread_running():
+                shutdown()
+        return stop_idle_blas_threads
     return None
+
+
+def only_main_thread_running() -> bool:
+    """True when called from the main thread and no other Python thread runs (tqdm's monitor aside)."""
+    main = threading.main_thread()
+    return threading.current_thread() is main and all(
+        t is main or type(t).__name__ == "TMonitor" for t in threading.enumerate())
 
 
 def numpy_blas_threads() -> int:

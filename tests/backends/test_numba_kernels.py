@@ -190,3 +190,26 @@ def test_numba_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("ANYNN_NUMBA", "1")
     kernels, module = compiled_kernels()
     assert module is numba_kernels and set(kernels) == set(numba_kernels.KERNELS)
+
+
+def test_openblas_workers_are_stopped_only_while_no_other_thread_runs():
+    import threading
+
+    from anynn.backends.numpy import blas_pool_stopper, only_main_thread_running
+
+    assert only_main_thread_running()
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert not only_main_thread_running()
+    finally:
+        release.set()
+        other.join()
+    stop = blas_pool_stopper()
+    if stop is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS: nothing to stop")
+    a = RNG.standard_normal((300, 200))
+    before = a @ a.T
+    stop()
+    np.testing.assert_array_equal(a @ a.T, before)  # the next GEMM restarts the workers
