@@ -1,10 +1,10 @@
 """Compiled CPU kernels for the NumPy backend (Numba): fused, multi-threaded versions of the passes NumPy
 runs one array-sized operation at a time, on one core.
 
-Each kernel has a standard-only twin in the op that uses it (``anynn/ops/norm.py``, ``anynn/ops/pool.py``) or in
-``Backend`` (im2col/col2im); ``tests/backends/test_numba_kernels.py`` proves every pair agrees. A wrapper returns
-``None`` for a case it does not cover (a dtype other than float32/float64, an unusual rank), and the caller
-then runs the standard twin. Numba is optional: without it, or with ``ANYNN_NUMBA=0``, nothing here is used.
+Each kernel has a standard-only twin in the op that uses it (``anynn/ops/norm.py``, ``pool.py``,
+``elementwise.py``) or in ``Backend`` (im2col/col2im); ``tests/backends/test_numba_kernels.py`` proves every
+pair agrees. A wrapper returns ``None`` for a case it does not cover (a dtype other than float32/float64, an
+unusual rank), and the caller then runs the standard twin. Numba is optional: without it, or with ``ANYNN_NUMBA=0``, nothing here is used.
 
 Layouts: the wrappers take arrays in their logical (N, C, ...) shape, in whatever memory order they have
 (convolutions hand on batch-last (C, H, W, N) memory), and give the kernels views ordered so the innermost loop
@@ -35,6 +35,7 @@ def _serial(wrapper):
         with _LOCK:
             return wrapper(*args, **kwargs)
     return run
+
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _REASSOC = {"reassoc", "contract"}  # lets sums vectorise; keeps NaN/inf semantics (no 'nnan'/'ninf')
