@@ -4,7 +4,8 @@ runs one array-sized operation at a time, on one core.
 Each kernel has a standard-only twin in the op that uses it (``anynn/ops/norm.py``, ``pool.py``,
 ``elementwise.py``) or in ``Backend`` (im2col/col2im); ``tests/backends/test_numba_kernels.py`` proves every
 pair agrees. A wrapper returns ``None`` for a case it does not cover (a dtype other than float32/float64, an
-unusual rank), and the caller then runs the standard twin. Numba is optional: without it, or with ``ANYNN_NUMBA=0``, nothing here is used.
+unusual rank), and the caller then runs the standard twin. Numba is optional: without it, or with
+``ANYNN_NUMBA=0``, nothing here is used.
 
 Layouts: the wrappers take arrays in their logical (N, C, ...) shape, in whatever memory order they have
 (convolutions hand on batch-last (C, H, W, N) memory), and give the kernels views ordered so the innermost loop
