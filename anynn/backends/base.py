@@ -8,7 +8,8 @@ here uses only standard functions. A concrete backend overrides a hook only to g
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class Backend:
     array_type: type = object
     #: Compiled fast paths for whole passes of an op, by name (e.g. "max_pool2d"); the op that looks one up
     #: holds its standard-only twin and runs that when the name is absent or the kernel returns None.
-    kernels: dict[str, Callable[..., Any]] = {}
+    kernels: Mapping[str, Callable[..., Any]] = MappingProxyType({})
 
     def __init__(self, device: str | None = None):
         self.xp, self.device, self.device_name = self._load(device)

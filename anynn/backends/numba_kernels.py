@@ -7,6 +7,10 @@ pair agrees. A wrapper returns ``None`` for a case it does not cover (a dtype ot
 unusual rank), and the caller then runs the standard twin. Numba is optional: without it, or with
 ``ANYNN_NUMBA=0``, nothing here is used.
 
+Process-wide effects of importing this module: Numba's threading layer becomes the work queue (unless
+NUMBA_THREADING_LAYER is set), which aborts on parallel Numba code run from two threads at once, so anynn's own
+kernels take a lock; other Numba code of yours running in threads should set NUMBA_THREADING_LAYER itself.
+
 Layouts: the wrappers take arrays in their logical (N, C, ...) shape, in whatever memory order they have
 (convolutions hand on batch-last (C, H, W, N) memory), and give the kernels views ordered so the innermost loop
 walks the fastest-varying axis. Outputs are allocated in the input's memory order.
@@ -24,12 +28,12 @@ from numba import njit, prange
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     # OpenMP's worker threads spin after each kernel and starve OpenBLAS's (measured: 3x slower steps on 2
-    # cores); the simple work queue sleeps. It is not re-entrant, hence the lock in ``_serial``.
+    # cores); the simple work queue sleeps. It is not re-entrant, hence the lock in ``_one_at_a_time``.
     numba.config.THREADING_LAYER = "workqueue"
 _LOCK = threading.Lock()
 
 
-def _serial(wrapper):
+def _one_at_a_time(wrapper):
     """One kernel at a time across Python threads (the work queue aborts the process on concurrent use)."""
     @functools.wraps(wrapper)
     def run(*args, **kwargs):
@@ -48,8 +52,8 @@ class _Kernel:
 
     def __init__(self, fn, fastmath):
         self.parallel = njit(parallel=True, cache=True, nogil=True, fastmath=fastmath)(fn)
-        serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial")
-        serial.__qualname__ = fn.__qualname__ + "_serial"  # its own on-disk cache entry
+        serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_one_at_a_time")
+        serial.__qualname__ = fn.__qualname__ + "_one_at_a_time"  # its own on-disk cache entry
         self.serial = njit(cache=True, nogil=True, fastmath=fastmath)(serial)
 
     def __call__(self, *args):
@@ -57,15 +61,18 @@ class _Kernel:
             return self.serial(*args)
         if quiet_blas is not None:
             quiet_blas()
+        numba.set_num_threads(_threads)  # the count is per calling thread in Numba
         return self.parallel(*args)
 
 
 #: Called before each multi-threaded kernel (set by the numpy backend): OpenBLAS's idle threads spin for
 #: ~0.1 s after every GEMM, and sharing the cores with them halves these kernels.
 quiet_blas = None
+_threads = numba.config.NUMBA_NUM_THREADS
 
 
 def _kernel(fastmath=False):
+    """Decorator: compile ``fn`` as a :class:`_Kernel` (``fastmath``: Numba's flag set for its reductions)."""
     return lambda fn: _Kernel(fn, fastmath)
 
 
@@ -144,8 +151,8 @@ def _channel_view(a: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
     return view.reshape((view.shape[0],) + (1,) * (5 - a.ndim - 1) + view.shape[1:]) if a.ndim < 4 else view
 
 
-@_serial
-def channel_moments(x: np.ndarray):
+@_one_at_a_time
+def channel_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-channel mean and biased variance of an (N, C, ...) array (two passes, float64 accumulators)."""
     order = _channel_order(x)
     if order is None:
@@ -157,8 +164,8 @@ def channel_moments(x: np.ndarray):
     return mean, var
 
 
-@_serial
-def channel_affine(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, shift: np.ndarray):
+@_one_at_a_time
+def channel_affine(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray | None:
     """``(x - mean[c]) * scale[c] + shift[c]`` over the channel axis 1, in ``x``'s memory order."""
     order = _channel_order(x)
     if order is None or any(v.dtype != x.dtype for v in (mean, scale, shift)):
@@ -168,8 +175,8 @@ def channel_affine(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, shift: np
     return out
 
 
-@_serial
-def channel_grad_sums(grad: np.ndarray, x: np.ndarray, mean: np.ndarray):
+@_one_at_a_time
+def channel_grad_sums(grad: np.ndarray, x: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-channel ``sum(grad)`` and ``sum(grad * (x - mean[c]))`` in one pass."""
     order = _channel_order(x)
     if order is None or grad.shape != x.shape or grad.dtype != x.dtype or mean.dtype != x.dtype:
@@ -181,9 +188,9 @@ def channel_grad_sums(grad: np.ndarray, x: np.ndarray, mean: np.ndarray):
     return sum_grad, sum_grad_centered
 
 
-@_serial
+@_one_at_a_time
 def channel_affine2(grad: np.ndarray, x: np.ndarray, mean: np.ndarray, p: np.ndarray, q: np.ndarray,
-                    r: np.ndarray):
+                    r: np.ndarray) -> np.ndarray | None:
     """``grad * p[c] + (x - mean[c]) * q[c] + r[c]`` in one pass (batch norm's input gradient)."""
     order = _channel_order(x)
     if order is None or grad.shape != x.shape or any(v.dtype != x.dtype for v in (grad, mean, p, q, r)):
@@ -228,8 +235,8 @@ def _same_block(*arrays: np.ndarray) -> list[np.ndarray] | None:
     return None if any(f is None for f in flats) else flats
 
 
-@_serial
-def relu(x: np.ndarray):
+@_one_at_a_time
+def relu(x: np.ndarray) -> np.ndarray | None:
     """``max(x, 0)`` on all cores, in ``x``'s memory order."""
     flats = _same_block(x)
     if flats is None:
@@ -239,8 +246,8 @@ def relu(x: np.ndarray):
     return out
 
 
-@_serial
-def relu_backward(grad: np.ndarray, y: np.ndarray):
+@_one_at_a_time
+def relu_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     """``grad`` where the ReLU's output ``y`` is positive, else 0."""
     flats = _same_block(grad, y)
     if flats is None:
@@ -325,12 +332,14 @@ def _pool_view(a: np.ndarray, batch_last: bool) -> np.ndarray:
 
 
 def _empty_4d(shape: tuple[int, int, int, int], dtype, batch_last: bool) -> np.ndarray:
+    """An uninitialised (N, C, H, W) array, stored batch-last (C, H, W, N) if ``batch_last``."""
     n, c, h, w = shape
     return np.empty((c, h, w, n), dtype=dtype).transpose(3, 0, 1, 2) if batch_last else np.empty(shape, dtype=dtype)
 
 
-@_serial
-def max_pool2d(x: np.ndarray, kernel, stride, dilation, pads, out_hw):
+@_one_at_a_time
+def max_pool2d(x: np.ndarray, kernel, stride, dilation, pads,
+               out_hw) -> tuple[np.ndarray, np.ndarray] | None:
     """Max over each window of an (N, C, H, W) array (padding never wins) and the winning offset per output."""
     if x.ndim != 4 or x.dtype not in _FLOATS or kernel[0] * kernel[1] > 127:
         return None
@@ -343,8 +352,9 @@ def max_pool2d(x: np.ndarray, kernel, stride, dilation, pads, out_hw):
     return out, arg
 
 
-@_serial
-def max_pool2d_backward(grad: np.ndarray, arg: np.ndarray, x_shape, kernel, stride, dilation, pads):
+@_one_at_a_time
+def max_pool2d_backward(grad: np.ndarray, arg: np.ndarray, x_shape, kernel, stride, dilation,
+                        pads) -> np.ndarray:
     """The gradient of :func:`max_pool2d`: each output's gradient added at its window's winning offset."""
     batch_last = _batch_innermost(arg)
     if batch_last and not _batch_innermost(grad):  # e.g. a gradient back through Flatten: match the layout
@@ -362,6 +372,8 @@ def max_pool2d_backward(grad: np.ndarray, arg: np.ndarray, x_shape, kernel, stri
 
 # ------------------------------------------------------------------ im2col / col2im (batch-last layout)
 _IM2COL_MIN = 1 << 23
+
+
 @_kernel()
 def _im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, cols):
     channels, h_in, w_in, n = x.shape
@@ -402,8 +414,8 @@ def _col2im(cols, sh, sw, dh, dw, pt, pl, out):
                             out[ch, h, w, k] += cols[ch, i, j, oh, ow, k]
 
 
-@_serial
-def im2col(x: np.ndarray, kernel, stride, dilation, pads, out_hw):
+@_one_at_a_time
+def im2col(x: np.ndarray, kernel, stride, dilation, pads, out_hw) -> np.ndarray | None:
     """Backend.im2col on all cores, straight from the (N, C, H, W) input (padding written as zeros, no
     padded copy). Below ~8M output values NumPy's single strided copy is as fast (measured): left to it."""
     n, c = x.shape[0], x.shape[1]
@@ -414,8 +426,8 @@ def im2col(x: np.ndarray, kernel, stride, dilation, pads, out_hw):
     return cols.reshape(c * kernel[0] * kernel[1], -1)
 
 
-@_serial
-def col2im(cols: np.ndarray, x_shape, kernel, stride, dilation, pads, out_hw):
+@_one_at_a_time
+def col2im(cols: np.ndarray, x_shape, kernel, stride, dilation, pads, out_hw) -> np.ndarray | None:
     """Backend.col2im on all cores: each channel's sum made in one pass over its patches, only inside the
     input (nothing is accumulated on the padding), returned batch-last and contiguous."""
     if cols.dtype not in _FLOATS:
@@ -428,8 +440,10 @@ def col2im(cols: np.ndarray, x_shape, kernel, stride, dilation, pads, out_hw):
 
 
 def set_threads(count: int) -> None:
-    """Use ``count`` threads (at most the number Numba started with)."""
-    numba.set_num_threads(max(1, min(int(count), numba.config.NUMBA_NUM_THREADS)))
+    """Run the multi-threaded kernels on ``count`` threads (at most the number Numba started with)."""
+    global _threads
+    _threads = max(1, min(int(count), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(_threads)
 
 
 KERNELS = {"channel_moments": channel_moments, "channel_affine": channel_affine,

@@ -31,7 +31,8 @@ def _disjoint(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[
 
 
 class MaxPoolNd(Function):
-    """Max over each window; padding counts as -inf. The gradient goes to the first maximum of a window.
+    """Max over each window; padding counts as -inf but never wins. The gradient goes to the first maximum of
+    a window, or to its last NaN (PyTorch's rule).
 
     A backend with a ``max_pool2d`` kernel computes the max and the winning offset of each window in one
     pass and saves only those offsets (one byte per output); otherwise the window is reduced one strided
@@ -45,7 +46,8 @@ class MaxPoolNd(Function):
         x = as_4d(x, xp)
         ctx.geometry = (kernel, stride, dilation, pads, tuple(x.shape))
         fast = ctx.backend.kernels.get("max_pool2d")
-        found = None if fast is None else fast(x, kernel, stride, dilation, pads, out_hw)
+        has_backward = "max_pool2d_backward" in ctx.backend.kernels
+        found = None if fast is None or not has_backward else fast(x, kernel, stride, dilation, pads, out_hw)
         ctx.fast = found is not None
         if ctx.fast:
             out, winners = found
@@ -70,22 +72,58 @@ class MaxPoolNd(Function):
             return xp.reshape(dx, ctx.x_shape)
         padded, out = ctx.saved
         offsets = _offsets(kernel, stride, dilation, tuple(out.shape[2:]))
+        inside = _inside_masks(ctx, kernel, stride, dilation, pads, tuple(x_shape[2:]), tuple(out.shape[2:]))
+        winner = _winners(xp, padded, out, offsets, inside, ctx.backend.device)
         disjoint = _disjoint(kernel, stride, dilation)
         tiled = disjoint and all(s == k and p == o * s for k, s, p, o
                                  in zip(kernel, stride, padded.shape[2:], out.shape[2:]))
         dpadded = xp.empty_like(padded) if tiled else xp.zeros_like(padded)  # ``tiled``: every element is set
-        left = grad  # the gradient of windows whose first maximum is not found yet (exactly 0 once it is)
+        zero = xp.zeros((), dtype=grad.dtype, device=ctx.backend.device)
         for k, (rows, cols) in enumerate(offsets):
-            if k + 1 < len(offsets):
-                routed = left * xp.astype(padded[:, :, rows, cols] == out, grad.dtype)  # faster than where()
-                left = left - routed
-            else:
-                routed = left
+            routed = xp.where(winner == k, grad, zero)
             if disjoint:
                 dpadded[:, :, rows, cols] = routed
             else:
                 dpadded[:, :, rows, cols] += routed
         return xp.reshape(unpad2d(dpadded, pads, tuple(x_shape[2:])), ctx.x_shape)
+
+
+def _winners(xp: Any, padded: Any, out: Any, offsets: list[tuple[slice, slice]], inside: list[Any],
+             device: Any) -> Any:
+    """Per window, the kernel offset whose input element the max came from, by PyTorch's rule: the first
+    maximum, or the last NaN if the window holds one; -1 for a window that sees only padding."""
+    winner = xp.full(out.shape, -1, dtype=xp.int32, device=device)
+    nan_winner = winner
+    for k in range(len(offsets) - 1, -1, -1):  # backwards, so the first maximum is written last
+        window = padded[:, :, offsets[k][0], offsets[k][1]]
+        is_max, is_nan = window == out, xp.isnan(window)
+        if inside[k] is not None:
+            is_max, is_nan = xp.logical_and(is_max, inside[k]), xp.logical_and(is_nan, inside[k])
+        winner = xp.where(is_max, k, winner)
+        nan_winner = xp.where(xp.logical_and(is_nan, nan_winner < 0), k, nan_winner)
+    return xp.where(nan_winner >= 0, nan_winner, winner)
+
+
+def _inside_masks(ctx: Any, kernel: Pair, stride: Pair, dilation: Pair, pads: Pads, size: Pair,
+                  out_hw: Pair) -> list[Any]:
+    """Per kernel offset, an (OH, OW) mask of the windows for which that offset falls inside the input rather
+    than on padding (padding never wins, even against an input of -inf); None where it always does."""
+    xp, device = ctx.xp, ctx.backend.device
+    masks = []
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            along = []
+            for offset, n, s, d, (lo, _), o in zip((i, j), size, stride, dilation, pads, out_hw):
+                position = xp.arange(o, device=device) * s + (offset * d - lo)
+                along.append(None if offset * d >= lo and (o - 1) * s + offset * d - lo < n
+                             else xp.logical_and(position >= 0, position < n))
+            if along[0] is None and along[1] is None:
+                masks.append(None)
+                continue
+            rows = xp.ones(out_hw[0], dtype=xp.bool, device=device) if along[0] is None else along[0]
+            cols = xp.ones(out_hw[1], dtype=xp.bool, device=device) if along[1] is None else along[1]
+            masks.append(xp.logical_and(xp.reshape(rows, (-1, 1)), xp.reshape(cols, (1, -1))))
+    return masks
 
 
 class AvgPoolNd(Function):

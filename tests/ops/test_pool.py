@@ -175,3 +175,44 @@ def test_adaptive_pool_gradcheck_on_both_paths(backend, shape, output_size, path
     x = leaf(np.random.default_rng(9).permutation(int(np.prod(shape))).reshape(shape) / 10.0)
     assert layer(x)._node.function.__name__ == path
     assert anynn.gradcheck(layer, [x])
+
+
+NON_FINITE_CASES = {  # name: (input, pooling arguments, upstream gradient fill)
+    "two NaNs in a window (PyTorch: the last wins)": ("nan2", dict(kernel_size=2), 1.0),
+    "NaN beside padding": ("nan_corner", dict(kernel_size=3, stride=2, padding=1), 1.0),
+    "-inf input with padding (padding never wins)": ("neg_inf", dict(kernel_size=3, stride=1, padding=1), 1.0),
+    "inf upstream gradient": ("plain", dict(kernel_size=2), np.inf),
+}
+
+
+def _non_finite_input(kind: str) -> np.ndarray:
+    x = np.random.default_rng(5).standard_normal((1, 2, 4, 4))
+    if kind == "nan2":
+        x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan
+    elif kind == "nan_corner":
+        x[0, 1, 0, 0] = np.nan
+    elif kind == "neg_inf":
+        x[...] = -np.inf
+        x[0, 0, 2, 2] = 1.0
+    return x
+
+
+@pytest.mark.parametrize("kernels", ["as configured", "standard ops only"])
+@pytest.mark.parametrize("case", list(NON_FINITE_CASES))
+def test_max_pool_routes_non_finite_values_like_torch(backend, case, kernels, monkeypatch):
+    """NaN windows, -inf inputs next to padding and inf gradients: the standard ops and every backend's
+    compiled kernel route the gradient where PyTorch does."""
+    torch = torch_or_skip()
+    kind, args, fill = NON_FINITE_CASES[case]
+    x_host = _non_finite_input(kind)
+    if kernels == "standard ops only":
+        monkeypatch.setattr(backend, "kernels", {})
+    x = leaf(x_host)
+    with np.errstate(invalid="ignore"):
+        out = F.max_pool2d(x, **args)
+        out.backward(anynn.full(out.shape, fill, dtype=anynn.float64))
+    t = torch_leaf(x_host)
+    t_out = torch.nn.functional.max_pool2d(t, **args)
+    t_out.backward(torch.full(t_out.shape, fill, dtype=torch.float64))
+    np.testing.assert_array_equal(backend.to_numpy(out.data), t_out.detach().numpy())
+    np.testing.assert_array_equal(backend.to_numpy(x.grad.data), t.grad.numpy())
