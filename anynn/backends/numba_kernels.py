@@ -284,8 +284,7 @@ def _max_pool(x, kh, kw, sh, sw, dh, dw, pt, pl, out, arg):
                         else:
                             for k in range(inner):
                                 v = x[o, ch, h, w, k]
-                                best = out[o, ch, oh, ow, k]
-                                if v > best or (v != v and best == best):  # the first NaN wins
+                                if v > out[o, ch, oh, ow, k] or v != v:  # PyTorch's rule: the last NaN wins
                                     out[o, ch, oh, ow, k] = v
                                     arg[o, ch, oh, ow, k] = index
                 if first:  # a dilated window that sees only padding: -inf, as PyTorch, and no winner

@@ -32,7 +32,9 @@ def _disjoint(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[
 
 class MaxPoolNd(Function):
     """Max over each window; padding counts as -inf but never wins. The gradient goes to the first maximum of
-    a window (PyTorch's rule), or to its first NaN (PyTorch: its last; the same unless a window holds two).
+    a window (PyTorch's rule). A window holding NaN has no maximum: the compiled kernels send its gradient to
+    the last NaN, as PyTorch does; the standard ops, which find the winner by comparing with the output, to the
+    window's last offset (the loss is NaN by then anyway).
 
     A backend with a ``max_pool2d`` kernel computes the max and the winning offset of each window in one
     pass and saves only those offsets (one byte per output); otherwise the window is reduced one strided
@@ -80,8 +82,7 @@ class MaxPoolNd(Function):
         left = grad  # the gradient of windows whose winner is not found yet (exactly 0 once it is)
         for k, (rows, cols) in enumerate(offsets):
             if k + 1 < len(offsets):
-                window = padded[:, :, rows, cols]
-                hit = xp.logical_or(window == out, xp.isnan(window))
+                hit = padded[:, :, rows, cols] == out
                 if inside[k] is not None:  # padding never wins, even against an input of -inf
                     hit = xp.logical_and(hit, inside[k])
                 # a cast-and-multiply is several times faster than where() on NumPy; the price: an inf
