@@ -83,3 +83,14 @@ def pytest_terminal_summary(terminalreporter):
         reason = B.why_unavailable(name)
         if reason is not None:
             terminalreporter.write_line(f"{name} was skipped: {reason}")
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No user cache, no ANYNN_DATA, an empty system folder: only the dataset files a test writes are found."""
+    from anynn.datasets import root
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(root.DATA_ENV, raising=False)
+    monkeypatch.setattr(root, "SYSTEM_DIR", str(tmp_path / "system"))
+    return tmp_path

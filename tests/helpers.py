@@ -127,3 +127,13 @@ def compare_with_torch(ours, theirs, arrays, seed=1):
     for m, r in zip(mine, ref):
         if m is not None:
             assert_close(m.grad, r.grad.numpy())
+
+
+def blobs(n: int, classes: int = 3, features: int = 8, seed: int = 0) -> tuple[anynn.Tensor, anynn.Tensor]:
+    """``n`` points of separable Gaussian blobs (float32) and their labels (int64): a model that learns must
+    reach high accuracy on them."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((classes, features)) * 3
+    labels = rng.integers(0, classes, n)
+    x = centers[labels] + rng.standard_normal((n, features))
+    return anynn.tensor(x.astype(np.float32)), anynn.tensor(labels.astype(np.int64))

@@ -22,11 +22,11 @@ from anynn import backends as B
 from anynn import nn
 from anynn.autograd import AnomalyError, BackendMismatchError, detect_anomaly
 from anynn.data import DataLoader, TensorDataset
-from anynn.datasets import root as R
 from anynn.datasets.idx import MNIST, IdxFormatError
 from anynn.nn.module import StateDictError
 from anynn.serialization import CheckpointError
 from anynn.training import NonFiniteLossError, OutOfMemory, fit, load_checkpoint
+from helpers import blobs
 
 
 def raises(exc: type[BaseException], *fragments: str):
@@ -179,21 +179,13 @@ def test_out_of_range_label_without_check_values_is_nan_exactly_there(backend, m
     assert np.isnan(mean.item()) and np.isnan(logits.grad.numpy()).all(), "NaN in the mean's denominator"
 
 
-def _blobs(n=64, features=8, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((classes, features)) * 3
-    y = rng.integers(0, classes, n)
-    x = centers[y] + rng.standard_normal((n, features))
-    return anynn.tensor(x.astype(np.float32)), anynn.tensor(y.astype(np.int64))
-
-
 def _mlp():
     return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3))
 
 
 def test_fit_refuses_uint8_images_with_a_scaling_hint(backend):
     x = anynn.tensor(np.random.default_rng(0).integers(0, 256, (16, 8)).astype(np.uint8))
-    _, y = _blobs(16)
+    _, y = blobs(16)
     model = _mlp()
     with raises(TypeError, "fit: the inputs are anynn.uint8, not float", "x.float() / 255", "Normalize"):
         fit(model, DataLoader(TensorDataset(x, y), batch_size=8), anynn.optim.SGD(model.parameters(), lr=0.1), 1,
@@ -292,7 +284,7 @@ def test_fit_stops_at_the_step_whose_loss_is_not_finite(backend):
         loss = nn.functional.cross_entropy(logits, y)
         return loss * float("inf") if len(calls) == 3 else loss
 
-    x, y = _blobs()
+    x, y = blobs(64)
     model = _mlp()
     opt = anynn.optim.SGD(model.parameters(), lr=0.5)
     with raises(NonFiniteLossError, "the training loss became NaN/inf at step 2 (epoch 1); training stopped",
@@ -314,7 +306,7 @@ def _library_oom(backend) -> BaseException:
 
 def test_out_of_memory_in_fit_names_the_batch_size(backend):
     oom = _library_oom(backend)
-    x, y = _blobs()
+    x, y = blobs(64)
     model = _mlp()
 
     def forward(_):
@@ -347,7 +339,7 @@ class _Interrupt:
 def _train(epochs, checkpoint=None, resume=False, loss_fn=None, out=None):
     anynn.manual_seed(123)
     model = _mlp()
-    x, y = _blobs(64)
+    x, y = blobs(64)
     loader = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True, seed=5)
     opt = anynn.optim.Adam(model.parameters(), lr=0.01)
     sched = anynn.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
@@ -560,7 +552,7 @@ def test_resume_from_another_models_checkpoint_is_a_state_dict_error(backend, tm
     ckpt = tmp_path / "run.anynn"
     _train(1, checkpoint=str(ckpt))
     model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
-    x, y = _blobs()
+    x, y = blobs(64)
     with raises(StateDictError, "Sequential.load_state_dict found a checkpoint that does not match the model",
                 "missing keys (2): 2.weight, 2.bias", "unexpected keys (2): 3.weight, 3.bias",
                 "shape mismatches (2): 0.weight: checkpoint (16, 8) vs model (32, 8); 0.bias: checkpoint (16,) vs "
@@ -588,7 +580,7 @@ def test_resume_with_another_optimizer_is_refused(backend, tmp_path):
     ckpt = tmp_path / "run.anynn"
     _train(1, checkpoint=str(ckpt))  # Adam
     model = _mlp()
-    x, y = _blobs()
+    x, y = blobs(64)
     with raises(CheckpointError, f"{ckpt} holds the state of an optimizer of class Adam, not SGD",
                 "resume with Adam"):
         fit(model, DataLoader(TensorDataset(x, y), batch_size=8),
@@ -597,15 +589,6 @@ def test_resume_with_another_optimizer_is_refused(backend, tmp_path):
 
 
 # ====================================================================== damaged dataset files
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """Only the files a test writes are found (no user cache, no ANYNN_DATA, an empty system folder)."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv(R.DATA_ENV, raising=False)
-    monkeypatch.setattr(R, "SYSTEM_DIR", str(tmp_path / "system"))
-    return tmp_path
-
-
 def _idx(array: np.ndarray) -> bytes:
     return struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
 

@@ -9,20 +9,10 @@ import numpy as np
 import pytest
 
 import anynn
-from anynn.datasets import root as R
 from anynn.datasets.cifar import CIFAR10, CIFAR100, CifarFormatError
 
 C10 = "cifar-10-batches-bin"
 C100 = "cifar-100-binary"
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No user cache, no ANYNN_DATA, an empty system folder: only what a test writes is found."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv(R.DATA_ENV, raising=False)
-    monkeypatch.setattr(R, "SYSTEM_DIR", str(tmp_path / "system"))
-    return tmp_path
 
 
 def records(labels: np.ndarray, images: np.ndarray) -> bytes:

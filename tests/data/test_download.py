@@ -57,15 +57,6 @@ def server(tmp_path, monkeypatch):
         thread.join(timeout=5)
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No user cache, no ANYNN_DATA, an empty system folder: only what a test writes is found."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv(R.DATA_ENV, raising=False)
-    monkeypatch.setattr(R, "SYSTEM_DIR", str(tmp_path / "system"))
-    return tmp_path
-
-
 def _serve(server, name: str, data: bytes) -> str:
     path = server.dir / name
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -38,15 +38,6 @@ def tiny_mnist(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8), rng.integers(0, 10, size=n, dtype=np.uint8)
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No user cache, no ANYNN_DATA, an empty system folder: only what a test writes is found."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv(R.DATA_ENV, raising=False)
-    monkeypatch.setattr(R, "SYSTEM_DIR", str(tmp_path / "system"))
-    return tmp_path
-
-
 def test_read_idx_header_and_payload(tmp_path):
     images = np.arange(3 * 4 * 5, dtype=np.uint8).reshape(3, 4, 5)
     path = write_gz(tmp_path / "x-idx3-ubyte.gz", idx_bytes(images))

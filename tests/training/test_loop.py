@@ -10,15 +10,7 @@ import anynn
 from anynn import nn
 from anynn.data import DataLoader, TensorDataset
 from anynn.training import NonFiniteLossError, evaluate, fit
-
-
-def _blobs(n=256, classes=3, features=8, seed=0):
-    """Separable Gaussian blobs: a model that learns must reach high accuracy."""
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((classes, features)) * 3
-    labels = rng.integers(0, classes, n)
-    x = centers[labels] + rng.standard_normal((n, features))
-    return anynn.tensor(x.astype(np.float32)), anynn.tensor(labels.astype(np.int64))
+from helpers import blobs
 
 
 def _model():
@@ -28,7 +20,7 @@ def _model():
 def _run(epochs, checkpoint=None, resume=False, seed=0):
     anynn.manual_seed(123)
     model = _model()
-    x, y = _blobs()
+    x, y = blobs(256)
     loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, seed=seed)
     opt = anynn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sched = anynn.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
@@ -44,7 +36,7 @@ def test_fit_learns_and_records_history(backend):
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert history["val_acc"][-1] > 0.9
     assert history["lr"] == [0.1, 0.05, 0.025]
-    x, y = _blobs()
+    x, y = blobs(256)
     result = evaluate(model, DataLoader(TensorDataset(x, y), batch_size=100))
     assert result["acc"] == pytest.approx(history["val_acc"][-1])
 
@@ -60,7 +52,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(backend, tmp_pa
 
 
 def test_non_finite_loss_stops_with_guidance(backend):
-    x, y = _blobs()
+    x, y = blobs(256)
     x = x * 1e30
     model = _model()
     loader = DataLoader(TensorDataset(x, y), batch_size=32)
