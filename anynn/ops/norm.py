@@ -111,15 +111,14 @@ class BatchNorm(Function):
             sum_g, sum_gc = run_kernel(ctx, "channel_grad_sums", channel_grad_sums, grad, x, mean)
             gw = sum_gc * inv_std if need_w else None
             gb = sum_g if need_b else None
-        if need_x:
+        if need_x and ctx.batch_stats:
+            per_channel = 1.0 / (math.prod(grad.shape) // grad.shape[1])
+            q = -(scale * inv_std * inv_std * sum_gc * per_channel)
+            r = -(scale * sum_g * per_channel)
+            gx = run_kernel(ctx, "channel_affine2", channel_affine2, grad, x, mean, scale, q, r)
+        elif need_x:  # constant statistics: just the scale
             zero = xp.zeros_like(scale)
-            if ctx.batch_stats:
-                per_channel = 1.0 / (math.prod(grad.shape) // grad.shape[1])
-                q = -(scale * inv_std * inv_std * sum_gc * per_channel)
-                r = -(scale * sum_g * per_channel)
-                gx = run_kernel(ctx, "channel_affine2", channel_affine2, grad, x, mean, scale, q, r)
-            else:
-                gx = run_kernel(ctx, "channel_affine", channel_affine, grad, zero, scale, zero)
+            gx = run_kernel(ctx, "channel_affine", channel_affine, grad, zero, scale, zero)
         return gx, gw, gb, None, None
 
 
