@@ -86,7 +86,7 @@ class MaxPoolNd(Function):
                 if inside[k] is not None:  # padding never wins, even against an input of -inf
                     hit = xp.logical_and(hit, inside[k])
                 # a cast-and-multiply is several times faster than where() on NumPy; the price: an inf
-                # upstream gradient gives NaN at the window's other inputs (PyTorch: 0)
+                # upstream gradient makes the window's gradient NaN (inf * 0; PyTorch: inf at the winner)
                 routed = left * xp.astype(hit, grad.dtype)
                 left = left - routed
             else:  # what is left belongs to the last offset (or, for a window of padding only, to padding)
