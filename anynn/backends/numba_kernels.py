@@ -439,224 +439,198 @@ def col2im(cols: np.ndarray, x_shape, kernel, stride, dilation, pads, out_hw) ->
     return out.transpose(3, 0, 1, 2)
 
 
-# ------------------------------------------------------------------ Winograd F(2x2, 3x3) transforms
-# Tiles of the batch-last layout: a (C, H, W, N) input becomes 16 planes (16, C, TH, TW, N), plane 4*a + b
-# holding entry (a, b) of each 4x4 tile's transform; every inner loop walks the batch (contiguous).
-# The formulas are written out in anynn/ops/winograd.py, whose standard-only twins these must equal.
+# ------------------------------------------------------------------ Winograd F(m x m, 3x3) tile passes
+# Tiles of the batch-last layout: a (C, H, W, N) input becomes a*a planes (a*a, C, TH, TW, N) for a = m + 2,
+# plane a*i + j holding entry (i, j) of each tile's transform. Each tile is transformed along its rows into a
+# small scratch block, then along its columns; every inner loop walks the batch (contiguous, vectorised), and
+# zero coefficients are skipped. The matrices come from anynn/ops/winograd.py, whose standard-only twins these
+# must equal.
 
 @_kernel()
-def _winograd_input(x, pt, pl, v):
+def _winograd_input(x, bt, m, pt, pl, v):
     channels, h_in, w_in, n = x.shape
-    th_n, tw_n = v.shape[2], v.shape[3]
+    a, th_n, tw_n = bt.shape[0], v.shape[2], v.shape[3]
     for c in prange(channels):
-        d = np.zeros((2 * th_n + 2, 2 * tw_n + 2, n), dtype=v.dtype)  # this channel, zero-padded (cache-sized)
+        d = np.zeros((m * th_n + a - m, m * tw_n + a - m, n), dtype=v.dtype)  # this channel, zero-padded
         for h in range(max(0, -pt), min(h_in, d.shape[0] - pt)):
             for w in range(max(0, -pl), min(w_in, d.shape[1] - pl)):
                 for k in range(n):
                     d[h + pt, w + pl, k] = x[c, h, w, k]
+        rows = np.empty((a, a, n), dtype=v.dtype)
+        line = np.empty(n, dtype=v.dtype)
         for ti in range(th_n):
-            r = 2 * ti
             for tj in range(tw_n):
-                s = 2 * tj
-                for k in range(n):
-                    # rows of B^T d (r0 - r2, r1 + r2, r2 - r1, r1 - r3), then the same on the columns
-                    a0 = d[r, s, k] - d[r + 2, s, k]
-                    a1 = d[r, s + 1, k] - d[r + 2, s + 1, k]
-                    a2 = d[r, s + 2, k] - d[r + 2, s + 2, k]
-                    a3 = d[r, s + 3, k] - d[r + 2, s + 3, k]
-                    b0 = d[r + 1, s, k] + d[r + 2, s, k]
-                    b1 = d[r + 1, s + 1, k] + d[r + 2, s + 1, k]
-                    b2 = d[r + 1, s + 2, k] + d[r + 2, s + 2, k]
-                    b3 = d[r + 1, s + 3, k] + d[r + 2, s + 3, k]
-                    e0 = d[r + 2, s, k] - d[r + 1, s, k]
-                    e1 = d[r + 2, s + 1, k] - d[r + 1, s + 1, k]
-                    e2 = d[r + 2, s + 2, k] - d[r + 1, s + 2, k]
-                    e3 = d[r + 2, s + 3, k] - d[r + 1, s + 3, k]
-                    f0 = d[r + 1, s, k] - d[r + 3, s, k]
-                    f1 = d[r + 1, s + 1, k] - d[r + 3, s + 1, k]
-                    f2 = d[r + 1, s + 2, k] - d[r + 3, s + 2, k]
-                    f3 = d[r + 1, s + 3, k] - d[r + 3, s + 3, k]
-                    v[0, c, ti, tj, k] = a0 - a2
-                    v[1, c, ti, tj, k] = a1 + a2
-                    v[2, c, ti, tj, k] = a2 - a1
-                    v[3, c, ti, tj, k] = a1 - a3
-                    v[4, c, ti, tj, k] = b0 - b2
-                    v[5, c, ti, tj, k] = b1 + b2
-                    v[6, c, ti, tj, k] = b2 - b1
-                    v[7, c, ti, tj, k] = b1 - b3
-                    v[8, c, ti, tj, k] = e0 - e2
-                    v[9, c, ti, tj, k] = e1 + e2
-                    v[10, c, ti, tj, k] = e2 - e1
-                    v[11, c, ti, tj, k] = e1 - e3
-                    v[12, c, ti, tj, k] = f0 - f2
-                    v[13, c, ti, tj, k] = f1 + f2
-                    v[14, c, ti, tj, k] = f2 - f1
-                    v[15, c, ti, tj, k] = f1 - f3
+                for i in range(a):  # rows[i, j] = sum_r bt[i, r] d[r, j]
+                    for j in range(a):
+                        line[:] = 0
+                        for r in range(a):
+                            coef = bt[i, r]
+                            if coef != 0:
+                                for k in range(n):
+                                    line[k] += coef * d[m * ti + r, m * tj + j, k]
+                        rows[i, j, :] = line
+                for i in range(a):  # v[i, j] = sum_q rows[i, q] bt[j, q]
+                    for j in range(a):
+                        line[:] = 0
+                        for q in range(a):
+                            coef = bt[j, q]
+                            if coef != 0:
+                                for k in range(n):
+                                    line[k] += coef * rows[i, q, k]
+                        v[a * i + j, c, ti, tj, :] = line
 
 
 @_kernel()
-def _winograd_output(m, bias, y):
+def _winograd_output(mm, at, bias, y):
     channels, oh_n, ow_n, n = y.shape
-    th_n, tw_n = m.shape[2], m.shape[3]
+    m, a, th_n, tw_n = at.shape[0], at.shape[1], mm.shape[2], mm.shape[3]
     for o in prange(channels):
-        b = bias[o]
-        tiles = np.empty((2 * th_n, 2 * tw_n, n), dtype=y.dtype)
+        tiles = np.empty((m * th_n, m * tw_n, n), dtype=y.dtype)
+        rows = np.empty((m, a, n), dtype=y.dtype)
+        line = np.empty(n, dtype=y.dtype)
         for ti in range(th_n):
             for tj in range(tw_n):
-                for k in range(n):
-                    # rows of A^T M (r0 + r1 + r2, r1 - r2 - r3), then the same on the columns
-                    s0 = m[0, o, ti, tj, k] + m[4, o, ti, tj, k] + m[8, o, ti, tj, k]
-                    s1 = m[1, o, ti, tj, k] + m[5, o, ti, tj, k] + m[9, o, ti, tj, k]
-                    s2 = m[2, o, ti, tj, k] + m[6, o, ti, tj, k] + m[10, o, ti, tj, k]
-                    s3 = m[3, o, ti, tj, k] + m[7, o, ti, tj, k] + m[11, o, ti, tj, k]
-                    t0 = m[4, o, ti, tj, k] - m[8, o, ti, tj, k] - m[12, o, ti, tj, k]
-                    t1 = m[5, o, ti, tj, k] - m[9, o, ti, tj, k] - m[13, o, ti, tj, k]
-                    t2 = m[6, o, ti, tj, k] - m[10, o, ti, tj, k] - m[14, o, ti, tj, k]
-                    t3 = m[7, o, ti, tj, k] - m[11, o, ti, tj, k] - m[15, o, ti, tj, k]
-                    tiles[2 * ti, 2 * tj, k] = s0 + s1 + s2 + b
-                    tiles[2 * ti, 2 * tj + 1, k] = s1 - s2 - s3 + b
-                    tiles[2 * ti + 1, 2 * tj, k] = t0 + t1 + t2 + b
-                    tiles[2 * ti + 1, 2 * tj + 1, k] = t1 - t2 - t3 + b
-        for i in range(oh_n):  # an odd output size leaves the last tile row/column half used
+                for i in range(m):  # rows[i, j] = sum_r at[i, r] M[r, j]
+                    for j in range(a):
+                        line[:] = 0
+                        for r in range(a):
+                            coef = at[i, r]
+                            if coef != 0:
+                                for k in range(n):
+                                    line[k] += coef * mm[a * r + j, o, ti, tj, k]
+                        rows[i, j, :] = line
+                for i in range(m):  # y[i, j] = sum_q rows[i, q] at[j, q] + bias
+                    for j in range(m):
+                        line[:] = bias[o]
+                        for q in range(a):
+                            coef = at[j, q]
+                            if coef != 0:
+                                for k in range(n):
+                                    line[k] += coef * rows[i, q, k]
+                        tiles[m * ti + i, m * tj + j, :] = line
+        for i in range(oh_n):  # a size not divisible by m leaves the last tiles partly used
             for j in range(ow_n):
                 for k in range(n):
                     y[o, i, j, k] = tiles[i, j, k]
 
 
 @_kernel()
-def _winograd_grad_output(g, dm):
+def _winograd_grad_output(g, at, dm):
     channels, oh_n, ow_n, n = g.shape
-    th_n, tw_n = dm.shape[2], dm.shape[3]
+    m, a, th_n, tw_n = at.shape[0], at.shape[1], dm.shape[2], dm.shape[3]
     for o in prange(channels):
-        y = np.zeros((2 * th_n, 2 * tw_n, n), dtype=dm.dtype)  # this channel's gradient, zero-padded to whole tiles
+        y = np.zeros((m * th_n, m * tw_n, n), dtype=dm.dtype)  # this channel's gradient, zero-padded to whole tiles
         for i in range(oh_n):
             for j in range(ow_n):
                 for k in range(n):
                     y[i, j, k] = g[o, i, j, k]
+        rows = np.empty((a, m, n), dtype=dm.dtype)
+        line = np.empty(n, dtype=dm.dtype)
         for ti in range(th_n):
-            r = 2 * ti
             for tj in range(tw_n):
-                s = 2 * tj
-                for k in range(n):
-                    # rows of A Y (y0, y0 + y1, y0 - y1, -y1), then the same on the columns
-                    p0 = y[r, s, k]
-                    q0 = y[r, s + 1, k]
-                    p1 = y[r, s, k] + y[r + 1, s, k]
-                    q1 = y[r, s + 1, k] + y[r + 1, s + 1, k]
-                    p2 = y[r, s, k] - y[r + 1, s, k]
-                    q2 = y[r, s + 1, k] - y[r + 1, s + 1, k]
-                    p3 = -y[r + 1, s, k]
-                    q3 = -y[r + 1, s + 1, k]
-                    dm[0, o, ti, tj, k] = p0
-                    dm[1, o, ti, tj, k] = p0 + q0
-                    dm[2, o, ti, tj, k] = p0 - q0
-                    dm[3, o, ti, tj, k] = -q0
-                    dm[4, o, ti, tj, k] = p1
-                    dm[5, o, ti, tj, k] = p1 + q1
-                    dm[6, o, ti, tj, k] = p1 - q1
-                    dm[7, o, ti, tj, k] = -q1
-                    dm[8, o, ti, tj, k] = p2
-                    dm[9, o, ti, tj, k] = p2 + q2
-                    dm[10, o, ti, tj, k] = p2 - q2
-                    dm[11, o, ti, tj, k] = -q2
-                    dm[12, o, ti, tj, k] = p3
-                    dm[13, o, ti, tj, k] = p3 + q3
-                    dm[14, o, ti, tj, k] = p3 - q3
-                    dm[15, o, ti, tj, k] = -q3
+                for i in range(a):  # rows[i, j] = sum_r at[r, i] Y[r, j]
+                    for j in range(m):
+                        line[:] = 0
+                        for r in range(m):
+                            coef = at[r, i]
+                            if coef != 0:
+                                for k in range(n):
+                                    line[k] += coef * y[m * ti + r, m * tj + j, k]
+                        rows[i, j, :] = line
+                for i in range(a):  # dm[i, j] = sum_q rows[i, q] at[q, j]
+                    for j in range(a):
+                        line[:] = 0
+                        for q in range(m):
+                            coef = at[q, j]
+                            if coef != 0:
+                                for k in range(n):
+                                    line[k] += coef * rows[i, q, k]
+                        dm[a * i + j, o, ti, tj, :] = line
 
 
 @_kernel()
-def _winograd_grad_input(dv, pt, pl, dx):
+def _winograd_grad_input(dv, bt, m, pt, pl, dx):
     channels, h_in, w_in, n = dx.shape
-    th_n, tw_n = dv.shape[2], dv.shape[3]
+    a, th_n, tw_n = bt.shape[0], dv.shape[2], dv.shape[3]
     for c in prange(channels):
-        acc = np.zeros((2 * th_n + 2, 2 * tw_n + 2, n), dtype=dx.dtype)  # overlapping tiles summed here
+        acc = np.zeros((m * th_n + a - m, m * tw_n + a - m, n), dtype=dx.dtype)  # overlapping tiles summed here
+        rows = np.empty((a, a, n), dtype=dx.dtype)
+        line = np.empty(n, dtype=dx.dtype)
         for ti in range(th_n):
-            r = 2 * ti
             for tj in range(tw_n):
-                s = 2 * tj
-                for k in range(n):
-                    # rows of B dV (v0, v1 - v2 + v3, v1 + v2 - v0, -v3), then the same on the columns
-                    a0 = dv[0, c, ti, tj, k]
-                    a1 = dv[1, c, ti, tj, k]
-                    a2 = dv[2, c, ti, tj, k]
-                    a3 = dv[3, c, ti, tj, k]
-                    b0 = dv[4, c, ti, tj, k] - dv[8, c, ti, tj, k] + dv[12, c, ti, tj, k]
-                    b1 = dv[5, c, ti, tj, k] - dv[9, c, ti, tj, k] + dv[13, c, ti, tj, k]
-                    b2 = dv[6, c, ti, tj, k] - dv[10, c, ti, tj, k] + dv[14, c, ti, tj, k]
-                    b3 = dv[7, c, ti, tj, k] - dv[11, c, ti, tj, k] + dv[15, c, ti, tj, k]
-                    e0 = dv[4, c, ti, tj, k] + dv[8, c, ti, tj, k] - dv[0, c, ti, tj, k]
-                    e1 = dv[5, c, ti, tj, k] + dv[9, c, ti, tj, k] - dv[1, c, ti, tj, k]
-                    e2 = dv[6, c, ti, tj, k] + dv[10, c, ti, tj, k] - dv[2, c, ti, tj, k]
-                    e3 = dv[7, c, ti, tj, k] + dv[11, c, ti, tj, k] - dv[3, c, ti, tj, k]
-                    f0 = -dv[12, c, ti, tj, k]
-                    f1 = -dv[13, c, ti, tj, k]
-                    f2 = -dv[14, c, ti, tj, k]
-                    f3 = -dv[15, c, ti, tj, k]
-                    acc[r, s, k] += a0
-                    acc[r, s + 1, k] += a1 - a2 + a3
-                    acc[r, s + 2, k] += a1 + a2 - a0
-                    acc[r, s + 3, k] -= a3
-                    acc[r + 1, s, k] += b0
-                    acc[r + 1, s + 1, k] += b1 - b2 + b3
-                    acc[r + 1, s + 2, k] += b1 + b2 - b0
-                    acc[r + 1, s + 3, k] -= b3
-                    acc[r + 2, s, k] += e0
-                    acc[r + 2, s + 1, k] += e1 - e2 + e3
-                    acc[r + 2, s + 2, k] += e1 + e2 - e0
-                    acc[r + 2, s + 3, k] -= e3
-                    acc[r + 3, s, k] += f0
-                    acc[r + 3, s + 1, k] += f1 - f2 + f3
-                    acc[r + 3, s + 2, k] += f1 + f2 - f0
-                    acc[r + 3, s + 3, k] -= f3
+                for i in range(a):  # rows[i, j] = sum_r bt[r, i] dV[r, j]
+                    for j in range(a):
+                        line[:] = 0
+                        for r in range(a):
+                            coef = bt[r, i]
+                            if coef != 0:
+                                for k in range(n):
+                                    line[k] += coef * dv[a * r + j, c, ti, tj, k]
+                        rows[i, j, :] = line
+                for i in range(a):  # acc[i, j] += sum_q rows[i, q] bt[q, j]
+                    for j in range(a):
+                        for q in range(a):
+                            coef = bt[q, j]
+                            if coef != 0:
+                                for k in range(n):
+                                    acc[m * ti + i, m * tj + j, k] += coef * rows[i, q, k]
         for h in range(h_in):  # what fell on the padding is dropped
             for w in range(w_in):
                 for k in range(n):
                     dx[c, h, w, k] = acc[h + pt, w + pl, k]
 
 
+def _matrix(values, dtype) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(values, dtype=dtype))
+
+
 @_one_at_a_time
-def winograd_input(x: np.ndarray, pads, tiles) -> np.ndarray | None:
+def winograd_input(x: np.ndarray, bt, pads, tiles) -> np.ndarray | None:
     """anynn.ops.winograd.input_tiles on all cores: each channel padded once in cache, then transformed."""
     if x.dtype not in _FLOATS:
         return None
     n, c = x.shape[0], x.shape[1]
-    v = np.empty((16, c, tiles[0], tiles[1], n), dtype=x.dtype)
-    _winograd_input(x.transpose(1, 2, 3, 0), pads[0][0], pads[1][0], v)
-    return v.reshape(16, c, -1)
+    a = len(bt)
+    v = np.empty((a * a, c, tiles[0], tiles[1], n), dtype=x.dtype)
+    _winograd_input(x.transpose(1, 2, 3, 0), _matrix(bt, x.dtype), a - 2, pads[0][0], pads[1][0], v)
+    return v.reshape(a * a, c, -1)
 
 
 @_one_at_a_time
-def winograd_output(m: np.ndarray, bias: np.ndarray | None, out_hw, tiles) -> np.ndarray | None:
+def winograd_output(m: np.ndarray, at, bias: np.ndarray | None, out_hw, tiles) -> np.ndarray | None:
     """anynn.ops.winograd.output_from_tiles (bias added in the same pass), returned batch-last."""
     if m.dtype not in _FLOATS or (bias is not None and bias.dtype != m.dtype):
         return None
     o, n = m.shape[1], m.shape[2] // (tiles[0] * tiles[1])
     y = np.empty((o, out_hw[0], out_hw[1], n), dtype=m.dtype)
     bias = np.zeros(o, dtype=m.dtype) if bias is None else np.ascontiguousarray(bias)
-    _winograd_output(np.ascontiguousarray(m).reshape(16, o, tiles[0], tiles[1], n), bias, y)
+    planes = np.ascontiguousarray(m).reshape(m.shape[0], o, tiles[0], tiles[1], n)
+    _winograd_output(planes, _matrix(at, m.dtype), bias, y)
     return y.transpose(3, 0, 1, 2)
 
 
 @_one_at_a_time
-def winograd_grad_output(g: np.ndarray, tiles) -> np.ndarray | None:
+def winograd_grad_output(g: np.ndarray, at, tiles) -> np.ndarray | None:
     """anynn.ops.winograd.grad_output_tiles on all cores."""
     if g.dtype not in _FLOATS:
         return None
     n, o = g.shape[0], g.shape[1]
-    dm = np.empty((16, o, tiles[0], tiles[1], n), dtype=g.dtype)
-    _winograd_grad_output(g.transpose(1, 2, 3, 0), dm)
-    return dm.reshape(16, o, -1)
+    a = len(at[0])
+    dm = np.empty((a * a, o, tiles[0], tiles[1], n), dtype=g.dtype)
+    _winograd_grad_output(g.transpose(1, 2, 3, 0), _matrix(at, g.dtype), dm)
+    return dm.reshape(a * a, o, -1)
 
 
 @_one_at_a_time
-def winograd_grad_input(dv: np.ndarray, x_shape, pads, tiles) -> np.ndarray | None:
+def winograd_grad_input(dv: np.ndarray, bt, x_shape, pads, tiles) -> np.ndarray | None:
     """anynn.ops.winograd.grad_input_from_tiles on all cores, returned batch-last."""
     if dv.dtype not in _FLOATS:
         return None
     n, c, h, w = x_shape
+    a = len(bt)
     dx = np.empty((c, h, w, n), dtype=dv.dtype)
-    _winograd_grad_input(np.ascontiguousarray(dv).reshape(16, c, tiles[0], tiles[1], n), pads[0][0], pads[1][0], dx)
+    planes = np.ascontiguousarray(dv).reshape(a * a, c, tiles[0], tiles[1], n)
+    _winograd_grad_input(planes, _matrix(bt, dv.dtype), a - 2, pads[0][0], pads[1][0], dx)
     return dx.transpose(3, 0, 1, 2)
 
 

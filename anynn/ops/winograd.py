@@ -1,18 +1,22 @@
-"""Winograd convolution F(2x2, 3x3): a 3x3, stride-1 ``conv2d`` with 2.25x fewer multiplications than im2col.
+"""Winograd convolution F(m x m, 3x3): a 3x3 stride-1 ``conv2d`` with 2.25x (m = 2) or 4x (m = 4) fewer
+multiplications than im2col.
 
-Lavin & Gray (2015). Each 2x2 block of outputs ("tile") reads a 4x4 block of the padded input ``d``, and
+Lavin & Gray (2015). Each m x m block of outputs ("tile") reads an a x a block (a = m + 2) of the padded input
+``d``, and
 
-    Y = A^T [ (G w G^T) * (B^T d B) ] A        (``*`` element-wise over the 4x4 entries)
+    Y = A^T [ (G w G^T) * (B^T d B) ] A        (``*`` element-wise over the a x a entries)
 
-with B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], G = [[1, 0, 0], [1/2, 1/2, 1/2],
-[1/2, -1/2, 1/2], [0, 0, 1]], A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]. Summed over input channels, entry (a, b)
-of the 4x4 product is one GEMM, so a layer is 16 GEMMs of (O, C) @ (C, tiles) instead of one of
-(O, 9C) @ (9C, pixels), and the transformed input is 4/1 of the input instead of im2col's 9/1.
+with the matrices in ``TRANSFORMS``. Summed over input channels, entry (i, j) of the a x a product is one GEMM,
+so a layer is a*a GEMMs of (O, C) @ (C, tiles) instead of one of (O, 9C) @ (9C, pixels), and the transformed
+input is a*a/m^2 times the input (4x for m = 2, 2.25x for m = 4) instead of im2col's 9x.
 
-The backward pass is the exact backward of these three linear steps: the output gradient through A (``A dY
-A^T``), the two GEMMs' gradients, and the input gradient through B (``B dV B^T``, tiles overlap by two rows and
-columns, so their contributions are summed). The error is that of a few extra additions, ~1e-7 relative in
-float32 (tests compare against PyTorch in float64).
+The backward pass is the exact backward of these linear steps: the output gradient through A (``A dY A^T``),
+the GEMMs' gradients, and the input gradient through B (``B dV B^T``; neighbouring tiles overlap by two rows
+and columns, so their contributions are summed).
+
+Rounding: F(2x2) adds a few additions (float32 error ~2x im2col's); F(4x4) multiplies by up to 8 and divides
+by 24 (~30x im2col's, about 5e-6 of the output's scale: still far below the 1e-3 of the TF32 convolutions
+PyTorch runs on NVIDIA GPUs by default). ``conv2d`` uses m = 4 for outputs of at least 8x8 (``tile_for``).
 
 Every transform here is standard-only; the numpy backend runs compiled twins of the four tile passes
 (``anynn/backends/numba_kernels.py``), and ``conv2d`` picks this algorithm only where those exist (see
@@ -20,7 +24,7 @@ Every transform here is standard-only; the numpy backend runs compiled twins of 
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from anynn.autograd.function import Function
 from anynn.backends.base import padded_batch_last
@@ -28,20 +32,38 @@ from anynn.ops._util import run_kernel
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 Tiles = tuple[int, int]
+Matrix = tuple[tuple[float, ...], ...]
 
-_G = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]]
-#: Below this many input channels the 16 thin GEMMs lose to im2col's one (measured: 3 -> 32 channels is
-#: 1.5x slower with Winograd, 32 -> 32 is 1.3x faster).
+#: Output tile size m -> (B^T, G, A^T), interpolation points 0, +-1 (and +-2 for m = 4), then infinity. Column
+#: 1 of both A^T is all ones, so plane (1, 1) of the output gradient's transform is each tile's sum.
+TRANSFORMS: dict[int, tuple[Matrix, Matrix, Matrix]] = {
+    2: (((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+        ((1, 0, 0), (1 / 2, 1 / 2, 1 / 2), (1 / 2, -1 / 2, 1 / 2), (0, 0, 1)),
+        ((1, 1, 1, 0), (0, 1, -1, -1))),
+    4: (((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0), (0, -2, -1, 2, 1, 0),
+         (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1)),
+        ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6), (1 / 24, 1 / 12, 1 / 6),
+         (1 / 24, -1 / 12, 1 / 6), (0, 0, 1)),
+        ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))),
+}
+#: Below this many input channels the thin GEMMs lose to im2col's one (measured on vgg_small's first layer,
+#: 3 -> 32 channels: 1.5x slower with Winograd; 32 -> 32 channels: 1.3x faster).
 MIN_CHANNELS = 16
 
 
 def applies(backend: Any, x_shape: tuple[int, ...], weight_shape: tuple[int, ...], stride: tuple[int, ...],
             dilation: tuple[int, ...], groups: int, dtype: Any) -> bool:
-    """Whether ``conv2d`` should run as Winograd F(2x2, 3x3): a dense 3x3 stride-1 undilated 2-D convolution
-    in float32/float64 with enough channels, on a backend that has the compiled tile passes."""
+    """Whether ``conv2d`` should run as Winograd: a dense 3x3 stride-1 undilated 2-D convolution in
+    float32/float64 with enough channels, on a backend that has the compiled tile passes."""
     return (len(x_shape) == 4 and tuple(weight_shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
             and tuple(dilation) == (1, 1) and groups == 1 and x_shape[1] >= MIN_CHANNELS
             and dtype.name in ("float32", "float64") and "winograd_input" in backend.kernels)
+
+
+def tile_for(out_hw: tuple[int, int]) -> int:
+    """The output tile size ``conv2d`` uses: 4 (fewest multiplications) unless the output is under 8x8, where
+    4x4 tiles would mostly cover padding."""
+    return 4 if min(out_hw) >= 8 else 2
 
 
 class WinogradConv2d(Function):
@@ -52,128 +74,137 @@ class WinogradConv2d(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias=None, *, pads):
+    def forward(ctx, x, weight, bias=None, *, pads, tile):
         xp = ctx.xp
         n, c, h, w = x.shape
         (pt, pb), (pl, pr) = pads
         out_hw = (h + pt + pb - 2, w + pl + pr - 2)
-        tiles = ((out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2)
-        u = weight_tiles(xp, weight)
-        v = run_kernel(ctx, "winograd_input", input_tiles, x, pads, tiles)
-        out = run_kernel(ctx, "winograd_output", output_from_tiles, xp.matmul(u, v), bias, out_hw, tiles)
+        tiles = (-(-out_hw[0] // tile), -(-out_hw[1] // tile))
+        bt, g, at = TRANSFORMS[tile]
+        u = weight_tiles(xp, weight, g)
+        v = run_kernel(ctx, "winograd_input", input_tiles, x, bt, pads, tiles)
+        out = run_kernel(ctx, "winograd_output", output_from_tiles, xp.matmul(u, v), at, bias, out_hw, tiles)
         ctx.save(u, v)
-        ctx.geometry = (tuple(x.shape), pads, tiles)
+        ctx.geometry = (tuple(x.shape), pads, tiles, tile)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
         u, v = ctx.saved
-        x_shape, pads, tiles = ctx.geometry
+        x_shape, pads, tiles, tile = ctx.geometry
+        bt, g, at = TRANSFORMS[tile]
         need_x, need_w, need_b = ctx.needs_input_grad
-        dm = run_kernel(ctx, "winograd_grad_output", grad_output_tiles, grad, tiles)
+        dm = run_kernel(ctx, "winograd_grad_output", grad_output_tiles, grad, at, tiles)
         gx = gw = gb = None
         if need_w:
-            gw = weight_grad(xp, xp.matmul(dm, xp.matrix_transpose(v)))
-        if need_b:  # plane (1, 1) of A dY A^T is each tile's sum (A's row 1 is [1, 1])
-            gb = xp.sum(dm[5, ...], axis=1)
+            gw = weight_grad(xp, xp.matmul(dm, xp.matrix_transpose(v)), g)
+        if need_b:  # plane (1, 1) of A dY A^T is each tile's sum (column 1 of A^T is all ones)
+            gb = xp.sum(dm[len(bt) + 1, ...], axis=1)
         if need_x:
             dv = xp.matmul(xp.matrix_transpose(u), dm)
-            gx = run_kernel(ctx, "winograd_grad_input", grad_input_from_tiles, dv, x_shape, pads, tiles)
+            gx = run_kernel(ctx, "winograd_grad_input", grad_input_from_tiles, dv, bt, x_shape, pads, tiles)
         return gx, gw, gb
 
 
-def winograd_conv2d(x: Any, weight: Any, bias: Any = None, padding: int | tuple[int, int] = 0) -> Any:
-    """``conv2d(x, weight, bias, padding=padding)`` for 3x3 weights, always by Winograd (on any backend, with
-    the standard transforms where no compiled ones exist): for tests and comparisons; ``conv2d`` chooses."""
+def winograd_conv2d(x: Any, weight: Any, bias: Any = None, padding: int | tuple[int, int] = 0,
+                    tile: int = 4) -> Any:
+    """``conv2d(x, weight, bias, padding=padding)`` for 3x3 weights, always by Winograd with ``tile`` x
+    ``tile`` output tiles (on any backend, with the standard transforms where no compiled ones exist): for tests
+    and comparisons; ``conv2d`` chooses by itself."""
+    if tile not in TRANSFORMS:
+        raise ValueError(f"winograd_conv2d: tile must be one of {sorted(TRANSFORMS)}, got {tile!r}")
     ph, pw = (padding, padding) if isinstance(padding, int) else padding
-    return WinogradConv2d.apply(x, weight, bias, pads=((ph, ph), (pw, pw)))
+    return WinogradConv2d.apply(x, weight, bias, pads=((ph, ph), (pw, pw)), tile=tile)
 
 
 # ------------------------------------------------------------------ transforms (standard-only)
-def weight_tiles(xp: Any, weight: Any) -> Any:
-    """G w G^T for every (O, C) pair, as 16 contiguous planes (16, O, C) (a strided stack would keep NumPy's
+def weight_tiles(xp: Any, weight: Any, g: Matrix) -> Any:
+    """G w G^T for every (O, C) pair, as a*a contiguous planes (a*a, O, C) (a strided stack would keep NumPy's
     batched matmul off BLAS)."""
-    o, c = weight.shape[0], weight.shape[1]
-    g = xp.asarray(_G, dtype=weight.dtype, device=weight.device)
-    u = xp.matmul(xp.matmul(g, weight), xp.matrix_transpose(g))
-    planes = xp.permute_dims(xp.reshape(u, (o, c, 16)), (2, 0, 1))
-    return xp.reshape(xp.reshape(planes, (-1,)), (16, o, c))  # flattening copies in (16, O, C) order
+    o, c, a = weight.shape[0], weight.shape[1], len(g)
+    gm = xp.asarray(g, dtype=weight.dtype, device=weight.device)
+    u = xp.matmul(xp.matmul(gm, weight), xp.matrix_transpose(gm))
+    planes = xp.permute_dims(xp.reshape(u, (o, c, a * a)), (2, 0, 1))
+    return xp.reshape(xp.reshape(planes, (-1,)), (a * a, o, c))  # flattening copies in (a*a, O, C) order
 
 
-def weight_grad(xp: Any, du: Any) -> Any:
-    """(16, O, C) gradient of :func:`weight_tiles` back to (O, C, 3, 3): G^T dU G."""
-    o, c = du.shape[1], du.shape[2]
-    g = xp.asarray(_G, dtype=du.dtype, device=du.device)
-    du = xp.reshape(xp.permute_dims(du, (1, 2, 0)), (o, c, 4, 4))
-    return xp.matmul(xp.matmul(xp.matrix_transpose(g), du), g)
+def weight_grad(xp: Any, du: Any, g: Matrix) -> Any:
+    """(a*a, O, C) gradient of :func:`weight_tiles` back to (O, C, 3, 3): G^T dU G."""
+    o, c, a = du.shape[1], du.shape[2], len(g)
+    gm = xp.asarray(g, dtype=du.dtype, device=du.device)
+    du = xp.reshape(xp.permute_dims(du, (1, 2, 0)), (o, c, a, a))
+    return xp.matmul(xp.matmul(xp.matrix_transpose(gm), du), gm)
 
 
-def _bt_rows(r0: Any, r1: Any, r2: Any, r3: Any) -> list[Any]:
-    return [r0 - r2, r1 + r2, r2 - r1, r1 - r3]
+def _combine(coefs: Sequence[float], arrays: Sequence[Any]) -> Any:
+    """sum(coef * array), skipping zero coefficients and multiplying by none of +-1."""
+    total = None
+    for coef, array in zip(coefs, arrays):
+        if coef == 0:
+            continue
+        term = array if coef == 1 else -array if coef == -1 else array * coef
+        total = term if total is None else total + term
+    return total
 
 
-def _at_rows(r0: Any, r1: Any, r2: Any, r3: Any) -> list[Any]:
-    return [r0 + r1 + r2, r1 - r2 - r3]
+def _column(matrix: Matrix, j: int) -> list[float]:
+    return [row[j] for row in matrix]
 
 
-def _a_rows(r0: Any, r1: Any) -> list[Any]:
-    return [r0, r0 + r1, r0 - r1, -r1]
-
-
-def _b_rows(r0: Any, r1: Any, r2: Any, r3: Any) -> list[Any]:
-    return [r0, r1 - r2 + r3, r1 + r2 - r0, -r3]
-
-
-def input_tiles(xp: Any, x: Any, pads: Pads, tiles: Tiles) -> Any:
-    """B^T d B for every 4x4 input tile: (N, C, H, W) -> (16, C, TH*TW*N)."""
+def input_tiles(xp: Any, x: Any, bt: Matrix, pads: Pads, tiles: Tiles) -> Any:
+    """B^T d B for every a x a input tile: (N, C, H, W) -> (a*a, C, TH*TW*N)."""
     n, c, h, w = x.shape
-    th, tw = tiles
+    (th, tw), a = tiles, len(bt)
+    m = a - 2
     (pt, _), (pl, _) = pads
-    xt = padded_batch_last(xp, x, ((pt, 2 * th + 2 - h - pt), (pl, 2 * tw + 2 - w - pl)), x.device)
-    d = [[xt[:, a:a + 2 * th - 1:2, b:b + 2 * tw - 1:2, :] for b in range(4)] for a in range(4)]
-    rows = [_bt_rows(*[d[a][b] for a in range(4)]) for b in range(4)]  # rows[b][a']
-    planes = [plane for a in range(4) for plane in _bt_rows(*[rows[b][a] for b in range(4)])]
-    return xp.reshape(xp.stack(planes), (16, c, th * tw * n))
+    xt = padded_batch_last(xp, x, ((pt, m * th + 2 - h - pt), (pl, m * tw + 2 - w - pl)), x.device)
+    d = [[xt[:, r:r + m * (th - 1) + 1:m, j:j + m * (tw - 1) + 1:m, :] for j in range(a)] for r in range(a)]
+    rows = [[_combine(bt[i], [d[r][j] for r in range(a)]) for j in range(a)] for i in range(a)]
+    planes = [_combine(bt[j], rows[i]) for i in range(a) for j in range(a)]
+    return xp.reshape(xp.stack(planes), (a * a, c, th * tw * n))
 
 
-def output_from_tiles(xp: Any, m: Any, bias: Any, out_hw: tuple[int, int], tiles: Tiles) -> Any:
-    """A^T M A (+ bias) for every tile: (16, O, TH*TW*N) -> (N, O, OH, OW), batch-last in memory."""
-    o, th, tw = m.shape[1], tiles[0], tiles[1]
-    n = m.shape[2] // (th * tw)
-    p = xp.reshape(m, (4, 4, o, th, tw, n))
-    rows = [_at_rows(*[p[a, b, ...] for a in range(4)]) for b in range(4)]  # rows[b][i]
-    out = [_at_rows(*[rows[b][i] for b in range(4)]) for i in range(2)]  # out[i][j]: (O, TH, TW, N)
-    y = xp.stack([xp.stack(out[i], axis=3) for i in range(2)], axis=2)  # (O, TH, 2, TW, 2, N)
-    y = xp.reshape(y, (o, 2 * th, 2 * tw, n))[:, :out_hw[0], :out_hw[1], :]
+def output_from_tiles(xp: Any, mm: Any, at: Matrix, bias: Any, out_hw: tuple[int, int], tiles: Tiles) -> Any:
+    """A^T M A (+ bias) for every tile: (a*a, O, TH*TW*N) -> (N, O, OH, OW), batch-last in memory."""
+    o, (th, tw), m, a = mm.shape[1], tiles, len(at), len(at[0])
+    n = mm.shape[2] // (th * tw)
+    p = xp.reshape(mm, (a, a, o, th, tw, n))
+    rows = [[_combine(at[i], [p[r, j, ...] for r in range(a)]) for j in range(a)] for i in range(m)]
+    out = [[_combine(at[j], rows[i]) for j in range(m)] for i in range(m)]  # out[i][j]: (O, TH, TW, N)
+    y = xp.stack([xp.stack(out[i], axis=3) for i in range(m)], axis=2)  # (O, TH, m, TW, m, N)
+    y = xp.reshape(y, (o, m * th, m * tw, n))[:, :out_hw[0], :out_hw[1], :]
     if bias is not None:
         y = y + xp.reshape(bias, (o, 1, 1, 1))
     return xp.permute_dims(y, (3, 0, 1, 2))
 
 
-def grad_output_tiles(xp: Any, grad: Any, tiles: Tiles) -> Any:
-    """A dY A^T for every 2x2 output tile (zeros past an odd edge): (N, O, OH, OW) -> (16, O, TH*TW*N)."""
+def grad_output_tiles(xp: Any, grad: Any, at: Matrix, tiles: Tiles) -> Any:
+    """A dY A^T for every m x m output tile (zeros past a partly used edge tile): (N, O, OH, OW) ->
+    (a*a, O, TH*TW*N)."""
     n, o, oh, ow = grad.shape
-    th, tw = tiles
-    gt = padded_batch_last(xp, grad, ((0, 2 * th - oh), (0, 2 * tw - ow)), grad.device)
-    y = [[gt[:, i::2, j::2, :] for j in range(2)] for i in range(2)]
-    rows = [_a_rows(y[0][j], y[1][j]) for j in range(2)]  # rows[j][a]
-    planes = [plane for a in range(4) for plane in _a_rows(rows[0][a], rows[1][a])]
-    return xp.reshape(xp.stack(planes), (16, o, th * tw * n))
+    (th, tw), m, a = tiles, len(at), len(at[0])
+    gt = padded_batch_last(xp, grad, ((0, m * th - oh), (0, m * tw - ow)), grad.device)
+    y = [[gt[:, r::m, j::m, :] for j in range(m)] for r in range(m)]
+    rows = [[_combine(_column(at, i), [y[r][j] for r in range(m)]) for j in range(m)] for i in range(a)]
+    planes = [_combine(_column(at, j), rows[i]) for i in range(a) for j in range(a)]
+    return xp.reshape(xp.stack(planes), (a * a, o, th * tw * n))
 
 
-def grad_input_from_tiles(xp: Any, dv: Any, x_shape: tuple[int, int, int, int], pads: Pads, tiles: Tiles) -> Any:
-    """B dV B^T for every tile, overlapping tiles summed, padding dropped: (16, C, TH*TW*N) -> (N, C, H, W)."""
+def grad_input_from_tiles(xp: Any, dv: Any, bt: Matrix, x_shape: tuple[int, int, int, int], pads: Pads,
+                          tiles: Tiles) -> Any:
+    """B dV B^T for every tile, overlapping tiles summed, padding dropped: (a*a, C, TH*TW*N) -> (N, C, H, W)."""
     n, c, h, w = x_shape
-    th, tw = tiles
+    (th, tw), a = tiles, len(bt)
+    m = a - 2
     (pt, _), (pl, _) = pads
-    p = xp.reshape(dv, (4, 4, c, th, tw, n))
-    rows = [_b_rows(*[p[a, b, ...] for a in range(4)]) for b in range(4)]  # rows[b][a']
-    acc = xp.zeros((c, 2 * th + 2, 2 * tw + 2, n), dtype=dv.dtype, device=dv.device)
-    for a in range(4):
-        for b, part in enumerate(_b_rows(*[rows[j][a] for j in range(4)])):
-            acc[:, a:a + 2 * th - 1:2, b:b + 2 * tw - 1:2, :] += part  # one slice holds no index twice
+    p = xp.reshape(dv, (a, a, c, th, tw, n))
+    rows = [[_combine(_column(bt, i), [p[r, j, ...] for r in range(a)]) for j in range(a)] for i in range(a)]
+    acc = xp.zeros((c, m * th + 2, m * tw + 2, n), dtype=dv.dtype, device=dv.device)
+    for i in range(a):
+        for j in range(a):  # one strided slice holds no index twice, so += is exact
+            acc[:, i:i + m * (th - 1) + 1:m, j:j + m * (tw - 1) + 1:m, :] += _combine(_column(bt, j), rows[i])
     return xp.permute_dims(acc[:, pt:pt + h, pl:pl + w, :], (3, 0, 1, 2))
 
 
-__all__ = ["WinogradConv2d", "applies", "winograd_conv2d"]
+__all__ = ["TRANSFORMS", "WinogradConv2d", "applies", "tile_for", "winograd_conv2d"]

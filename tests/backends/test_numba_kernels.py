@@ -210,43 +210,50 @@ def test_im2col_and_col2im_equal_the_standard_hooks(build, config, dtype):
 
 
 @pytest.mark.parametrize("case", [((2, 3, 7, 6), 4, ((1, 1), (1, 1))), ((3, 2, 5, 8), 3, ((0, 0), (2, 2))),
-                                  ((2, 4, 4, 4), 2, ((1, 1), (0, 0))), ((1, 2, 3, 3), 1, ((0, 0), (0, 0)))], ids=str)
+                                  ((2, 4, 4, 4), 2, ((1, 1), (0, 0))), ((1, 2, 3, 3), 1, ((0, 0), (0, 0))),
+                                  ((2, 3, 10, 9), 2, ((1, 1), (1, 1)))], ids=str)
+@pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_winograd_tile_passes_equal_the_standard_transforms(build, case, dtype):
+def test_winograd_tile_passes_equal_the_standard_transforms(build, case, tile, dtype):
     from anynn.ops import winograd
 
+    bt, _, at = winograd.TRANSFORMS[tile]
+    a = len(bt)
     x_shape, out_ch, pads = case
     n, c, h, w = x_shape
     out_hw = (h + sum(pads[0]) - 2, w + sum(pads[1]) - 2)
-    tiles = ((out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2)
+    tiles = (-(-out_hw[0] // tile), -(-out_hw[1] // tile))
     count = tiles[0] * tiles[1] * n
     exact = lambda fn, *args: fn(xp, *[a.astype(np.float64) if isinstance(a, np.ndarray) else a  # noqa: E731
                                        for a in args])
     for layout, x in _layouts(x_shape, dtype).items():
-        got = numba_kernels.winograd_input(x, pads, tiles)
-        assert got.dtype == dtype
-        np.testing.assert_allclose(got, exact(winograd.input_tiles, x, pads, tiles), **TOL[dtype], err_msg=layout)
+        got = numba_kernels.winograd_input(x, bt, pads, tiles)
+        assert got.dtype == dtype and got.shape == (a * a, c, count)
+        np.testing.assert_allclose(got, exact(winograd.input_tiles, x, bt, pads, tiles), **TOL[dtype], err_msg=layout)
     for layout, g in _layouts((n, out_ch) + out_hw, dtype).items():
-        got = numba_kernels.winograd_grad_output(g, tiles)
-        np.testing.assert_allclose(got, exact(winograd.grad_output_tiles, g, tiles), **TOL[dtype], err_msg=layout)
-    m = RNG.standard_normal((16, out_ch, count)).astype(dtype)
+        got = numba_kernels.winograd_grad_output(g, at, tiles)
+        np.testing.assert_allclose(got, exact(winograd.grad_output_tiles, g, at, tiles), **TOL[dtype], err_msg=layout)
+    m = RNG.standard_normal((a * a, out_ch, count)).astype(dtype)
     for bias in (RNG.standard_normal(out_ch).astype(dtype), None):
-        got = numba_kernels.winograd_output(m, bias, out_hw, tiles)
-        np.testing.assert_allclose(got, exact(winograd.output_from_tiles, m, bias, out_hw, tiles), **TOL[dtype])
+        got = numba_kernels.winograd_output(m, at, bias, out_hw, tiles)
+        np.testing.assert_allclose(got, exact(winograd.output_from_tiles, m, at, bias, out_hw, tiles), **TOL[dtype])
         assert got.transpose(1, 2, 3, 0).flags.c_contiguous  # batch-last, as conv layers hand on
-    dv = RNG.standard_normal((16, c, count)).astype(dtype)
-    got = numba_kernels.winograd_grad_input(dv, x_shape, pads, tiles)
-    np.testing.assert_allclose(got, exact(winograd.grad_input_from_tiles, dv, x_shape, pads, tiles), **TOL[dtype])
+    dv = RNG.standard_normal((a * a, c, count)).astype(dtype)
+    got = numba_kernels.winograd_grad_input(dv, bt, x_shape, pads, tiles)
+    np.testing.assert_allclose(got, exact(winograd.grad_input_from_tiles, dv, bt, x_shape, pads, tiles), **TOL[dtype])
     assert got.transpose(1, 2, 3, 0).flags.c_contiguous
 
 
 def test_winograd_tile_passes_leave_other_dtypes_to_the_standard_transforms():
+    from anynn.ops.winograd import TRANSFORMS
+
+    bt, _, at = TRANSFORMS[2]
     x = np.ones((1, 2, 4, 4), dtype=np.float16)
-    assert numba_kernels.winograd_input(x, ((1, 1), (1, 1)), (2, 2)) is None
-    assert numba_kernels.winograd_grad_output(x, (2, 2)) is None
-    assert numba_kernels.winograd_output(np.ones((16, 2, 4), np.float16), None, (4, 4), (2, 2)) is None
-    assert numba_kernels.winograd_output(np.ones((16, 2, 4)), np.ones(2, np.float32), (4, 4), (2, 2)) is None
-    assert numba_kernels.winograd_grad_input(np.ones((16, 2, 4), np.float16), (1, 2, 4, 4), ((1, 1), (1, 1)),
+    assert numba_kernels.winograd_input(x, bt, ((1, 1), (1, 1)), (2, 2)) is None
+    assert numba_kernels.winograd_grad_output(x, at, (2, 2)) is None
+    assert numba_kernels.winograd_output(np.ones((16, 2, 4), np.float16), at, None, (4, 4), (2, 2)) is None
+    assert numba_kernels.winograd_output(np.ones((16, 2, 4)), at, np.ones(2, np.float32), (4, 4), (2, 2)) is None
+    assert numba_kernels.winograd_grad_input(np.ones((16, 2, 4), np.float16), bt, (1, 2, 4, 4), ((1, 1), (1, 1)),
                                              (2, 2)) is None
 
 
