@@ -229,7 +229,7 @@ def _kernels_line(backend) -> str:
     """Whether the numpy backend runs its compiled (Numba) kernels, and how to change that."""
     if backend.kernels:
         return (f"compiled kernels on ({_version('numba')}: {', '.join(sorted(backend.kernels))}); "
-                "ANYNN_NUMBA=0 turns them off")
+                "ANYNN_NUMBA=0 turns them off, ANYNN_WINOGRAD=0 only the Winograd convolutions")
     if os.environ.get("ANYNN_NUMBA") == "0":
         return "compiled kernels off (ANYNN_NUMBA=0)"
     return "compiled kernels off: Numba is not installed (pip install 'anynn[fast]')"

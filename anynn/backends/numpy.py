@@ -72,7 +72,8 @@ class NumpyBackend(Backend):
 def compiled_kernels() -> tuple[dict, Any]:
     """The Numba kernels (name -> function) and their module, or ({}, None) without Numba or with ANYNN_NUMBA=0.
 
-    Numba compiles each kernel on first use and caches it on disk; its thread count follows NumPy's BLAS.
+    ANYNN_WINOGRAD=0 leaves out the Winograd tile passes, so ``conv2d`` runs every layer as im2col (bit-for-bit
+    closer to PyTorch's CPU convolutions in float32; see anynn/ops/winograd.py). Numba compiles each kernel on first use and caches it on disk; its thread count follows NumPy's BLAS.
     A Numba that imports but cannot start its threads leaves the standard ops in charge, with a warning.
     """
     if os.environ.get("ANYNN_NUMBA", "1") == "0":
@@ -88,7 +89,10 @@ def compiled_kernels() -> tuple[dict, Any]:
         warnings.warn(f"anynn: Numba's kernels are off ({err}); the numpy backend runs the standard ops. "
                       "Set ANYNN_NUMBA=0 to silence this.", RuntimeWarning, stacklevel=2)
         return {}, None
-    return dict(numba_kernels.KERNELS), numba_kernels
+    kernels = dict(numba_kernels.KERNELS)
+    if os.environ.get("ANYNN_WINOGRAD", "1") == "0":
+        kernels = {name: fn for name, fn in kernels.items() if not name.startswith("winograd_")}
+    return kernels, numba_kernels
 
 
 def keep_freed_memory() -> bool:

@@ -265,6 +265,9 @@ def test_numba_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("ANYNN_NUMBA", "1")
     kernels, module = compiled_kernels()
     assert module is numba_kernels and set(kernels) == set(numba_kernels.KERNELS)
+    monkeypatch.setenv("ANYNN_WINOGRAD", "0")
+    kernels, module = compiled_kernels()
+    assert module is numba_kernels and "winograd_input" not in kernels and "relu" in kernels
 
 
 def test_openblas_workers_are_stopped_only_while_no_other_thread_runs():
