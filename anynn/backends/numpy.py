@@ -72,9 +72,10 @@ class NumpyBackend(Backend):
 def compiled_kernels() -> tuple[dict, Any]:
     """The Numba kernels (name -> function) and their module, or ({}, None) without Numba or with ANYNN_NUMBA=0.
 
-    ANYNN_WINOGRAD=0 leaves out the Winograd tile passes, so ``conv2d`` runs every layer as im2col (bit-for-bit
-    closer to PyTorch's CPU convolutions in float32; see anynn/ops/winograd.py). Numba compiles each kernel on first use and caches it on disk; its thread count follows NumPy's BLAS.
-    A Numba that imports but cannot start its threads leaves the standard ops in charge, with a warning.
+    ANYNN_WINOGRAD=0 leaves out the Winograd tile passes, so ``conv2d`` runs every layer as im2col (closer to
+    PyTorch's CPU convolutions in float32; see anynn/ops/winograd.py). Numba compiles each kernel on first use
+    and caches it on disk; its thread count follows NumPy's BLAS. A Numba that imports but cannot start its
+    threads leaves the standard ops in charge, with a warning.
     """
     if os.environ.get("ANYNN_NUMBA", "1") == "0":
         return {}, None

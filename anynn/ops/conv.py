@@ -1,7 +1,7 @@
 """Convolution: ``conv1d`` and ``conv2d`` as im2col plus one GEMM per pass (forward, weight and input gradient).
 
-(Dense 3x3 stride-1 layers with 16 or more input channels run as Winograd F(4x4 or 2x2, 3x3) instead where the backend
-has its compiled tile passes: ``anynn/ops/winograd.py``.)
+(Large dense 3x3 stride-1 layers run as Winograd F(4x4 or 2x2, 3x3) instead where the backend has its compiled
+tile passes: ``anynn/ops/winograd.py``.)
 
 The patches of the padded input are laid out once as a ``(C*kh*kw, OH*OW*N)`` matrix ``cols`` by the
 backend's ``im2col`` hook, so the forward pass is ``W @ cols``, the weight gradient ``(cols @ grad.T).T``
@@ -202,9 +202,8 @@ def convolution(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrTup
                          "more padding")
     if dims == 1:
         stride, dilation, pads = (1,) + stride, (1,) + dilation, ((0, 0),) + pads
-    elif winograd.applies(x._backend, x.shape, weight.shape, stride, dilation, groups, x.dtype):
-        out_hw = tuple(size + lo + hi - 2 for size, (lo, hi) in zip(x.shape[2:], pads))
-        return winograd.WinogradConv2d.apply(x, weight, bias, pads=pads, tile=winograd.tile_for(out_hw))
+    elif (tile := winograd.plan(x._backend, x.shape, weight.shape, stride, dilation, pads, groups, x.dtype)):
+        return winograd.WinogradConv2d.apply(x, weight, bias, pads=pads, tile=tile)
     return ConvNd.apply(x, weight, bias, stride=stride, pads=pads, dilation=dilation, groups=groups)
 
 

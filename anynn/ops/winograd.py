@@ -14,13 +14,15 @@ The backward pass is the exact backward of these linear steps: the output gradie
 the GEMMs' gradients, and the input gradient through B (``B dV B^T``; neighbouring tiles overlap by two rows
 and columns, so their contributions are summed).
 
-Rounding: F(2x2) adds a few additions (float32 error ~2x im2col's); F(4x4) multiplies by up to 8 and divides
-by 24 (~30x im2col's, about 5e-6 of the output's scale: still far below the 1e-3 of the TF32 convolutions
-PyTorch runs on NVIDIA GPUs by default). ``conv2d`` uses m = 4 for outputs of at least 8x8 (``tile_for``).
+Rounding: F(2x2) only adds a few additions (float32 error about im2col's); F(4x4) multiplies by up to 8 and
+divides by 24 (float32 error 3e-6 to 5e-6 of the output's scale, 5-20x im2col's: far below the 1e-3 of the
+TF32 convolutions PyTorch runs on NVIDIA GPUs by default). A tile mixes all its inputs, so an inf or NaN input
+makes its whole tile's outputs NaN (im2col: only the 3x3 outputs that read it, and inf stays inf), and float32
+inputs near 1e37 can overflow in the transform. ``conv2d`` uses m = 4 for outputs of at least 8x8 (``tile_for``).
 
 Every transform here is standard-only; the numpy backend runs compiled twins of the four tile passes
-(``anynn/backends/numba_kernels.py``), and ``conv2d`` picks this algorithm only where those exist (see
-:func:`applies`): with the standard ops alone the extra passes cost more than the GEMMs save.
+(``anynn/backends/numba_kernels.py``), and ``conv2d`` picks this algorithm only where those exist and the layer
+is large enough (see :func:`plan`): with the standard ops alone the extra passes cost more than the GEMMs save.
 """
 from __future__ import annotations
 
@@ -46,28 +48,44 @@ TRANSFORMS: dict[int, tuple[Matrix, Matrix, Matrix]] = {
          (1 / 24, -1 / 12, 1 / 6), (0, 0, 1)),
         ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))),
 }
-#: Below this many input channels the thin GEMMs lose to im2col's one (measured on vgg_small's first layer,
-#: 3 -> 32 channels: 1.5x slower with Winograd; 32 -> 32 channels: 1.3x faster).
+#: When conv2d uses Winograd (numpy backend, 2 cores, fwd+bwd vs im2col; ``plan`` has the rules). Its tile passes
+#: loop over the batch innermost, so they need a batch that fills vector lanes (N=4: 1.3x slower, N=16: 1.1x
+#: faster) and enough tiles to run on all cores (32x64x16x16: 1.6x slower; 64x64x16x16: 1.4x faster); with 3
+#: input channels (vgg_small's first layer) the thin GEMMs lose to im2col's one (1.5x slower).
 MIN_CHANNELS = 16
+MIN_BATCH = 16
+MIN_TRANSFORMED = 1 << 21  # values in the transformed input (a*a*C*tiles): where the tile passes go parallel
 
 
-def applies(backend: Any, x_shape: tuple[int, ...], weight_shape: tuple[int, ...], stride: tuple[int, ...],
-            dilation: tuple[int, ...], groups: int, dtype: Any) -> bool:
-    """Whether ``conv2d`` should run as Winograd: a dense 3x3 stride-1 undilated 2-D convolution in
-    float32/float64 with enough channels, on a backend that has the compiled tile passes."""
-    return (len(x_shape) == 4 and tuple(weight_shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and groups == 1 and x_shape[1] >= MIN_CHANNELS
-            and dtype.name in ("float32", "float64") and "winograd_input" in backend.kernels)
+def plan(backend: Any, x_shape: tuple[int, ...], weight_shape: tuple[int, ...], stride: tuple[int, ...],
+         dilation: tuple[int, ...], pads: Pads, groups: int, dtype: Any) -> int | None:
+    """The output tile size ``conv2d`` should run this convolution with by Winograd, or None for im2col.
+
+    Winograd needs a dense 3x3 stride-1 undilated 2-D convolution in float32/float64, and a backend with the
+    compiled tile passes; it pays off only for enough channels, batch and tiles (``MIN_*`` above).
+    """
+    if not (len(x_shape) == 4 and tuple(weight_shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
+            and tuple(dilation) == (1, 1) and groups == 1 and dtype.name in ("float32", "float64")
+            and "winograd_input" in backend.kernels):
+        return None
+    n, c, h, w = x_shape
+    out_hw = (h + sum(pads[0]) - 2, w + sum(pads[1]) - 2)
+    tile = tile_for(out_hw)
+    tiles = n * -(-out_hw[0] // tile) * -(-out_hw[1] // tile)
+    if c < MIN_CHANNELS or n < MIN_BATCH or (tile + 2) ** 2 * c * tiles < MIN_TRANSFORMED:
+        return None
+    return tile
 
 
 def tile_for(out_hw: tuple[int, int]) -> int:
-    """The output tile size ``conv2d`` uses: 4 (fewest multiplications) unless the output is under 8x8, where
-    4x4 tiles would mostly cover padding."""
+    """The output tile size for an output of ``out_hw``: 4 (fewest multiplications) unless the output is under
+    8x8, where 4x4 tiles would mostly cover padding."""
     return 4 if min(out_hw) >= 8 else 2
 
 
 class WinogradConv2d(Function):
-    """3x3 stride-1 cross-correlation of (N, C, H, W) input with (O, C, 3, 3) weights by Winograd F(2x2, 3x3).
+    """3x3 stride-1 cross-correlation of (N, C, H, W) input with (O, C, 3, 3) weights by Winograd F(m x m, 3x3),
+    m = ``tile`` (2 or 4).
 
     Tiles are ordered (tile row, tile column, batch), the batch innermost as in ``ConvNd``, so the output is
     batch-last (O, OH, OW, N) memory seen as (N, O, OH, OW), the layout the element-wise ops keep.
@@ -112,29 +130,37 @@ def winograd_conv2d(x: Any, weight: Any, bias: Any = None, padding: int | tuple[
     """``conv2d(x, weight, bias, padding=padding)`` for 3x3 weights, always by Winograd with ``tile`` x
     ``tile`` output tiles (on any backend, with the standard transforms where no compiled ones exist): for tests
     and comparisons; ``conv2d`` chooses by itself."""
+    from anynn.ops.conv import check_input
+
+    check_input(x, 2, "winograd_conv2d")
     if tile not in TRANSFORMS:
         raise ValueError(f"winograd_conv2d: tile must be one of {sorted(TRANSFORMS)}, got {tile!r}")
+    if weight.ndim != 4 or tuple(weight.shape[1:]) != (x.shape[1], 3, 3):
+        raise ValueError(f"winograd_conv2d: weight of shape {weight.shape} should be (out_channels, "
+                         f"{x.shape[1]}, 3, 3) for input of shape {x.shape}; use conv2d for other kernels")
     ph, pw = (padding, padding) if isinstance(padding, int) else padding
     return WinogradConv2d.apply(x, weight, bias, pads=((ph, ph), (pw, pw)), tile=tile)
 
 
 # ------------------------------------------------------------------ transforms (standard-only)
+def _kron(g: Matrix) -> Matrix:
+    """kron(G, G): row (i, j), column (k, l) holds G[i][k] * G[j][l], so G w G^T is one matrix product with
+    the 9 weights of each (O, C) pair."""
+    return tuple(tuple(gi[k] * gj[l] for k in range(3) for l in range(3)) for gi in g for gj in g)
+
+
 def weight_tiles(xp: Any, weight: Any, g: Matrix) -> Any:
-    """G w G^T for every (O, C) pair, as a*a contiguous planes (a*a, O, C) (a strided stack would keep NumPy's
-    batched matmul off BLAS)."""
+    """G w G^T for every (O, C) pair, as a*a contiguous planes (a*a, O, C): one (a*a, 9) @ (9, O*C) GEMM."""
     o, c, a = weight.shape[0], weight.shape[1], len(g)
-    gm = xp.asarray(g, dtype=weight.dtype, device=weight.device)
-    u = xp.matmul(xp.matmul(gm, weight), xp.matrix_transpose(gm))
-    planes = xp.permute_dims(xp.reshape(u, (o, c, a * a)), (2, 0, 1))
-    return xp.reshape(xp.reshape(planes, (-1,)), (a * a, o, c))  # flattening copies in (a*a, O, C) order
+    kron = xp.asarray(_kron(g), dtype=weight.dtype, device=weight.device)
+    return xp.reshape(xp.matmul(kron, xp.matrix_transpose(xp.reshape(weight, (o * c, 9)))), (a * a, o, c))
 
 
 def weight_grad(xp: Any, du: Any, g: Matrix) -> Any:
-    """(a*a, O, C) gradient of :func:`weight_tiles` back to (O, C, 3, 3): G^T dU G."""
+    """(a*a, O, C) gradient of :func:`weight_tiles` back to (O, C, 3, 3): one (O*C, a*a) @ (a*a, 9) GEMM."""
     o, c, a = du.shape[1], du.shape[2], len(g)
-    gm = xp.asarray(g, dtype=du.dtype, device=du.device)
-    du = xp.reshape(xp.permute_dims(du, (1, 2, 0)), (o, c, a, a))
-    return xp.matmul(xp.matmul(xp.matrix_transpose(gm), du), gm)
+    kron = xp.asarray(_kron(g), dtype=du.dtype, device=du.device)
+    return xp.reshape(xp.matmul(xp.matrix_transpose(xp.reshape(du, (a * a, o * c))), kron), (o, c, 3, 3))
 
 
 def _combine(coefs: Sequence[float], arrays: Sequence[Any]) -> Any:
@@ -207,4 +233,4 @@ def grad_input_from_tiles(xp: Any, dv: Any, bt: Matrix, x_shape: tuple[int, int,
     return xp.permute_dims(acc[:, pt:pt + h, pl:pl + w, :], (3, 0, 1, 2))
 
 
-__all__ = ["TRANSFORMS", "WinogradConv2d", "applies", "tile_for", "winograd_conv2d"]
+__all__ = ["TRANSFORMS", "WinogradConv2d", "plan", "tile_for", "winograd_conv2d"]

@@ -187,8 +187,10 @@ def test_max_pool_kernel_routes_through_a_flattened_gradient(build):
     np.testing.assert_array_equal(dx, expected)
 
 
-@pytest.mark.parametrize("config", [((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))), ((5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),
-                                    ((3, 3), (2, 2), (1, 1), ((1, 0), (0, 1))), ((3, 2), (2, 1), (2, 1), ((0, 0), (0, 0))),
+@pytest.mark.parametrize("config", [((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),
+                                    ((5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),
+                                    ((3, 3), (2, 2), (1, 1), ((1, 0), (0, 1))),
+                                    ((3, 2), (2, 1), (2, 1), ((0, 0), (0, 0))),
                                     ((1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)))])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_im2col_and_col2im_equal_the_standard_hooks(build, config, dtype):
