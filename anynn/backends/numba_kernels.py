@@ -452,10 +452,18 @@ def _winograd_input(x, bt, m, pt, pl, v):
     a, th_n, tw_n = bt.shape[0], v.shape[2], v.shape[3]
     for c in prange(channels):
         d = np.zeros((m * th_n + a - m, m * tw_n + a - m, n), dtype=v.dtype)  # this channel, zero-padded
-        for h in range(max(0, -pt), min(h_in, d.shape[0] - pt)):
-            for w in range(max(0, -pl), min(w_in, d.shape[1] - pl)):
-                for k in range(n):
-                    d[h + pt, w + pl, k] = x[c, h, w, k]
+        h0, h1, w0, w1 = max(0, -pt), min(h_in, d.shape[0] - pt), max(0, -pl), min(w_in, d.shape[1] - pl)
+        if x.strides[3] <= x.strides[2]:  # batch innermost in memory (a conv's output)
+            for h in range(h0, h1):
+                for w in range(w0, w1):
+                    for k in range(n):
+                        d[h + pt, w + pl, k] = x[c, h, w, k]
+        else:  # plain (N, C, H, W): 16 images at a time, each read along its rows
+            for k0 in range(0, n, 16):
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        for k in range(k0, min(k0 + 16, n)):
+                            d[h + pt, w + pl, k] = x[c, h, w, k]
         rows = np.empty((a, a, n), dtype=v.dtype)
         line = np.empty(n, dtype=v.dtype)
         for ti in range(th_n):
@@ -520,10 +528,17 @@ def _winograd_grad_output(g, at, dm):
     m, a, th_n, tw_n = at.shape[0], at.shape[1], dm.shape[2], dm.shape[3]
     for o in prange(channels):
         y = np.zeros((m * th_n, m * tw_n, n), dtype=dm.dtype)  # this channel's gradient, zero-padded to whole tiles
-        for i in range(oh_n):
-            for j in range(ow_n):
-                for k in range(n):
-                    y[i, j, k] = g[o, i, j, k]
+        if g.strides[3] <= g.strides[2]:  # batch innermost in memory
+            for i in range(oh_n):
+                for j in range(ow_n):
+                    for k in range(n):
+                        y[i, j, k] = g[o, i, j, k]
+        else:  # plain (N, C, H, W): 16 images at a time, each read along its rows
+            for k0 in range(0, n, 16):
+                for i in range(oh_n):
+                    for j in range(ow_n):
+                        for k in range(k0, min(k0 + 16, n)):
+                            y[i, j, k] = g[o, i, j, k]
         rows = np.empty((a, m, n), dtype=dm.dtype)
         line = np.empty(n, dtype=dm.dtype)
         for ti in range(th_n):
