@@ -68,11 +68,11 @@ def plan(backend: Any, x_shape: tuple[int, ...], weight_shape: tuple[int, ...], 
             and tuple(dilation) == (1, 1) and groups == 1 and dtype.name in ("float32", "float64")
             and "winograd_input" in backend.kernels):
         return None
-    n, c, h, w = x_shape
-    out_hw = (h + sum(pads[0]) - 2, w + sum(pads[1]) - 2)
+    n, c = x_shape[0], x_shape[1]
+    out_hw = output_size(x_shape, pads)
     tile = tile_for(out_hw)
-    tiles = n * -(-out_hw[0] // tile) * -(-out_hw[1] // tile)
-    if c < MIN_CHANNELS or n < MIN_BATCH or (tile + 2) ** 2 * c * tiles < MIN_TRANSFORMED:
+    th, tw = tile_grid(out_hw, tile)
+    if c < MIN_CHANNELS or n < MIN_BATCH or (tile + 2) ** 2 * c * n * th * tw < MIN_TRANSFORMED:
         return None
     return tile
 
@@ -81,6 +81,16 @@ def tile_for(out_hw: tuple[int, int]) -> int:
     """The output tile size for an output of ``out_hw``: 4 (fewest multiplications) unless the output is under
     8x8, where 4x4 tiles would mostly cover padding."""
     return 4 if min(out_hw) >= 8 else 2
+
+
+def output_size(x_shape: tuple[int, ...], pads: Pads) -> tuple[int, int]:
+    """(OH, OW) of a 3x3 stride-1 convolution of (N, C, H, W) input zero-padded by ``pads``."""
+    return x_shape[2] + sum(pads[0]) - 2, x_shape[3] + sum(pads[1]) - 2
+
+
+def tile_grid(out_hw: tuple[int, int], tile: int) -> Tiles:
+    """Tile rows and columns covering ``out_hw`` (the last ones partly used where ``tile`` does not divide it)."""
+    return -(-out_hw[0] // tile), -(-out_hw[1] // tile)
 
 
 class WinogradConv2d(Function):
@@ -94,10 +104,8 @@ class WinogradConv2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None, *, pads, tile):
         xp = ctx.xp
-        n, c, h, w = x.shape
-        (pt, pb), (pl, pr) = pads
-        out_hw = (h + pt + pb - 2, w + pl + pr - 2)
-        tiles = (-(-out_hw[0] // tile), -(-out_hw[1] // tile))
+        out_hw = output_size(x.shape, pads)
+        tiles = tile_grid(out_hw, tile)
         bt, g, at = TRANSFORMS[tile]
         u = weight_tiles(xp, weight, g)
         v = run_kernel(ctx, "winograd_input", input_tiles, x, bt, pads, tiles)
