@@ -85,6 +85,9 @@ class ConvNd(Function):
     as (C*kh*kw, OH*OW*N), whose rows are long contiguous runs, and the output is the GEMM result
     (O, OH, OW, N) seen as (N, O, OH, OW) without a copy. Element-wise ops keep that layout, so the next
     conv's im2col reads it cheaply; col2im hands the input gradient back in the same layout.
+
+    A backend may have a compiled ``conv2d_direct`` loop for layers with few products per output (a first layer
+    with 1 or 3 channels): then the forward pass and the weight gradient read the input itself, without im2col.
     """
 
     @staticmethod
@@ -97,33 +100,43 @@ class ConvNd(Function):
         (pt, pb), (pl, pr) = pads
         oh = (h + pt + pb - dilation[0] * (kh - 1) - 1) // stride[0] + 1
         ow = (w + pl + pr - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-        cols = ctx.backend.im2col(x, (kh, kw), stride, dilation, pads, (oh, ow))
-        w3 = xp.reshape(weight, (groups, o // groups, cg * kh * kw))
-        out = xp.reshape(_per_group(xp, w3, _split(xp, cols, groups)), (o, -1))
-        if bias is not None:
-            out += xp.reshape(bias, (o, 1))  # in place: ``out`` is the GEMM's fresh result
-        ctx.save(cols, w3)
         ctx.geometry = (tuple(x.shape), (kh, kw), stride, dilation, pads, (oh, ow))
-        out = xp.permute_dims(xp.reshape(out, (o, oh, ow, n)), (3, 0, 1, 2))
+        w3 = xp.reshape(weight, (groups, o // groups, cg * kh * kw))
+        direct = ctx.backend.kernels.get("conv2d_direct")
+        out = None if direct is None else direct(x, weight, bias, stride, dilation, pads, (oh, ow), groups)
+        ctx.direct = out is not None  # a compiled loop over the input itself (few products per output)
+        if ctx.direct:
+            ctx.save(x, w3)
+        else:
+            cols = ctx.backend.im2col(x, (kh, kw), stride, dilation, pads, (oh, ow))
+            out = xp.reshape(_per_group(xp, w3, _split(xp, cols, groups)), (o, -1))
+            if bias is not None:
+                out += xp.reshape(bias, (o, 1))  # in place: ``out`` is the GEMM's fresh result
+            ctx.save(cols, w3)
+            out = xp.permute_dims(xp.reshape(out, (o, oh, ow, n)), (3, 0, 1, 2))
         return out if len(ctx.x_shape) == 4 else xp.reshape(out, (n, o, ow))
 
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
-        cols, w3 = ctx.saved
+        saved, w3 = ctx.saved  # ``saved``: the im2col matrix, or the input itself after a direct forward
         x_shape, kernel, stride, dilation, pads, out_hw = ctx.geometry
-        groups, o = w3.shape[0], w3.shape[0] * w3.shape[1]
+        groups, o, taps = w3.shape[0], w3.shape[0] * w3.shape[1], w3.shape[0] * w3.shape[2]
         g = xp.reshape(xp.permute_dims(as_4d(grad, xp), (1, 2, 3, 0)), (o, -1))
         g3 = _split(xp, g, groups)
         need_x, need_w, need_b = ctx.needs_input_grad
         gx = gw = gb = None
-        if need_w:  # (cols @ g.T).T: the long M axis as the GEMM's inner dimension, faster than g @ cols.T
-            gw_t = _per_group(xp, _split(xp, cols, groups), xp.matrix_transpose(g3))
+        if need_w and ctx.direct:
+            gw = ctx.backend.kernels["conv2d_direct_weight_grad"](saved, as_4d(grad, xp), (o, x_shape[1]) + kernel,
+                                                                 stride, dilation, pads)
+            gw = xp.reshape(gw, ctx.w_shape)
+        elif need_w:  # (cols @ g.T).T: the long M axis as the GEMM's inner dimension, faster than g @ cols.T
+            gw_t = _per_group(xp, _split(xp, saved, groups), xp.matrix_transpose(g3))
             gw = xp.reshape(xp.matrix_transpose(gw_t), ctx.w_shape)
         if need_b:
             gb = xp.sum(g, axis=1)
         if need_x:
-            dcols = xp.reshape(_per_group(xp, xp.matrix_transpose(w3), g3), (cols.shape[0], -1))
+            dcols = xp.reshape(_per_group(xp, xp.matrix_transpose(w3), g3), (taps, -1))
             gx = xp.reshape(ctx.backend.col2im(dcols, x_shape, kernel, stride, dilation, pads, out_hw), ctx.x_shape)
         return gx, gw, gb
 

@@ -211,6 +211,68 @@ def test_im2col_and_col2im_equal_the_standard_hooks(build, config, dtype):
         assert summed.transpose(1, 2, 3, 0).flags.c_contiguous  # batch-last and contiguous, as conv hands on
 
 
+# x shape, out channels, kernel, stride, padding, dilation (conv2d options), or a 1-D case (x of 3 dims)
+DIRECT_CASES = [((16, 1, 12, 11), 6, (5, 5), 1, 2, 1), ((16, 3, 9, 9), 4, (3, 3), 2, 1, 2),
+                ((17, 2, 7, 8), 3, (3, 2), (1, 2), (1, 0), 1), ((16, 1, 13), 5, (5,), 1, 2, 1)]
+
+
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["plain", "batch-last"])
+def test_direct_conv_equals_the_im2col_gemms_and_torch(build, case, dtype, layout):
+    """The compiled direct loops (forward and weight gradient) against ConvNd's standard im2col GEMMs on the same
+    backend, and against PyTorch in float64; the input gradient then comes from col2im."""
+    torch = pytest.importorskip("torch")
+    x_shape, out_ch, kernel, stride, padding, dilation = case
+    backend = backend_for("numpy")
+    conv = F.conv2d if len(x_shape) == 4 else F.conv1d
+    x_host = RNG.standard_normal(x_shape).astype(dtype)
+    w_host = RNG.standard_normal((out_ch, x_shape[1]) + kernel).astype(dtype)
+    b_host, g_host = RNG.standard_normal(out_ch).astype(dtype), None
+    results = []
+    for kernels in (backend.kernels, {}):
+        saved = backend.kernels
+        backend.kernels = kernels
+        try:
+            with anynn.use_backend(backend):
+                x, w, b = (anynn.tensor(a, requires_grad=True) for a in (x_host, w_host, b_host))
+                if layout == "batch-last":
+                    x.data = np.moveaxis(np.ascontiguousarray(np.moveaxis(x_host, 0, -1)), -1, 0)
+                out = conv(x, w, b, stride=stride, padding=padding, dilation=dilation)
+                assert out._node.direct == bool(kernels)
+                if g_host is None:
+                    g_host = RNG.standard_normal(out.shape).astype(dtype)
+                out.backward(anynn.tensor(g_host))
+                results.append([t.numpy() for t in (out, x.grad, w.grad, b.grad)])
+        finally:
+            backend.kernels = saved
+    tconv = torch.nn.functional.conv2d if len(x_shape) == 4 else torch.nn.functional.conv1d
+    tx, tw, tb = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x_host, w_host, b_host))
+    tout = tconv(tx, tw, tb, stride=stride, padding=padding, dilation=dilation)
+    tout.backward(torch.tensor(g_host.astype(np.float64)))
+    expected = [t.detach().numpy() for t in (tout, tx.grad, tw.grad, tb.grad)]
+    for direct, standard, oracle in zip(*results, expected):
+        assert direct.dtype == dtype
+        # the weight and bias gradients sum ~2000 products: float32 rounding scales with the tensor's magnitude
+        tol = dict(TOL[dtype], atol=TOL[dtype]["atol"] * max(1.0, float(np.abs(oracle).max())))
+        np.testing.assert_allclose(direct, standard, **tol)
+        np.testing.assert_allclose(direct, oracle, **tol)
+
+
+def test_direct_conv_leaves_other_layers_to_im2col(build):
+    x = np.ones((16, 1, 8, 8), np.float32)
+    w = np.ones((6, 1, 5, 5), np.float32)
+    args = ((1, 1), (1, 1), ((0, 0), (0, 0)), (4, 4))
+    assert numba_kernels.conv2d_direct(x, w, None, *args, 1) is not None
+    assert numba_kernels.conv2d_direct(x[:8], w, None, *args, 1) is None  # batch under 16
+    assert numba_kernels.conv2d_direct(np.ones((16, 2, 8, 8), np.float32), np.ones((6, 2, 5, 5), np.float32),
+                                       None, *args, 1) is None  # 50 products per output
+    assert numba_kernels.conv2d_direct(x, np.ones((32, 1, 5, 5), np.float32), None, *args, 1) is None  # 32 outputs
+    assert numba_kernels.conv2d_direct(np.ones((16, 2, 8, 8), np.float32), np.ones((6, 1, 5, 5), np.float32),
+                                       None, *args, 2) is None  # groups
+    assert numba_kernels.conv2d_direct(x.astype(np.float16), w.astype(np.float16), None, *args, 1) is None
+
+
 @pytest.mark.parametrize("case", [((2, 3, 7, 6), 4, ((1, 1), (1, 1))), ((3, 2, 5, 8), 3, ((0, 0), (2, 2))),
                                   ((2, 4, 4, 4), 2, ((1, 1), (0, 0))), ((1, 2, 3, 3), 1, ((0, 0), (0, 0))),
                                   ((2, 3, 10, 9), 2, ((1, 1), (1, 1)))], ids=str)
