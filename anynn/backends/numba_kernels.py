@@ -2,9 +2,10 @@
 runs one array-sized operation at a time, on one core.
 
 Each kernel has a standard-only twin in the op that uses it (``anynn/ops/norm.py``, ``pool.py``,
-``elementwise.py``) or in ``Backend`` (im2col/col2im); ``tests/backends/test_numba_kernels.py`` proves every
-pair agrees. A wrapper returns ``None`` for a case it does not cover (a dtype other than float32/float64, an
-unusual rank), and the caller then runs the standard twin. Numba is optional: without it, or with
+``elementwise.py``, ``winograd.py``, ``conv.py``'s im2col GEMMs) or in ``Backend`` (im2col/col2im);
+``tests/backends/test_numba_kernels.py`` proves every pair agrees. A wrapper returns ``None`` for a case it
+does not cover (a dtype other than float32/float64, an unusual rank), and the caller then runs the standard
+twin. Numba is optional: without it, or with
 ``ANYNN_NUMBA=0``, nothing here is used.
 
 Process-wide effects of importing this module: Numba's threading layer becomes the work queue (unless
@@ -13,7 +14,8 @@ kernels take a lock; other Numba code of yours running in threads should set NUM
 
 Layouts: the wrappers take arrays in their logical (N, C, ...) shape, in whatever memory order they have
 (convolutions hand on batch-last (C, H, W, N) memory), and give the kernels views ordered so the innermost loop
-walks the fastest-varying axis. Outputs are allocated in the input's memory order.
+walks the fastest-varying axis. Outputs are allocated in the input's memory order, except the convolution
+passes', which are batch-last like ConvNd's GEMM results.
 """
 from __future__ import annotations
 
@@ -446,6 +448,8 @@ def col2im(cols: np.ndarray, x_shape, kernel, stride, dilation, pads, out_hw) ->
 # input in place instead, each inner loop along the batch. Their standard twins are ConvNd's im2col GEMMs.
 # Measured in a training step: LeNet-5's first conv 1.5x faster (fwd 2.95 -> 1.9 ms, weight grad 3.3 -> 2.6 ms);
 # vgg_small's (3 -> 32 channels, 3x3) 1.3x slower, since the GEMM shares each copied value among 32 outputs.
+# Taps on the padding are skipped rather than multiplied by zero, so an infinite weight gives inf there where
+# im2col (and PyTorch) give NaN.
 _DIRECT_MAX_TAPS = 32  # C*kh*kw
 _DIRECT_MAX_OUT = 16  # output channels
 _DIRECT_MIN_BATCH = 16  # the batch is the vectorised axis
@@ -509,9 +513,10 @@ def _batch_last(a: np.ndarray) -> np.ndarray:
 
 
 def _direct_applies(x: np.ndarray, weight: np.ndarray, groups: int) -> bool:
+    taps = weight.shape[1] * weight.shape[2] * weight.shape[3]
     return (groups == 1 and x.dtype in _FLOATS and weight.dtype == x.dtype and x.shape[0] >= _DIRECT_MIN_BATCH
-            and weight.shape[1] * weight.shape[2] * weight.shape[3] <= _DIRECT_MAX_TAPS
-            and weight.shape[0] <= _DIRECT_MAX_OUT)
+            and taps <= _DIRECT_MAX_TAPS and weight.shape[0] <= _DIRECT_MAX_OUT
+            and weight.shape[2] * weight.shape[3] > 1)  # a 1x1 conv's im2col is no copy: its GEMM wins (measured)
 
 
 @_one_at_a_time

@@ -1,7 +1,7 @@
 """Convolution: ``conv1d`` and ``conv2d`` as im2col plus one GEMM per pass (forward, weight and input gradient).
 
-(Large dense 3x3 stride-1 layers run as Winograd F(4x4 or 2x2, 3x3) instead where the backend has its compiled
-tile passes: ``anynn/ops/winograd.py``.)
+Where the backend has compiled fast paths, large dense 3x3 stride-1 layers run as Winograd F(4x4 or 2x2, 3x3)
+instead (``anynn/ops/winograd.py``), and tiny first layers as a direct loop (``ConvNd``).
 
 The patches of the padded input are laid out once as a ``(C*kh*kw, OH*OW*N)`` matrix ``cols`` by the
 backend's ``im2col`` hook, so the forward pass is ``W @ cols``, the weight gradient ``(cols @ grad.T).T``
@@ -79,15 +79,16 @@ def check_input(x: Tensor, dims: int, who: Any) -> None:
 # ------------------------------------------------------------------ the Function
 class ConvNd(Function):
     """Cross-correlation of (N, C, H, W) or (N, C, L) input with (O, C/groups, kh, kw) or (O, C/groups, k)
-    weights; forward and both gradients are one (grouped: one batched) GEMM each.
+    weights; forward and both gradients are one (grouped: one batched) GEMM each, except on the direct path below.
 
     Internally the batch is the innermost axis: the backend's im2col lays the zero-padded input's patches out
     as (C*kh*kw, OH*OW*N), whose rows are long contiguous runs, and the output is the GEMM result
     (O, OH, OW, N) seen as (N, O, OH, OW) without a copy. Element-wise ops keep that layout, so the next
     conv's im2col reads it cheaply; col2im hands the input gradient back in the same layout.
 
-    A backend may have a compiled ``conv2d_direct`` loop for layers with few products per output (a first layer
-    with 1 or 3 channels): then the forward pass and the weight gradient read the input itself, without im2col.
+    A backend may have a compiled ``conv2d_direct`` loop for tiny layers (LeNet-5's first conv: 25 products per
+    output, 6 outputs; the backend decides): then the forward pass and the weight gradient read the input
+    itself, without im2col, and only the input gradient uses col2im.
     """
 
     @staticmethod
