@@ -6,6 +6,8 @@ float64. The ops' own tests then check the kernels' results against PyTorch thro
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -68,22 +70,29 @@ def test_channel_passes_equal_the_standard_ops(build, shape, dtype):
                 np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=f"{name} on {layout} {shape}")
 
 
-def test_batch_norm_in_eval_mode_gives_the_input_gradient_through_the_kernels(build):
+@contextlib.contextmanager
+def _numpy_backend(compiled: bool):
+    """The numpy backend as the current one, with its compiled kernels or with none (the standard ops)."""
     backend = backend_for("numpy")
+    saved = backend.kernels
+    backend.kernels = saved if compiled else {}
+    try:
+        with anynn.use_backend(backend):
+            yield backend
+    finally:
+        backend.kernels = saved
+
+
+def test_batch_norm_in_eval_mode_gives_the_input_gradient_through_the_kernels(build):
     x_host = _layouts((6, 3, 4, 5), np.float64)["batch-last"]
     grads = []
-    for kernels in (backend.kernels, {}):
-        saved = backend.kernels
-        backend.kernels = kernels
-        try:
-            with anynn.use_backend(backend):
-                bn = anynn.nn.BatchNorm2d(3, dtype=anynn.float64).eval()
-                bn.running_mean.data = backend.from_numpy(np.array([0.5, -1.0, 2.0]))
-                x = anynn.tensor(x_host, requires_grad=True)
-                bn(x).sum().backward()
-                grads.append(x.grad.numpy())
-        finally:
-            backend.kernels = saved
+    for compiled in (True, False):
+        with _numpy_backend(compiled) as backend:
+            bn = anynn.nn.BatchNorm2d(3, dtype=anynn.float64).eval()
+            bn.running_mean.data = backend.from_numpy(np.array([0.5, -1.0, 2.0]))
+            x = anynn.tensor(x_host, requires_grad=True)
+            bn(x).sum().backward()
+            grads.append(x.grad.numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-14, atol=1e-14)
 
 
@@ -226,7 +235,6 @@ def test_direct_conv_equals_the_im2col_gemms_and_torch(build, case, dtype, layou
     both) is checked against PyTorch."""
     torch = pytest.importorskip("torch")
     x_shape, out_ch, kernel, stride, padding, dilation = case
-    backend = backend_for("numpy")
     conv = F.conv2d if len(x_shape) == 4 else F.conv1d
     rng = np.random.default_rng(11)
     x_host = rng.standard_normal(x_shape).astype(dtype)
@@ -234,29 +242,24 @@ def test_direct_conv_equals_the_im2col_gemms_and_torch(build, case, dtype, layou
     b_host = None if needs == "no bias" else rng.standard_normal(out_ch).astype(dtype)
     g_host = None
     results = []
-    for kernels in (backend.kernels, {}):
-        saved = backend.kernels
-        backend.kernels = kernels
-        try:
-            with anynn.use_backend(backend):
-                x = anynn.tensor(x_host, requires_grad=needs != "weight only (a first layer)")
-                if layout == "batch-last":
-                    x.data = np.moveaxis(np.ascontiguousarray(np.moveaxis(x_host, 0, -1)), -1, 0)
-                elif layout == "strided":
-                    wide = np.zeros(x_shape[:-1] + (2 * x_shape[-1],), dtype=dtype)
-                    wide[..., ::2] = x_host
-                    x.data = wide[..., ::2]
-                w = anynn.tensor(w_host, requires_grad=True)
-                b = None if b_host is None else anynn.tensor(b_host, requires_grad=True)
-                out = conv(x, w, b, stride=stride, padding=padding, dilation=dilation)
-                assert out._node.direct == bool(kernels)
-                if g_host is None:
-                    g_host = rng.standard_normal(out.shape).astype(dtype)
-                out.backward(anynn.tensor(g_host))
-                grads = (out, x.grad, w.grad, None if b is None else b.grad)
-                results.append([None if t is None else t.numpy() for t in grads])
-        finally:
-            backend.kernels = saved
+    for compiled in (True, False):
+        with _numpy_backend(compiled):
+            x = anynn.tensor(x_host, requires_grad=needs != "weight only (a first layer)")
+            if layout == "batch-last":
+                x.data = np.moveaxis(np.ascontiguousarray(np.moveaxis(x_host, 0, -1)), -1, 0)
+            elif layout == "strided":
+                wide = np.zeros(x_shape[:-1] + (2 * x_shape[-1],), dtype=dtype)
+                wide[..., ::2] = x_host
+                x.data = wide[..., ::2]
+            w = anynn.tensor(w_host, requires_grad=True)
+            b = None if b_host is None else anynn.tensor(b_host, requires_grad=True)
+            out = conv(x, w, b, stride=stride, padding=padding, dilation=dilation)
+            assert out._node.direct == compiled
+            if g_host is None:
+                g_host = rng.standard_normal(out.shape).astype(dtype)
+            out.backward(anynn.tensor(g_host))
+            grads = (out, x.grad, w.grad, None if b is None else b.grad)
+            results.append([None if t is None else t.numpy() for t in grads])
     tconv = torch.nn.functional.conv2d if len(x_shape) == 4 else torch.nn.functional.conv1d
     tx, tw = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x_host, w_host))
     tb = None if b_host is None else torch.tensor(b_host.astype(np.float64), requires_grad=True)
