@@ -26,6 +26,7 @@ is large enough (see :func:`plan`): with the standard ops alone the extra passes
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Sequence
 
 from anynn.autograd.function import Function
@@ -151,9 +152,10 @@ def winograd_conv2d(x: Any, weight: Any, bias: Any = None, padding: int | tuple[
 
 
 # ------------------------------------------------------------------ transforms (standard-only)
+@lru_cache(maxsize=None)
 def _kron(g: Matrix) -> Matrix:
     """kron(G, G): row (i, j), column (k, l) holds G[i][k] * G[j][l], so G w G^T is one matrix product with
-    the 9 weights of each (O, C) pair."""
+    the 9 weights of each (O, C) pair (built once per tile size, not on every forward and backward)."""
     return tuple(tuple(gi[k] * gj[l] for k in range(3) for l in range(3)) for gi in g for gj in g)
 
 
