@@ -1,21 +1,23 @@
 """``Embedding``: a lookup table of learned vectors indexed by integer ids (words, tokens, categories)."""
 from __future__ import annotations
 
+import numbers
+
 from anynn import dtypes as D
 from anynn.autograd.factories import zeros
 from anynn.autograd.tensor import Tensor
 from anynn.nn import init
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
-from anynn.ops.embedding import _normalize_padding_idx, check_indices, embedding
+from anynn.ops.embedding import _normalize_padding_idx, embedding
 
 
 class Embedding(Module):
     """``weight[input]`` with ``weight`` of shape (num_embeddings, embedding_dim), initialised N(0, 1).
 
-    The row at ``padding_idx`` starts at zero and receives no gradient. Index values are not range-checked
-    (reading them back would sync a GPU); only their dtype is. ``max_norm``, ``scale_grad_by_freq`` and
-    ``sparse`` are not supported.
+    The row at ``padding_idx`` starts at zero and receives no gradient. Indices outside ``[0, num_embeddings)``
+    raise an IndexError naming the layer (on a GPU at the next synchronisation point, see anynn.ops.embedding).
+    ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` are not supported.
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
@@ -26,6 +28,11 @@ class Embedding(Module):
         if max_norm is not None or scale_grad_by_freq or sparse:
             raise NotImplementedError("Embedding: max_norm, scale_grad_by_freq and sparse are not supported by "
                                       "anynn; leave them at their defaults")
+        for arg, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"Embedding: {arg} must be a non-negative int (the number of rows / the width of "
+                                 f"each vector), got {value!r}")
+        num_embeddings, embedding_dim = int(num_embeddings), int(embedding_dim)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.padding_idx = _normalize_padding_idx(padding_idx, num_embeddings)
@@ -63,8 +70,7 @@ class Embedding(Module):
         return cls(rows, dim, padding_idx=padding_idx, _weight=embeddings, _freeze=freeze)
 
     def forward(self, input: Tensor) -> Tensor:
-        check_indices(input, repr(self))
-        return embedding(input, self.weight, self.padding_idx)
+        return embedding(input, self.weight, self.padding_idx, _who=repr(self))
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"

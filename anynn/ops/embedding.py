@@ -3,11 +3,17 @@
 The backward scatters each output row's gradient back to its index with ``backend.index_add``, which adds
 repeated indices exactly (plain fancy-index assignment would keep only one of them).
 
-Index *values* are not range-checked: that would read the indices back to the host (a GPU sync) on every
-call. An out-of-range index raises inside the backend's ``take`` on NumPy and torch, but on other backends
-(e.g. CuPy, which wraps indices) it may silently read the wrong row; only the dtype is checked here.
+Index values are range-checked by :func:`check_index_range`. On host backends (NumPy, array_api_strict, torch
+on the CPU) the check runs at once: an index outside ``[0, num_embeddings)`` raises an IndexError naming the
+layer, the valid range and the bad value (PyTorch also refuses -1; NumPy alone would silently read the last
+row). On a GPU, reading the indices back would stall the device on every call, so the check is *deferred*: the
+indices are clamped (never read out of bounds), the first bad value of each layer is kept on the device, and
+:func:`raise_deferred_index_errors` reads those flags (one sync for all of them) and raises the same error at
+the next synchronisation point (``fit`` calls it where it reads the loss back).
 """
 from __future__ import annotations
+
+from typing import Any
 
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
@@ -56,16 +62,84 @@ def check_indices(indices: Tensor, who: str) -> None:
                         "row numbers; convert with .long()")
 
 
-def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+def on_host(backend: Any) -> bool:
+    """Whether ``backend`` computes on the host CPU, where reading a value back costs no device sync."""
+    return backend.name in ("numpy", "array_api_strict") or str(backend.device_name).lower() == "cpu"
+
+
+def _range_message(who: str, num_rows: int, value: int, where: str = "") -> str:
+    if value < 0:
+        fix = ("negative indices are not allowed (unlike Python lists, -1 is not the last row); map padding or "
+               "unknown ids to a row of their own (e.g. padding_idx=0)")
+    else:
+        fix = (f"make num_embeddings at least {value + 1} (one row per id, ids counted from 0), or check the id "
+               "mapping")
+    return (f"{who} got index {value}{where}: expected indices in [0, {num_rows - 1}] (num_embeddings={num_rows}); "
+            f"{fix}")
+
+
+# who -> (device array holding the first bad index seen, or a value inside the range; num_rows)
+_DEFERRED: dict[str, tuple[Any, int]] = {}
+
+
+def check_index_range(indices: Tensor, num_rows: int, who: str) -> Tensor:
+    """Raise IndexError naming ``who`` unless every index is in ``[0, num_rows)``; returns the indices to use.
+
+    On host backends the check runs now. On device backends (CuPy, torch on CUDA) it is deferred: the returned
+    indices are clamped into the range and the first bad value is remembered on the device, to be raised by
+    :func:`raise_deferred_index_errors` at the next synchronisation point, so a training step never waits for it.
+    """
+    if indices.numel() == 0:
+        return indices
+    backend = indices.backend
+    xp = backend.xp
+    flat = xp.reshape(indices.data, (-1,))
+    bad = (flat < 0) | (flat >= num_rows)
+    if on_host(backend):
+        if bool(xp.any(bad)):
+            positions = xp.nonzero(bad)[0]
+            first = int(positions[0])
+            value = int(flat[first])
+            where = f" at flat position {first}" if flat.shape[0] > 1 else ""
+            raise IndexError(_range_message(who, num_rows, value, where))
+        return indices
+    # device backend: keep the most negative or the largest bad value (0 if none) without reading it back
+    lo, hi = xp.min(flat), xp.max(flat)
+    candidate = xp.where(lo < 0, lo, xp.where(hi >= num_rows, hi, xp.zeros_like(hi)))
+    previous = _DEFERRED.get(who)
+    if previous is not None:  # a bad value seen in an earlier call wins
+        old = previous[0]
+        candidate = xp.where((old < 0) | (old >= num_rows), old, candidate)
+    _DEFERRED[who] = (candidate, num_rows)
+    clamped = xp.clip(flat, 0, num_rows - 1)
+    return Tensor._make(xp.reshape(clamped, tuple(indices.shape)), backend)
+
+
+def raise_deferred_index_errors() -> None:
+    """Read the flags the deferred checks kept on the device (one sync) and raise the first bad index found."""
+    if not _DEFERRED:
+        return
+    pending = dict(_DEFERRED)
+    _DEFERRED.clear()
+    for who, (candidate, num_rows) in pending.items():
+        value = int(candidate)
+        if not 0 <= value < num_rows:
+            raise IndexError(_range_message(who, num_rows, value, " (found at a synchronisation point: the check "
+                                            "is deferred on GPUs, so the bad index was in some earlier step)"))
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, _who: str = "embedding") -> Tensor:
     """Rows of ``weight`` (num_embeddings, embedding_dim) at the integer ``input`` indices (``F.embedding``).
 
-    The row at ``padding_idx`` gets no gradient. Index values are not range-checked (see the module docstring).
+    The row at ``padding_idx`` gets no gradient. Index values must be in ``[0, num_embeddings)`` (checked; on a
+    GPU at the next synchronisation point, see the module docstring).
     """
-    check_indices(input, "embedding")
+    check_indices(input, _who)
     if weight.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+        raise ValueError(f"{_who}: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     padding_idx = _normalize_padding_idx(padding_idx, weight.shape[0])
+    input = check_index_range(input, weight.shape[0], _who)
     return Embedding.apply(weight, input, padding_idx=padding_idx)
 
 
-__all__ = ["embedding"]
+__all__ = ["check_index_range", "embedding", "raise_deferred_index_errors"]

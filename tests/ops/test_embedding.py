@@ -74,3 +74,49 @@ def test_embedding_errors(backend):
         F.embedding(anynn.tensor([1]), w, padding_idx=5)
     with pytest.raises(ValueError, match=r"weight must be 2-D"):
         F.embedding(anynn.tensor([1]), anynn.zeros(5))
+
+
+@pytest.mark.parametrize("bad,fix", [(-1, r"negative indices are not allowed \(unlike Python lists, -1 is not the "
+                                          r"last row\)"),
+                                     (5, r"make num_embeddings at least 6"),
+                                     (7, r"make num_embeddings at least 8")])
+def test_embedding_index_out_of_range_names_the_layer(backend, bad, fix):
+    """-1 used to return the last row on numpy, 5 gave a raw NumPy IndexError: now anynn's own error."""
+    layer = anynn.nn.Embedding(5, 2)
+    with pytest.raises(IndexError, match=rf"^Embedding\(5, 2\) got index {bad} at flat position 2: expected indices "
+                                         rf"in \[0, 4\] \(num_embeddings=5\); {fix}"):
+        layer(anynn.tensor([[0, 1], [bad, 3]]))
+    with pytest.raises(IndexError, match=rf"^embedding got index {bad}: expected indices in \[0, 4\]"):
+        F.embedding(anynn.tensor([bad]), anynn.zeros(5, 2))
+
+
+def test_embedding_empty_and_edge_indices(backend):
+    layer = anynn.nn.Embedding(5, 2)
+    assert layer(anynn.tensor([0, 4])).shape == (2, 2)
+    assert layer(anynn.zeros(0, dtype=anynn.int64)).shape == (0, 2)
+
+
+def test_embedding_check_is_deferred_on_device_backends(monkeypatch):
+    """On a GPU the range check must not sync: the indices are clamped, the bad value stays on the device and
+    raise_deferred_index_errors raises it at the next synchronisation point (simulated here on numpy)."""
+    from anynn.ops import embedding as E
+
+    monkeypatch.setattr(E, "on_host", lambda backend: False)
+    monkeypatch.setattr(E, "_DEFERRED", {})
+    layer = anynn.nn.Embedding(5, 2)
+    out = layer(anynn.tensor([1, 9]))  # no error yet, and no out-of-bounds read
+    np.testing.assert_array_equal(out.numpy()[1], layer.weight.numpy()[4])
+    layer(anynn.tensor([2, 3]))  # a later good batch does not hide the earlier bad one
+    with pytest.raises(IndexError, match=r"^Embedding\(5, 2\) got index 9 \(found at a synchronisation point: the "
+                                         r"check is deferred on GPUs.*make num_embeddings at least 10"):
+        E.raise_deferred_index_errors()
+    E.raise_deferred_index_errors()  # cleared once raised
+    layer(anynn.tensor([0, 4]))
+    E.raise_deferred_index_errors()
+
+
+def test_embedding_constructor_errors():
+    with pytest.raises(ValueError, match=r"^Embedding: num_embeddings must be a non-negative int .* got -1"):
+        anynn.nn.Embedding(-1, 2)
+    with pytest.raises(ValueError, match=r"^Embedding: embedding_dim must be a non-negative int .* got 2.5"):
+        anynn.nn.Embedding(3, 2.5)
