@@ -1,13 +1,44 @@
 """Convolution layers ``Conv1d`` and ``Conv2d``: PyTorch's arguments, parameter names, shapes and initialisation."""
 from __future__ import annotations
 
+import numbers
+from typing import Any
+
 from anynn import dtypes as D
 from anynn.autograd.factories import zeros
 from anynn.autograd.tensor import Tensor
 from anynn.nn import init
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
-from anynn.ops.conv import IntOrTuple, conv_pads, convolution, ntuple
+from anynn.ops.conv import IntOrTuple, conv_pads, convolution
+
+
+_HINTS = {"kernel_size": "a kernel needs at least one element (kernel_size=1 for a pointwise layer)",
+          "stride": "stride=1 moves the window one element at a time",
+          "dilation": "dilation=1 is an ordinary, undilated window",
+          "output_size": "each output side needs at least one element"}
+
+
+def int_tuple(name: str, arg: str, value: Any, dims: int) -> tuple[int, ...]:
+    """``value`` (an int, or a tuple/list of ``dims`` ints) as a ``dims``-tuple, or a ValueError naming the layer
+    (also for floats, strings and other non-sequences, which would otherwise fail inside ``tuple()``)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return (int(value),) * dims
+    if (isinstance(value, (tuple, list)) and len(value) == dims
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
+        return tuple(int(v) for v in value)
+    raise ValueError(f"{name}: {arg} must be an int or a tuple of {dims} ints, got {value!r}")
+
+
+def positive_sizes(name: str, **sizes: Any) -> None:
+    """Raise a ValueError naming the layer ``name`` unless every entry of every size tuple is a positive int
+    (checked when the layer is built, so a zero or negative size never reaches a forward pass)."""
+    for arg, value in sizes.items():
+        entries = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in entries):
+            raise ValueError(f"{name}: {arg} must be an int or a tuple of ints, got {value!r}")
+        if any(v < 1 for v in entries):
+            raise ValueError(f"{name}: {arg} must be positive, got {value!r}; {_HINTS.get(arg, 'use 1 or more')}")
 
 
 class _ConvNd(Module):
@@ -20,7 +51,10 @@ class _ConvNd(Module):
                  padding_mode: str = "zeros", *, dtype: D.DType | str | None = None):
         super().__init__()
         name = type(self).__name__
-        if groups < 1 or in_channels % groups or out_channels % groups:
+        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+        if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
                              f"divisible by groups ({groups})")
         if padding_mode != "zeros":
@@ -28,10 +62,11 @@ class _ConvNd(Module):
                                       "(pad the input yourself for reflect/replicate/circular)")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = ntuple(kernel_size, self._dims, "kernel_size", name)
-        self.stride = ntuple(stride, self._dims, "stride", name)
-        self.padding = padding if isinstance(padding, str) else ntuple(padding, self._dims, "padding", name)
-        self.dilation = ntuple(dilation, self._dims, "dilation", name)
+        self.kernel_size = int_tuple(name, "kernel_size", kernel_size, self._dims)
+        self.stride = int_tuple(name, "stride", stride, self._dims)
+        self.padding = padding if isinstance(padding, str) else int_tuple(name, "padding", padding, self._dims)
+        self.dilation = int_tuple(name, "dilation", dilation, self._dims)
+        positive_sizes(name, kernel_size=kernel_size, stride=stride, dilation=dilation)
         conv_pads(self.padding, self.kernel_size, self.dilation, self.stride, name)  # validate early
         self.groups = groups
         self.padding_mode = padding_mode

@@ -1,9 +1,11 @@
 """Pooling layers: ``MaxPool1d/2d``, ``AvgPool1d/2d``, ``AdaptiveAvgPool1d/2d`` with PyTorch's arguments and repr."""
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from anynn.autograd.tensor import Tensor
+from anynn.nn.conv import int_tuple, positive_sizes
 from anynn.nn.module import Module
 from anynn.ops.conv import IntOrTuple
 from anynn.ops.pool import adaptive_avg_pool, avg_pool, max_pool
@@ -18,6 +20,7 @@ class _MaxPoolNd(Module):
         if return_indices:
             raise NotImplementedError(f"{type(self).__name__}: return_indices=True is not supported "
                                       "(anynn has no MaxUnpool)")
+        _check_window(type(self).__name__, self._dims, kernel_size, stride, padding, dilation)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -52,6 +55,7 @@ class AvgPool1d(Module):
     def __init__(self, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True):
         super().__init__()
+        _check_window("AvgPool1d", 1, kernel_size, stride, padding)
         self.kernel_size = _single(kernel_size)
         self.stride = _single(stride if stride is not None else kernel_size)
         self.padding = _single(padding)
@@ -66,6 +70,21 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
+def _check_window(name: str, dims: int, kernel_size: IntOrTuple, stride: IntOrTuple | None,
+                  padding: IntOrTuple, dilation: IntOrTuple = 1) -> None:
+    """At construction: kernel_size, stride and dilation positive ints (or tuples of ``dims``), padding >= 0."""
+    kernel = int_tuple(name, "kernel_size", kernel_size, dims)
+    if stride is not None:
+        int_tuple(name, "stride", stride, dims)
+    int_tuple(name, "dilation", dilation, dims)
+    positive_sizes(name, kernel_size=kernel_size, stride=kernel_size if stride is None else stride, dilation=dilation)
+    pads = int_tuple(name, "padding", padding, dims)
+    if any(p < 0 for p in pads):
+        raise ValueError(f"{name}: padding must be non-negative, got {padding!r}")
+    if any(p > k // 2 for k, p in zip(kernel, pads)):
+        raise ValueError(f"{name}: padding {pads} must be at most half the kernel size {kernel}; reduce the padding")
+
+
 def _single(value: IntOrTuple) -> tuple[int, ...]:
     return (value,) if isinstance(value, int) else tuple(value)
 
@@ -77,6 +96,10 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None):
         super().__init__()
+        _check_window("AvgPool2d", 2, kernel_size, stride, padding)
+        if divisor_override is not None and (not isinstance(divisor_override, numbers.Integral)
+                                             or isinstance(divisor_override, bool) or divisor_override < 1):
+            raise ValueError(f"AvgPool2d: divisor_override must be None or a positive int, got {divisor_override!r}")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
@@ -97,6 +120,15 @@ class _AdaptiveAvgPoolNd(Module):
 
     def __init__(self, output_size: Any):
         super().__init__()
+        name = type(self).__name__
+        sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * self._dims
+        if len(sizes) != self._dims:
+            raise ValueError(f"{name}: output_size must be an int or a tuple of {self._dims} (ints, or None to keep "
+                             f"that size), got {output_size!r}")
+        if any(v is not None and not (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1)
+               for v in sizes):
+            raise ValueError(f"{name}: output_size must be positive (each output side needs at least one element; "
+                             f"None keeps the input's size), got {output_size!r}")
         self.output_size = output_size
 
     def forward(self, input: Tensor) -> Tensor:

@@ -194,3 +194,44 @@ def test_conv_module_gradcheck_with_parameters(backend, name, args, kwargs, shap
     assert len(params) == (1 if kwargs.get("bias") is False else 2)
     x = anynn.tensor(np.random.default_rng(12).standard_normal(shape), dtype=anynn.float64, requires_grad=True)
     assert anynn.gradcheck(lambda x, *ps: call_with_parameters(layer, x, ps), [x] + params)
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: nn.Conv2d(2, 2, 0), r"^Conv2d: kernel_size must be positive, got 0; a kernel needs at least one "
+                                 r"element \(kernel_size=1 for a pointwise layer\)"),
+    (lambda: nn.Conv1d(2, 2, 0), r"^Conv1d: kernel_size must be positive, got 0"),
+    (lambda: nn.Conv2d(2, 2, (3, -1)), r"^Conv2d: kernel_size must be positive, got \(3, -1\)"),
+    (lambda: nn.Conv2d(2, 2, 3, stride=0), r"^Conv2d: stride must be positive, got 0; stride=1 moves"),
+    (lambda: nn.Conv1d(2, 2, 3, dilation=0), r"^Conv1d: dilation must be positive, got 0"),
+    (lambda: nn.Conv2d(0, 2, 3), r"^Conv2d: in_channels must be a positive int, got 0"),
+    (lambda: nn.Conv2d(2, -1, 3), r"^Conv2d: out_channels must be a positive int, got -1"),
+    (lambda: nn.Conv2d(2, 2, 2.5), r"^Conv2d: kernel_size must be an int or a tuple of 2 ints, got 2\.5"),
+    (lambda: nn.Conv2d(2, 2, 3, padding=-1), r"^Conv2d: padding must be non-negative, got -1"),
+    (lambda: nn.MaxPool2d(0), r"^MaxPool2d: kernel_size must be positive, got 0"),
+    (lambda: nn.MaxPool1d(-2), r"^MaxPool1d: kernel_size must be positive, got -2"),
+    (lambda: nn.MaxPool2d(2, stride=0), r"^MaxPool2d: stride must be positive, got 0"),
+    (lambda: nn.MaxPool2d(2, dilation=(1, 0)), r"^MaxPool2d: dilation must be positive, got \(1, 0\)"),
+    (lambda: nn.MaxPool2d(2, padding=-1), r"^MaxPool2d: padding must be non-negative, got -1"),
+    (lambda: nn.MaxPool2d(2.5), r"^MaxPool2d: kernel_size must be an int or a tuple of 2 ints, got 2\.5"),
+    (lambda: nn.AvgPool2d(0), r"^AvgPool2d: kernel_size must be positive, got 0"),
+    (lambda: nn.AvgPool2d(2, stride=-1), r"^AvgPool2d: stride must be positive, got -1"),
+    (lambda: nn.AvgPool2d(2, divisor_override=0), r"^AvgPool2d: divisor_override must be None or a positive int"),
+    (lambda: nn.AvgPool1d(0), r"^AvgPool1d: kernel_size must be positive, got 0"),
+    (lambda: nn.AvgPool1d(3, padding=2), r"^AvgPool1d: padding \(2,\) must be at most half the kernel size"),
+    (lambda: nn.AdaptiveAvgPool2d(0), r"^AdaptiveAvgPool2d: output_size must be positive \(each output side needs "
+                                      r"at least one element; None keeps the input's size\), got 0"),
+    (lambda: nn.AdaptiveAvgPool2d((3, -1)), r"^AdaptiveAvgPool2d: output_size must be positive .* got \(3, -1\)"),
+    (lambda: nn.AdaptiveAvgPool2d((3,)), r"^AdaptiveAvgPool2d: output_size must be an int or a tuple of 2"),
+    (lambda: nn.AdaptiveAvgPool1d(0), r"^AdaptiveAvgPool1d: output_size must be positive"),
+], ids=lambda v: "" if callable(v) else v.split(":")[0].strip("^"))
+def test_zero_or_negative_sizes_are_refused_at_construction(build, message):
+    """Conv2d(kernel_size=0) used to be accepted and return the bias; pools failed only when called."""
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_valid_edge_sizes_still_build():
+    assert nn.AdaptiveAvgPool2d((3, None)).output_size == (3, None)
+    assert nn.Conv2d(2, 2, 1).kernel_size == (1, 1)
+    assert nn.MaxPool2d((2, 1), stride=(1, 2)).stride == (1, 2)
+    assert nn.AvgPool1d((3,), padding=(1,)).padding == (1,)
