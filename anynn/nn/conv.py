@@ -67,6 +67,8 @@ class _ConvNd(Module):
         self.padding = padding if isinstance(padding, str) else int_tuple(name, "padding", padding, self._dims)
         self.dilation = int_tuple(name, "dilation", dilation, self._dims)
         positive_sizes(name, kernel_size=kernel_size, stride=stride, dilation=dilation)
+        if not isinstance(padding, str) and min(self.padding) < 0:
+            raise ValueError(f"{name}: padding must be non-negative, got {padding!r}")
         conv_pads(self.padding, self.kernel_size, self.dilation, self.stride, name)  # validate early
         self.groups = groups
         self.padding_mode = padding_mode
