@@ -11,14 +11,19 @@ __all__ = ["Adadelta"]
 
 class Adadelta(Optimizer):
     """PyTorch's Adadelta: ``v = rho*v + (1-rho)*g*g``; ``delta = sqrt(u + eps) / sqrt(v + eps) * g``;
-    ``u = rho*u + (1-rho)*delta*delta``; ``p -= lr*delta``. State: ``step``, ``square_avg``, ``acc_delta``."""
+    ``u = rho*u + (1-rho)*delta*delta``; ``p -= lr*delta``. State: ``step``, ``square_avg``, ``acc_delta``.
+
+    The update is elementwise, so ``step`` runs it once per group on flat buffers (see ``Optimizer``);
+    ``foreach=False`` runs it per parameter."""
+
+    elementwise = True
 
     def __init__(self, params: ParamsT, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0, *, maximize: bool = False):
+                 weight_decay: float = 0, *, maximize: bool = False, foreach: bool | None = None):
         check_hyperparameters("Adadelta", lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
         if rho > 1.0:
             raise ValueError(f"Adadelta: Invalid rho value: {rho} (must be in [0, 1])")
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach)
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:

@@ -12,14 +12,21 @@ __all__ = ["Adagrad"]
 class Adagrad(Optimizer):
     """PyTorch's Adagrad: ``sum += g*g``; ``p -= clr * g / (sqrt(sum) + eps)`` with
     ``clr = lr / (1 + (step-1)*lr_decay)``. State: ``step``, ``sum`` (created with the optimizer, as in
-    PyTorch, from each group's ``initial_accumulator_value``)."""
+    PyTorch, from each group's ``initial_accumulator_value``).
+
+    The update is elementwise, so ``step`` runs it once per group on flat buffers (see ``Optimizer``);
+    ``foreach=False`` runs it per parameter."""
+
+    elementwise = True
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
-                 initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False):
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False,
+                 foreach: bool | None = None):
         check_hyperparameters("Adagrad", lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                               initial_accumulator_value=initial_accumulator_value, eps=eps)
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, maximize=maximize)
+                        initial_accumulator_value=initial_accumulator_value, maximize=maximize,
+                        foreach=foreach)
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:

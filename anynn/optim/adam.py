@@ -14,11 +14,16 @@ class Adam(Optimizer):
     """PyTorch's Adam: ``m = b1*m + (1-b1)*g``; ``v = b2*v + (1-b2)*g*g`` (AMSGrad: ``vmax = max(vmax, v)``);
     ``p -= lr/(1-b1**t) * m / (sqrt(v)/sqrt(1-b2**t) + eps)``. Weight decay is L2 in the gradient, or
     ``p *= 1 - lr*wd`` with ``decoupled_weight_decay=True`` (that is AdamW). State: ``step``, ``exp_avg``,
-    ``exp_avg_sq``, ``max_exp_avg_sq``."""
+    ``exp_avg_sq``, ``max_exp_avg_sq``.
+
+    The update is elementwise, so ``step`` runs it once per group on flat buffers (see ``Optimizer``);
+    ``foreach=False`` runs it per parameter."""
+
+    elementwise = True
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
-                 decoupled_weight_decay: bool = False):
+                 decoupled_weight_decay: bool = False, foreach: bool | None = None):
         name = type(self).__name__
         check_hyperparameters(name, lr=lr, eps=eps, weight_decay=weight_decay)
         betas = tuple(betas)
@@ -27,7 +32,7 @@ class Adam(Optimizer):
             if not beta < 1.0:
                 raise ValueError(f"{name}: Invalid beta parameter at index {i}: {beta} (must be in [0, 1))")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay, foreach=foreach)
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:

@@ -14,9 +14,10 @@ class AdamW(Adam):
     instead of adding ``weight_decay*p`` to the gradient (so it is not rescaled by the adaptive step)."""
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True)
+                         decoupled_weight_decay=True, foreach=foreach)
 
     def _restore_group(self, group: dict[str, Any]) -> None:
         super()._restore_group(group)

@@ -5,19 +5,29 @@ update of one parameter from its gradient array. ``step()`` runs it under ``no_g
 has a gradient. Updates work on backend arrays in place (``p.data -= ...``) and on state buffers the optimizer
 owns, never leave the device, and keep each parameter's dtype because hyperparameters enter only as Python
 floats. Gradient arrays are never written to: the engine may hand one array to several parameters.
+
+A subclass whose ``_update`` is elementwise sets ``elementwise = True``; ``step`` then runs it once per group,
+backend and dtype on flat buffers that hold all those parameters, their gradients and their state
+(:mod:`anynn.optim.flat`), so a step costs a handful of array operations instead of a handful per parameter.
+Where that could differ from PyTorch's per-parameter semantics it runs the per-parameter update instead: for a
+bucket in a step where some of its parameters have no gradient (PyTorch skips them: no decay, no momentum), or
+whose parameters' states differ (some without state yet, different Adam step counts). A group with
+``foreach=False`` always runs per parameter.
 """
 from __future__ import annotations
 
 import copy
 import functools
 import numbers
+import operator
 import warnings
 from collections import defaultdict
 from itertools import chain
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Callable, ClassVar, Iterable, Union
 
 from anynn.autograd.grad_mode import enable_grad, no_grad
 from anynn.autograd.tensor import Tensor
+from anynn.optim.flat import FlatBucket, make_buckets
 
 __all__ = ["Optimizer", "required"]
 
@@ -48,8 +58,13 @@ def _count_step(step: Callable) -> Callable:
 class Optimizer:
     """Base class of every optimizer (see the module docstring for what a subclass writes)."""
 
+    #: True when ``_update`` uses only elementwise operations, so that one call on the flat concatenation of
+    #: many parameters (and of their gradients and states) equals one call per parameter.
+    elementwise: ClassVar[bool] = False
+
     def __init__(self, params: ParamsT, defaults: dict[str, Any]):
         self.defaults = defaults
+        self._buckets: dict[int, tuple[list[Tensor], list[FlatBucket]]] = {}
         if isinstance(params, (Tensor, dict)):
             raise TypeError(f"{type(self).__name__}: params should be an iterable of Tensors or of dicts (parameter "
                             f"groups), but got a {type(params).__name__}; pass a list, e.g. "
@@ -73,6 +88,15 @@ class Optimizer:
         super().__init_subclass__(**kwargs)
         if "step" in cls.__dict__:
             cls.step = _count_step(cls.__dict__["step"])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles leave the flat buckets out (a copied view is no view of the copied buffer); a copy
+        makes its own at its first step."""
+        return {key: value for key, value in self.__dict__.items() if key != "_buckets"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._buckets = {}
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -146,14 +170,51 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for gi, group in enumerate(self.param_groups):
-                for pi, p in enumerate(group["params"]):
-                    if p.grad is None:
+                grads = [None if p.grad is None else self._grad_array(p, gi, pi)
+                         for pi, p in enumerate(group["params"])]
+                done = self._flat_step(gi, group, grads)
+                for pi, (p, grad) in enumerate(zip(group["params"], grads)):
+                    if grad is None or pi in done:
                         continue
                     state = self.state[p]
-                    self._update(p, self._grad_array(p, gi, pi), state, group)
+                    self._update(p, grad, state, group)
                     if not state:  # stateless updates (SGD without momentum) leave no entry, as in PyTorch
                         del self.state[p]
         return loss
+
+    def _flat_step(self, gi: int, group: dict[str, Any], grads: list[Any]) -> set[int]:
+        """Run ``_update`` once per bucket of the group on its flat buffers, for each bucket whose parameters
+        all have a gradient and states that agree; the indices (in the group) of the parameters it updated."""
+        done: set[int] = set()
+        if not self.elementwise or group.get("foreach") is False:
+            return done
+        for bucket in self._group_buckets(gi, group["params"]):
+            bucket_grads = [grads[i] for i in bucket.indices]
+            if any(grad is None for grad in bucket_grads):
+                continue
+            states = [self.state[p] for p in bucket.params]
+            state = bucket.flat_state(states)
+            if state is None:
+                continue
+            bucket.gather(bucket_grads)
+            self._update(bucket.param, bucket.grad, state, group)
+            bucket.scatter_state(state, states)
+            if not state:
+                for p in bucket.params:
+                    del self.state[p]
+            done.update(bucket.indices)
+        return done
+
+    def _group_buckets(self, gi: int, params: list[Tensor]) -> list[FlatBucket]:
+        """The flat buckets of group ``gi``, with every parameter bound to its view again; made anew when the
+        group's parameters changed or one moved to another backend, dtype or shape."""
+        known = self._buckets.get(gi)
+        if (known is not None and len(known[0]) == len(params) and all(map(operator.is_, known[0], params))
+                and all(bucket.bind_params() for bucket in known[1])):
+            return known[1]
+        buckets = make_buckets(params)
+        self._buckets[gi] = (list(params), buckets)
+        return buckets
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define _update(p, grad, state, group)")

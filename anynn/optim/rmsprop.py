@@ -12,13 +12,19 @@ __all__ = ["RMSprop"]
 class RMSprop(Optimizer):
     """PyTorch's RMSprop: ``v = alpha*v + (1-alpha)*g*g``; ``avg = sqrt(v - m*m) + eps`` with the running mean
     ``m`` of ``g`` when centered (else ``sqrt(v) + eps``); ``buf = momentum*buf + g/avg; p -= lr*buf`` or
-    ``p -= lr*g/avg``. State: ``step``, ``square_avg``, ``momentum_buffer``, ``grad_avg``."""
+    ``p -= lr*g/avg``. State: ``step``, ``square_avg``, ``momentum_buffer``, ``grad_avg``.
+
+    The update is elementwise, so ``step`` runs it once per group on flat buffers (see ``Optimizer``);
+    ``foreach=False`` runs it per parameter."""
+
+    elementwise = True
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None):
         check_hyperparameters("RMSprop", lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
         defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
-                        weight_decay=weight_decay, maximize=maximize)
+                        weight_decay=weight_decay, maximize=maximize, foreach=foreach)
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:

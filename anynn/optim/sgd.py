@@ -11,21 +11,29 @@ __all__ = ["SGD"]
 
 class SGD(Optimizer):
     """PyTorch's SGD: ``g += wd*p``; ``buf = momentum*buf + (1-dampening)*g`` (``buf = g`` at first);
-    ``g = g + momentum*buf`` (Nesterov) or ``g = buf``; ``p -= lr*g``. State: ``momentum_buffer``."""
+    ``g = g + momentum*buf`` (Nesterov) or ``g = buf``; ``p -= lr*g``. State: ``momentum_buffer``.
+
+    The update is elementwise, so ``step`` runs it once per group on flat buffers (momentum: 4 array
+    operations per step, plus one per parameter to gather the gradients); ``foreach=False`` runs it per
+    parameter."""
+
+    elementwise = True
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None):
         check_hyperparameters("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
         check_hyperparameters("SGD", signed=True, dampening=dampening)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening "
                              f"(got momentum={momentum}, dampening={dampening})")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, maximize=maximize)
+                        nesterov=nesterov, maximize=maximize, foreach=foreach)
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, momentum, weight_decay = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])
+        dampening = float(group["dampening"])
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:
@@ -36,6 +44,6 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = copy_state(p, grad)
             else:
                 buf.data *= momentum
-                buf.data += (1.0 - float(group["dampening"])) * grad
+                buf.data += grad if dampening == 0 else (1.0 - dampening) * grad  # 1.0 * g is g: one op saved
             grad = grad + momentum * buf.data if group["nesterov"] else buf.data
         p.data -= lr * grad
