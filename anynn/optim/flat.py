@@ -86,6 +86,10 @@ class FlatBucket:
         return self._grad.array
 
     # ------------------------------------------------------------ before the update
+    def bound(self) -> bool:
+        """True while every parameter's ``.data`` is its view into the flat buffer."""
+        return all(p.data is view for p, view in zip(self.params, self._param.views))
+
     def bind_params(self) -> bool:
         """Copy back and rebind every parameter whose ``.data`` was rebound; False if one no longer fits here
         (another backend, dtype or shape: the group's buckets must be made again)."""

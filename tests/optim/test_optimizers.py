@@ -60,23 +60,36 @@ def groups(params):
     return [{"params": [params[0]]}, {"params": params[1:], "lr": SECOND_LR}]
 
 
-def anynn_step(opt, params):
-    W, b, s, _ = params
+def anynn_step(opt, params, every=False):
+    """One step on a small regression loss; the last parameter gets a gradient only with ``every``."""
+    W, b, s, u = params
     x, y = anynn.tensor(X, dtype=W.dtype), anynn.tensor(Y, dtype=W.dtype)
     opt.zero_grad()
     loss = ((anynn.tanh(x @ W + b) - y) ** 2).sum() + (anynn.tanh(s) - 0.3) ** 2 + 0.1 * (W * W).sum()
+    if every:
+        loss = loss + (anynn.tanh(u) * s).sum()
     loss.backward()
     opt.step()
 
 
-def torch_step(opt, params):
+def torch_step(opt, params, every=False):
     torch = torch_or_skip()
-    W, b, s, _ = params
+    W, b, s, u = params
     x, y = torch.tensor(X, dtype=W.dtype), torch.tensor(Y, dtype=W.dtype)
     opt.zero_grad()
     loss = ((torch.tanh(x @ W + b) - y) ** 2).sum() + (torch.tanh(s) - 0.3) ** 2 + 0.1 * (W * W).sum()
+    if every:
+        loss = loss + (torch.tanh(u) * s).sum()
     loss.backward()
     opt.step()
+
+
+def assert_flat(opt):
+    """Every group ran its last step on flat buffers: each parameter's data is still its view."""
+    for gi, group in enumerate(opt.param_groups):
+        buckets = opt._buckets[gi][1]
+        assert sorted(i for bucket in buckets for i in bucket.indices) == list(range(len(group["params"])))
+        assert all(bucket.bound() for bucket in buckets)
 
 
 def host_params(params):
@@ -128,6 +141,37 @@ def test_trajectory_matches_torch(backend, case):
             assert_close(p, tp.detach().numpy())
     assert np.array_equal(params[3].numpy(), INIT[3])  # no gradient: never updated
     assert_same_state(opt.state_dict(), topt.state_dict())
+
+
+@pytest.mark.parametrize("case", ALL, ids=_ids)
+def test_flat_trajectory_matches_torch_and_the_per_parameter_updates(backend, case):
+    """Every parameter has a gradient, so each group steps on flat buffers: torch's trajectory and state, and
+    bit for bit what the per-parameter updates (``foreach=False``) compute."""
+    torch = torch_or_skip()
+    name, kwargs = case
+    params, loop_params, tparams = make_params(), make_params(), torch_params()
+    opt = getattr(optim, name)(groups(params), **kwargs)
+    loop = getattr(optim, name)(groups(loop_params), **kwargs, foreach=False)
+    topt = getattr(torch.optim, name)(groups(tparams), **kwargs)
+    for _ in range(STEPS):
+        anynn_step(opt, params, every=True)
+        anynn_step(loop, loop_params, every=True)
+        torch_step(topt, tparams, every=True)
+        assert_flat(opt)
+        for p, q, tp in zip(params, loop_params, tparams):
+            np.testing.assert_array_equal(p.numpy(), q.numpy())
+            assert_close(p, tp.detach().numpy())
+    assert_same_state(opt.state_dict(), topt.state_dict())
+    flat_state, loop_state = opt.state_dict()["state"], loop.state_dict()["state"]
+    assert flat_state.keys() == loop_state.keys()
+    for index, state in loop_state.items():
+        assert flat_state[index].keys() == state.keys()
+        for key, value in state.items():
+            assert type(flat_state[index][key]) is type(value)
+            if isinstance(value, anynn.Tensor):
+                np.testing.assert_array_equal(flat_state[index][key].numpy(), value.numpy())
+            else:
+                assert flat_state[index][key] == value
 
 
 @pytest.mark.parametrize("case", FULL, ids=_ids)
