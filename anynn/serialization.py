@@ -2,40 +2,68 @@
 
 The file is in the safetensors layout (8-byte little-endian header size, a JSON header naming each tensor's
 dtype, shape and byte range, then the raw bytes), so other tools can read the tensors. Everything that is
-not a tensor (nested dicts and lists, numbers, strings, None) is kept as JSON in the header's metadata, with
-tensors referenced by name. Files are written to a temporary file beside the target, flushed to disk and
-renamed over it, so an interrupted save never leaves a corrupt checkpoint.
+not a tensor (nested dicts and lists, numbers, strings, None, NumPy scalars and arrays) is kept as JSON in the
+header's metadata, with tensors referenced by name.
+
+Integrity: the header's first entry, ``__metadata__.file_crc32``, is the CRC-32 of the *whole file* (size
+field, header with these 8 hex digits read as zeros, and data), so one flipped bit anywhere (an epoch number,
+a learning rate, a tensor byte) fails to load with a message naming what changed. Each tensor also keeps its
+own CRC-32, which names the damaged tensor. Files of the first format (``anynn-1``: per-tensor checksums only,
+the header uncovered) and plain safetensors files from other tools still load.
+
+Saving to a path writes a temporary file beside the target (``.tmp-<name>.pid<pid>.<random>.anynn``),
+flushes it to disk and renames it over the target, so an interrupted save never leaves a corrupt checkpoint;
+temporary files that a killed save of the same target left behind are removed by the next save.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import struct
 import tempfile
+import time
 import zlib
-from typing import Any
+from typing import Any, BinaryIO
+
+import numpy as np
 
 from anynn import backends as B
 from anynn import dtypes as D
 from anynn.autograd.tensor import Tensor
 from anynn.backends.io import from_bytes, to_bytes
 
-FORMAT = "anynn-1"
+FORMAT = "anynn-2"
+OLD_FORMATS = ("anynn-1",)
 _MAX_HEADER = 100 * 1024 * 1024
 _SAFETENSORS_DTYPES = {"float16": "F16", "float32": "F32", "float64": "F64", "int8": "I8", "int16": "I16",
                        "int32": "I32", "int64": "I64", "uint8": "U8", "bool": "BOOL"}
 _FROM_SAFETENSORS = {v: k for k, v in _SAFETENSORS_DTYPES.items()}
+# the header starts with exactly these bytes, then 8 hex digits of the whole-file CRC-32
+_CRC_PREFIX = b'{"__metadata__": {"file_crc32": "'
+_CRC_AT = 8 + len(_CRC_PREFIX)
+_STALE_AFTER_S = 24 * 3600  # a temporary file this old is stale even if its writer's pid is in use again
 
 
 class CheckpointError(ValueError):
     """A file that is not a valid anynn checkpoint (truncated, corrupted, or another format)."""
 
 
-def _flatten(obj: Any, tensors: dict[str, Tensor], path: str) -> Any:
-    """JSON-able skeleton of ``obj`` with tensors replaced by {"__tensor__": name}."""
+def _flatten(obj: Any, tensors: dict[str, Any], path: str) -> Any:
+    """JSON-able skeleton of ``obj`` with tensors replaced by {"__tensor__": name} (NumPy arrays by
+    {"__ndarray__": name}, NumPy scalars by the equal Python number)."""
     if isinstance(obj, Tensor):
         tensors[path] = obj
         return {"__tensor__": path}
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.name not in _SAFETENSORS_DTYPES:
+            raise TypeError(f"anynn.save cannot store a NumPy array of dtype {obj.dtype} at {path!r}: only "
+                            f"{', '.join(_SAFETENSORS_DTYPES)} (convert it, e.g. arr.astype(np.float32))")
+        tensors[path] = obj
+        return {"__ndarray__": path}
+    if isinstance(obj, np.generic) and obj.dtype.name in _SAFETENSORS_DTYPES:
+        return obj.item()  # np.float32(0.5) -> 0.5, np.int64(3) -> 3, np.bool_(True) -> True
     if isinstance(obj, dict):
         for key in obj:
             if not isinstance(key, (str, int)):
@@ -46,49 +74,90 @@ def _flatten(obj: Any, tensors: dict[str, Tensor], path: str) -> Any:
         return {"__tuple__": items} if isinstance(obj, tuple) else items
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
-    raise TypeError(f"anynn.save cannot store a {type(obj).__name__} at {path!r}: only tensors, dicts, lists, "
-                    "tuples, numbers, strings and None (no pickle, so files can never run code)")
+    raise TypeError(f"anynn.save cannot store a {type(obj).__name__} at {path!r}: only tensors, NumPy arrays and "
+                    "scalars, dicts, lists, tuples, numbers, strings and None (no pickle, so files can never run "
+                    "code)")
 
 
-def _unflatten(obj: Any, tensors: dict[str, Tensor]) -> Any:
+def _unflatten(obj: Any, tensors: dict[str, Any]) -> Any:
     if isinstance(obj, list):
         return [_unflatten(v, tensors) for v in obj]
     if isinstance(obj, dict):
         if "__tensor__" in obj:
             return tensors[obj["__tensor__"]]
+        if "__ndarray__" in obj:
+            return tensors[obj["__ndarray__"]]
         if "__tuple__" in obj:
             return tuple(_unflatten(v, tensors) for v in obj["__tuple__"])
         return {k: _unflatten(v, tensors) for k, v in obj["__dict__"]}
     return obj
 
 
-def save(obj: Any, path: str | os.PathLike) -> None:
-    """Write ``obj`` (tensors in nested dicts/lists with plain values) to ``path`` atomically."""
-    tensors: dict[str, Tensor] = {}
+def _ndarray_names(obj: Any, found: set[str]) -> set[str]:
+    """Names of the entries the skeleton marks as NumPy arrays (loaded to the host, not onto a backend)."""
+    if isinstance(obj, list):
+        for v in obj:
+            _ndarray_names(v, found)
+    elif isinstance(obj, dict):
+        if isinstance(obj.get("__ndarray__"), str):
+            found.add(obj["__ndarray__"])
+        for v in obj.values():
+            _ndarray_names(v, found)
+    return found
+
+
+def _payload(value: Any) -> tuple[bytes, str, tuple[int, ...]]:
+    if isinstance(value, np.ndarray):
+        host = np.ascontiguousarray(value)
+        return host.astype(host.dtype.newbyteorder("<"), copy=False).tobytes(), host.dtype.name, host.shape
+    return to_bytes(value.backend, value.data), value.dtype.name, tuple(value.shape)
+
+
+def encode(obj: Any) -> bytes:
+    """The bytes :func:`save` writes for ``obj``."""
+    tensors: dict[str, Any] = {}
     skeleton = _flatten(obj, tensors, "")
-    header: dict[str, Any] = {"__metadata__": {"format": FORMAT, "skeleton": json.dumps(skeleton)}}
+    meta: dict[str, str] = {"file_crc32": "00000000", "format": FORMAT, "skeleton": json.dumps(skeleton)}
+    header: dict[str, Any] = {"__metadata__": meta}
     chunks, offset, crc32 = [], 0, {}
-    for name, tensor in tensors.items():
-        payload = to_bytes(tensor.backend, tensor.data)
-        header[name] = {"dtype": _SAFETENSORS_DTYPES[tensor.dtype.name], "shape": list(tensor.shape),
+    for name, value in tensors.items():
+        payload, dtype, shape = _payload(value)
+        header[name] = {"dtype": _SAFETENSORS_DTYPES[dtype], "shape": list(shape),
                         "data_offsets": [offset, offset + len(payload)]}
         crc32[name] = zlib.crc32(payload)
         chunks.append(payload)
         offset += len(payload)
-    header["__metadata__"]["crc32"] = json.dumps(crc32)
+    meta["crc32"] = json.dumps(crc32)
     encoded = json.dumps(header).encode()
+    assert encoded.startswith(_CRC_PREFIX)
     encoded += b" " * (-len(encoded) % 8)
+    blob = bytearray(struct.pack("<Q", len(encoded)) + encoded)
+    for chunk in chunks:
+        blob += chunk
+    blob[_CRC_AT:_CRC_AT + 8] = b"%08x" % zlib.crc32(blob)
+    return bytes(blob)
+
+
+def save(obj: Any, path: str | os.PathLike | BinaryIO) -> None:
+    """Write ``obj`` (tensors and NumPy arrays in nested dicts/lists with plain values) to ``path`` atomically,
+    or to an open binary file object (``io.BytesIO``, ``open(..., "wb")``) as it is."""
+    blob = encode(obj)
+    if hasattr(path, "write") and not isinstance(path, (str, bytes, os.PathLike)):
+        path.write(blob)
+        return
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"anynn.save: expected a path (str or os.PathLike) or a binary file object, got "
+                        f"{type(path).__name__}")
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".anynn", dir=directory)
+    base = os.path.basename(path)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{base}.pid{os.getpid()}.", suffix=".anynn", dir=directory)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
         with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(encoded)))
-            f.write(encoded)
-            for chunk in chunks:
-                f.write(chunk)
+            f.write(blob)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -98,26 +167,100 @@ def save(obj: Any, path: str | os.PathLike) -> None:
         raise
 
 
+def _pid_alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
+    """Remove the temporary files of ``path`` left by saves that were killed (their process no longer runs, or
+    they are older than a day); returns the removed paths. Saves of other targets, and saves of this target
+    still running in another live process, are left alone."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    pattern = re.compile(rf"^\.tmp-{re.escape(os.path.basename(path))}\.pid(\d+)\.[A-Za-z0-9_]+\.anynn$")
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.match(name)
+        if not match:
+            continue
+        full = os.path.join(directory, name)
+        pid = int(match.group(1))
+        try:
+            old = time.time() - os.path.getmtime(full) > _STALE_AFTER_S
+            if (pid != os.getpid() and not _pid_alive(pid)) or old:
+                os.unlink(full)
+                removed.append(full)
+        except OSError:
+            pass  # removed meanwhile, or not ours to remove
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def load(path: str | os.PathLike, backend: str | None = None, device: str | None = None) -> Any:
+def _foreign_format(blob: bytes, path: str) -> str | None:
+    """What a file that is not in the safetensors layout most likely is, and how to convert it."""
+    head = blob[:4096]
+    if head.startswith(b"PK\x03\x04"):
+        if b"data.pkl" in blob[:1 << 20] or b".data/" in head:
+            return (f"{path} is not a valid anynn checkpoint: it is a PyTorch file (written by torch.save); anynn never "
+                    "unpickles (a pickle can run code). Convert it with PyTorch: "
+                    f"state = torch.load({path!r}, weights_only=True), then model.load_state_dict(state) on the "
+                    "anynn model (tensors of any library are accepted) and anynn.save(model.state_dict(), "
+                    "'model.anynn')")
+        return (f"{path} is not a valid anynn checkpoint: it is a zip archive (a NumPy .npz?); read it with numpy.load and "
+                "pass the arrays to model.load_state_dict or anynn.tensor")
+    if len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:  # the PROTO opcode of pickle protocols 2 to 5
+        return (f"{path} is not a valid anynn checkpoint: it is a Python pickle (torch.save's legacy format, or "
+                "pickle.dump); "
+                "anynn never unpickles (a pickle can run code). If PyTorch wrote it: state = "
+                f"torch.load({path!r}, weights_only=True), then model.load_state_dict(state) and anynn.save")
+    return None
+
+
+def load(path: str | os.PathLike | BinaryIO, backend: str | None = None, device: str | None = None) -> Any:
     """Read a file written by :func:`save` (or any safetensors file) onto the current backend (or ``backend``).
 
-    Never executes code from the file. A truncated, corrupted or foreign file raises CheckpointError naming
-    the file and what was wrong.
+    ``path`` may also be an open binary file object (``io.BytesIO``). Never executes code from the file. A
+    truncated, corrupted or foreign file raises CheckpointError naming the file and what was wrong; NumPy arrays
+    come back as NumPy arrays, tensors as tensors on the target backend.
     """
-    path = os.fspath(path)
+    if hasattr(path, "read") and not isinstance(path, (str, bytes, os.PathLike)):
+        blob = path.read()
+        path = str(getattr(path, "name", None) or f"<{type(path).__name__}>")
+        if not isinstance(blob, (bytes, bytearray)):
+            raise TypeError(f"anynn.load: {path} returned {type(blob).__name__}: open the file in binary mode "
+                            "(open(path, 'rb'))")
+    elif isinstance(path, (str, os.PathLike)):
+        path = os.fspath(path)
+        with open(path, "rb") as f:
+            blob = f.read()
+    else:
+        raise TypeError(f"anynn.load: expected a path (str or os.PathLike) or a binary file object, got "
+                        f"{type(path).__name__}")
     target = B.backend_for(backend, device) if backend or device else B.get_backend()
-    with open(path, "rb") as f:
-        blob = f.read()
 
     def fail(why: str) -> CheckpointError:
         return CheckpointError(f"{path} is not a valid anynn checkpoint: {why}")
 
+    foreign = _foreign_format(blob, path)
+    if foreign is not None:
+        raise CheckpointError(foreign)
     if len(blob) < 8:
         raise fail(f"the file has only {len(blob)} bytes (truncated?)")
     (size,) = struct.unpack("<Q", blob[:8])
@@ -139,7 +282,16 @@ def load(path: str | os.PathLike, backend: str | None = None, device: str | None
         raise fail(f"its checksum record is damaged ({err!r})") from None
     if not isinstance(crc32, dict):
         raise fail("its checksum record is not a JSON object")
-    tensors: dict[str, Tensor] = {}
+    if blob[8:_CRC_AT] == _CRC_PREFIX or "file_crc32" in meta or meta.get("format") == FORMAT:
+        _check_whole_file(blob, header, crc32, data, fail)
+    skeleton = None
+    if meta.get("format") in (FORMAT,) + OLD_FORMATS:
+        try:
+            skeleton = json.loads(meta["skeleton"])
+        except (KeyError, TypeError, ValueError) as err:  # json.JSONDecodeError is a ValueError
+            raise fail(f"its structure record is damaged ({err!r})") from None
+    arrays = _ndarray_names(skeleton, set())
+    tensors: dict[str, Any] = {}
     for name, info in header.items():
         try:
             dtype = D.from_name(_FROM_SAFETENSORS[info["dtype"]])
@@ -150,16 +302,47 @@ def load(path: str | os.PathLike, backend: str | None = None, device: str | None
         if not 0 <= start <= end <= len(data):
             raise fail(f"tensor {name!r} needs bytes {start}..{end} but only {len(data)} follow the header (truncated?)")
         if name in crc32 and zlib.crc32(data[start:end]) != crc32[name]:
-            raise fail(f"the bytes of tensor {name!r} do not match the checksum saved with them (the file was "
-                       "damaged after it was written); restore it from a copy")
+            raise fail(_tensor_damaged(name))
         try:
-            array = from_bytes(target, data[start:end], dtype, shape)
+            if name in arrays:
+                host = from_bytes(B.backend_for("numpy"), data[start:end], dtype, shape)
+                tensors[name] = np.array(host)
+            else:
+                tensors[name] = Tensor._make(from_bytes(target, data[start:end], dtype, shape), target)
         except ValueError as err:
             raise fail(f"tensor {name!r}: {err}") from None
-        tensors[name] = Tensor._make(array, target)
-    if meta.get("format") != FORMAT:
+    if skeleton is None:
         return tensors
     try:
-        return _unflatten(json.loads(meta["skeleton"]), tensors)
-    except (KeyError, TypeError, ValueError) as err:  # json.JSONDecodeError is a ValueError
+        return _unflatten(skeleton, tensors)
+    except (KeyError, TypeError, ValueError) as err:
         raise fail(f"its structure record is damaged ({err!r})") from None
+
+
+def _tensor_damaged(name: str) -> str:
+    return (f"the bytes of tensor {name!r} do not match the checksum saved with them (the file was damaged after "
+            "it was written); restore it from a copy")
+
+
+def _check_whole_file(blob: bytes, header: dict, crc32: dict, data: memoryview, fail) -> None:
+    """The whole-file CRC-32 of the current format; on a mismatch, say which part changed if it can be told."""
+    saved = blob[_CRC_AT:_CRC_AT + 8]
+    if blob[8:_CRC_AT] != _CRC_PREFIX or not re.fullmatch(rb"[0-9a-f]{8}", saved):
+        raise fail("its whole-file checksum record is damaged (the header was changed after the file was "
+                   "written); restore it from a copy")
+    if b"%08x" % zlib.crc32(blob[:_CRC_AT] + b"00000000" + blob[_CRC_AT + 8:]) == saved:
+        return
+    ends = [info.get("data_offsets", [0, 0])[1] for info in header.values() if isinstance(info, dict)]
+    ends = [e for e in ends if isinstance(e, int)]
+    if ends and max(ends) > len(data):
+        raise fail(f"its tensors need {max(ends)} bytes after the header but only {len(data)} follow (truncated?)")
+    for name, info in header.items():
+        try:
+            start, end = info["data_offsets"]
+            damaged = name in crc32 and zlib.crc32(data[start:end]) != crc32[name]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if damaged:
+            raise fail(_tensor_damaged(name))
+    raise fail("the file does not match the checksum saved in it: its header (epoch, settings, optimizer and "
+               "scheduler state, history or structure) was changed after it was written; restore it from a copy")
