@@ -120,6 +120,15 @@ def write_summary(out: str) -> int:
         state = {"0": "ok", "124": "TIMED OUT", "137": "KILLED (timeout)", "skipped": "skipped"}.get(rc, f"FAILED (rc {rc})")
         failed += state not in ("ok", "skipped")
         lines.append(f"{name:<14} {state:<18} {seconds:>6}s  {' '.join(note)}")
+    try:
+        with open(os.path.join(out, "env.json")) as handle:
+            env = json.load(handle)
+        gpu = env.get("gpu", {})
+        lines.append(f"GPU: {gpu.get('cupy_devices') or gpu.get('torch_devices') or 'none found'}")
+        if env.get("anynn_cupy_unavailable_because"):
+            lines.append(f"cupy backend UNAVAILABLE (its tests were skipped): {env['anynn_cupy_unavailable_because']}")
+    except (OSError, ValueError):
+        lines.append("env.json missing or unreadable")
     tests_log = os.path.join(out, "tests.log")
     if os.path.exists(tests_log):
         with open(tests_log, errors="replace") as handle:

@@ -10,9 +10,10 @@
 #   wheels       array-api-compat / array-api-strict from benchmarks/wheels/ if the image lacks them
 #                (no index, installed into a scratch --target folder; fetch them beforehand with
 #                benchmarks/fetch_gpu_wheels.sh)
-#   bench_cupy   anynn bench on cupy with --compare-torch (PyTorch on the same CUDA device) -> bench_cupy.json
+#   bench_cupy   anynn bench on cupy with --compare-torch (PyTorch on the same CUDA device), one run per
+#                model -> bench_cupy_<model>.json
 #   tests        the suite on the cupy backend, pytest-xdist workers, per-test timeouts -> tests.log, tests.xml
-#   bench_numpy  the same models on numpy (the CPU reference) -> bench_numpy.json
+#   bench_numpy  the same models on numpy (the CPU reference) -> bench_numpy_<model>.json
 #   summary      summary.txt
 # The bench runs first: its numbers are what a loan is for, and the suite may use whatever time is left.
 #
@@ -62,7 +63,7 @@ else
     IMAGES=${GPU_CHECK_IMAGES:-1024}
     BENCH_EXTRA=()
     WORKERS=${GPU_CHECK_WORKERS:-8}
-    TEST_ARGS=${GPU_CHECK_TESTS:-tests}
+    TEST_ARGS=${GPU_CHECK_TESTS:-tests --ignore=tests/test_gpu_check.py}  # (its dry runs are CPU work)
     SHARES=(env:20 wheels:20 bench_cupy:150 tests:200 bench_numpy:60)
 fi
 # ------------------------------------------------------------------ the steps (each runs in its own process)
@@ -93,12 +94,15 @@ wheels_step() {  # array-api-compat / array-api-strict from the carried wheels, 
         echo "installed into $SITE (on PYTHONPATH for the next steps)"
 }
 
-bench() {  # bench LABEL BACKEND [more flags]: one anynn bench run -> bench_LABEL.json
-    local label=$1 backend=$2 count=()
+bench() {  # bench LABEL BACKEND [more flags]: one anynn bench run per model -> bench_LABEL_MODEL.json
+    local label=$1 backend=$2 count=() model rc=0  # (one run each, so a timeout keeps the models done)
     shift 2
     "$PY" -m anynn bench --help 2>/dev/null | grep -q -- "--count" && count=(--count)  # launches, syncs per step
-    "$PY" -m anynn bench --models "$MODELS" --backends "$backend" "$@" --epochs 1 --images "$IMAGES" \
-        "${BENCH_EXTRA[@]}" "${count[@]}" --json "$OUT/bench_$label.json"
+    for model in ${MODELS//,/ }; do
+        "$PY" -m anynn bench --models "$model" --backends "$backend" "$@" --epochs 1 --images "$IMAGES" \
+            "${BENCH_EXTRA[@]}" "${count[@]}" --json "$OUT/bench_${label}_$model.json" || rc=$?
+    done
+    return $rc
 }
 bench_cupy_step() { bench cupy "$GPU" --compare-torch; }
 bench_numpy_step() { bench numpy numpy; }

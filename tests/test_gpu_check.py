@@ -46,10 +46,10 @@ def test_dry_run_writes_every_artefact(tmp_path):
     assert "nvidia-smi" in env_txt or "NVIDIA-SMI" in env_txt  # its output, or that it is absent
     assert "numpy:" in env_txt and "cupy:" in env_txt and "torch:" in env_txt
     for label in ("cupy", "numpy"):  # in a dry run numpy stands in for cupy
-        bench = json.loads((tmp_path / f"bench_{label}.json").read_text())
+        bench = json.loads((tmp_path / f"bench_{label}_mlp.json").read_text())
         assert [(r["model"], r["backend"]) for r in bench["results"]] == [("mlp", "numpy")]
         assert bench["failures"] == []
-    compared = json.loads((tmp_path / "bench_cupy.json").read_text())["results"][0]
+    compared = json.loads((tmp_path / "bench_cupy_mlp.json").read_text())["results"][0]
     assert compared["torch_device"] == "cpu" and compared["torch_seconds_per_epoch"] > 0, "--compare-torch ran"
     assert " passed" in (tmp_path / "tests.log").read_text() and (tmp_path / "tests.xml").exists()
     summary = (tmp_path / "summary.txt").read_text()

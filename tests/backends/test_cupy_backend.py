@@ -246,7 +246,7 @@ def test_gpu_every_creation_path_lands_on_the_backend_device(index):
               backend.from_numpy(np.ones(3)), backend.randn((3,), anynn.float32), backend.randint(0, 5, (3,))]
     arrays.append(arrays[0] + arrays[1])
     assert [a.device.id for a in arrays] == [index] * len(arrays)
-    t = anynn.zeros(4, backend=backend) + 1
+    t = anynn.zeros(4, backend="cupy", device=f"cuda:{index}") + 1
     assert t.data.device.id == index
 
 
