@@ -27,14 +27,15 @@ __all__ = ["FlatBucket", "make_buckets"]
 def make_buckets(params: list[Tensor]) -> list["FlatBucket"]:
     """One bucket per backend and dtype among the floating-point ``params``, in order of first appearance.
 
-    None at all when a parameter appears twice or two parameters share one array: each would need two places
-    in a flat buffer, so such a group keeps the per-parameter updates.
+    Frozen parameters (``requires_grad=False``) stay out: they get no gradient, and a bucket runs flat only in
+    steps where all its parameters have one. No bucket at all when a parameter appears twice or two share one
+    array: each would need two places in a flat buffer, so such a group keeps the per-parameter updates.
     """
     if len({id(p) for p in params}) != len(params) or len({id(p.data) for p in params}) != len(params):
         return []
     kinds: dict[tuple[Any, Any], list[int]] = {}
     for i, p in enumerate(params):
-        if p.dtype.is_floating_point:
+        if p.requires_grad and p.dtype.is_floating_point:
             kinds.setdefault((p.backend, p.data.dtype), []).append(i)
     return [FlatBucket([params[i] for i in indices], indices) for indices in kinds.values()]
 

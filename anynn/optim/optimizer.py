@@ -23,7 +23,7 @@ import operator
 import warnings
 from collections import defaultdict
 from itertools import chain
-from typing import Any, Callable, ClassVar, Iterable, Union
+from typing import Any, Callable, ClassVar, Iterable, NamedTuple, Union
 
 from anynn.autograd.grad_mode import enable_grad, no_grad
 from anynn.autograd.tensor import Tensor
@@ -32,6 +32,14 @@ from anynn.optim.flat import FlatBucket, make_buckets
 __all__ = ["Optimizer", "required"]
 
 ParamsT = Union[Iterable[Tensor], Iterable[dict[str, Any]], Iterable[tuple[str, Tensor]]]
+
+
+class _GroupBuckets(NamedTuple):
+    """A group's flat buckets, and the parameters (with their ``requires_grad``) they were made for."""
+
+    params: list[Tensor]
+    trainable: list[bool]
+    buckets: list[FlatBucket]
 
 
 class _RequiredParameter:
@@ -59,12 +67,13 @@ class Optimizer:
     """Base class of every optimizer (see the module docstring for what a subclass writes)."""
 
     #: True when ``_update`` uses only elementwise operations, so that one call on the flat concatenation of
-    #: many parameters (and of their gradients and states) equals one call per parameter.
+    #: many parameters (and of their gradients and states) equals one call per parameter. A subclass whose
+    #: ``_update`` reduces over a parameter (a norm, a mean) sets it to False.
     elementwise: ClassVar[bool] = False
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]):
         self.defaults = defaults
-        self._buckets: dict[int, tuple[list[Tensor], list[FlatBucket]]] = {}
+        self._buckets: dict[int, _GroupBuckets] = {}
         if isinstance(params, (Tensor, dict)):
             raise TypeError(f"{type(self).__name__}: params should be an iterable of Tensors or of dicts (parameter "
                             f"groups), but got a {type(params).__name__}; pass a list, e.g. "
@@ -207,13 +216,14 @@ class Optimizer:
 
     def _group_buckets(self, gi: int, params: list[Tensor]) -> list[FlatBucket]:
         """The flat buckets of group ``gi``, with every parameter bound to its view again; made anew when the
-        group's parameters changed or one moved to another backend, dtype or shape."""
+        group's parameters changed, one was frozen or unfrozen, or moved to another backend, dtype or shape."""
         known = self._buckets.get(gi)
-        if (known is not None and len(known[0]) == len(params) and all(map(operator.is_, known[0], params))
-                and all(bucket.bind_params() for bucket in known[1])):
-            return known[1]
+        trainable = [p.requires_grad for p in params]
+        if (known is not None and len(known.params) == len(params) and all(map(operator.is_, known.params, params))
+                and known.trainable == trainable and all(bucket.bind_params() for bucket in known.buckets)):
+            return known.buckets
         buckets = make_buckets(params)
-        self._buckets[gi] = (list(params), buckets)
+        self._buckets[gi] = _GroupBuckets(list(params), trainable, buckets)
         return buckets
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:

@@ -155,7 +155,7 @@ def test_user_rebinds_or_replaces_a_state_tensor(backend, name):
 def test_model_to_another_dtype_makes_new_buffers(backend):
     flat_model, opt = run_with("SGD", dict(lr=0.1), lambda model, opt: model.to(anynn.float32))
     assert all(p.dtype == anynn.float32 for p in flat_model.parameters())
-    assert [bucket.dtype for bucket in opt._buckets[0][1]] == [flat_model[0].weight.data.dtype]
+    assert [bucket.dtype for bucket in opt._buckets[0].buckets] == [flat_model[0].weight.data.dtype]
 
 
 def test_model_to_another_backend_makes_new_buffers(backend):
@@ -164,7 +164,7 @@ def test_model_to_another_backend_makes_new_buffers(backend):
         pytest.skip("no second backend available here")
     flat_model, opt = run_with("SGD", dict(lr=0.1), lambda model, opt: model.to(others[0]))
     assert all(p.backend.name == others[0] for p in flat_model.parameters())
-    assert opt._buckets[0][1][0].backend is flat_model[0].weight.backend
+    assert opt._buckets[0].buckets[0].backend is flat_model[0].weight.backend
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
@@ -195,6 +195,42 @@ def test_deep_copy_is_independent(backend, name):
         assert_same(model_copy, loop_model, opt_copy, loop_opt)
     for p, old in zip(flat_model.parameters(), before):  # the original saw none of the copy's steps
         np.testing.assert_array_equal(p.numpy(), old)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_parameters_and_state_are_views_into_flat_buffers(backend, name):
+    """A write into a bucket's flat buffers shows in every parameter and every state tensor."""
+    model = make_model()
+    opt = getattr(optim, name)(model.parameters(), **STATEFUL[name])
+    train_step(model, opt, 0)
+    (bucket,) = opt._buckets[0].buckets
+    xp = backend.xp
+    bucket.param.data[...] = xp.zeros_like(bucket.param.data)
+    bucket.flat_state([opt.state[p] for p in bucket.params])[FIRST_KEY[name]].data[...] = 7.0
+    for p in model.parameters():
+        assert not p.numpy().any()
+        assert (opt.state[p][FIRST_KEY[name]].numpy() == 7.0).all()
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_frozen_parameters_do_not_keep_the_rest_per_parameter(backend, name):
+    """Parameters with requires_grad=False get no gradient; they stay out of the buckets, so the others still
+    step flat. Unfreezing them makes the buckets again."""
+    flat_model, loop_model, flat_opt, loop_opt = twins(name, STATEFUL[name])
+    for model in (flat_model, loop_model):
+        model[0].requires_grad_(False)
+    calls = count_updates(flat_opt)
+    for t in range(STEPS):
+        if t == 3:
+            for model in (flat_model, loop_model):
+                model[0].requires_grad_(True)
+        calls.clear()
+        train_step(flat_model, flat_opt, t)
+        train_step(loop_model, loop_opt, t)
+        assert_same(flat_model, loop_model, flat_opt, loop_opt)
+        if t < 3:
+            assert calls == [(5 * 2 + 2,)]  # the second Linear, flat
+    assert len(calls) == (1 if name == "SGD" else 4)  # unfrozen: SGD's fresh buffers agree, Adam's steps do not
 
 
 # --------------------------------------------------------------------- per-parameter fallback
@@ -269,7 +305,7 @@ def test_mixed_dtypes_in_one_group_make_one_bucket_each(backend):
         for p, tp in zip(params, tparams):
             assert p.dtype == (anynn.float32 if tp.dtype == torch.float32 else F64)
             assert_close(p, tp.detach().numpy(), **(F32 if p.dtype == anynn.float32 else {}))
-    assert [b.indices for b in opt._buckets[0][1]] == [[0, 2], [1, 3]]
+    assert [b.indices for b in opt._buckets[0].buckets] == [[0, 2], [1, 3]]
 
 
 def test_duplicate_parameters_update_once_per_occurrence(backend):

@@ -87,7 +87,7 @@ def torch_step(opt, params, every=False):
 def assert_flat(opt):
     """Every group ran its last step on flat buffers: each parameter's data is still its view."""
     for gi, group in enumerate(opt.param_groups):
-        buckets = opt._buckets[gi][1]
+        buckets = opt._buckets[gi].buckets
         assert sorted(i for bucket in buckets for i in bucket.indices) == list(range(len(group["params"])))
         assert all(bucket.bound() for bucket in buckets)
 
