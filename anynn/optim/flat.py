@@ -54,8 +54,8 @@ class _Flat:
 class FlatBucket:
     """The parameters of one group that share a backend and dtype, re-homed as views into one flat buffer.
 
-    ``param`` and ``grad`` are Tensors over the flat parameter and gradient buffers: an optimizer runs its
-    per-parameter update once on them, with the state dict from :meth:`flat_state`, then hands that dict to
+    ``param`` (a Tensor) and ``grad`` (an array) are the flat parameter and gradient buffers: an optimizer runs
+    its per-parameter update once on them, with the state dict from :meth:`flat_state`, then hands that dict to
     :meth:`scatter_state`. ``indices`` are the parameters' positions in their group.
     """
 
