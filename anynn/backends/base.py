@@ -1,21 +1,27 @@
 """The Backend contract: one array library on one device, plus the few things the Array API standard lacks.
 
 A Backend owns its namespace (``xp``, resolved once), its device, its random generator, conversion to and
-from host NumPy arrays, and *hooks*: data-movement kernels (im2col, col2im, index_add, erf) whose default
-here uses only standard functions. A concrete backend overrides a hook only to go faster, and
-``tests/backends`` proves each override equals this default.
+from host NumPy arrays, *hooks* for what the standard lacks (index_add, erf) whose default here uses only
+standard functions, and ``fused``: compiled forward/backward pairs of whole op passes
+(``anynn/ops/_fused.py``). A concrete backend overrides a hook only to go faster, and ``tests/backends`` proves
+each override equals this default.
 """
 from __future__ import annotations
 
 import math
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
 from anynn import dtypes as D
 
-Pads = tuple[tuple[int, int], tuple[int, int]]
+class FusedKernels(NamedTuple):
+    """A backend's compiled forward and backward of one fused operation, registered together (see
+    ``anynn/ops/_fused.py``); each takes the op's arrays (no ``xp``) and may return None to decline a case."""
+
+    forward: Callable[..., Any]
+    backward: Callable[..., Any]
 
 
 class BackendUnavailable(RuntimeError):
@@ -27,9 +33,11 @@ class Backend:
 
     name: str = "base"
     array_type: type = object
-    #: Compiled fast paths for whole passes of an op, by name (e.g. "max_pool2d"); the op that looks one up
-    #: holds its standard-only twin and runs that when the name is absent or the kernel returns None.
-    kernels: Mapping[str, Callable[..., Any]] = MappingProxyType({})
+    #: Compiled fused operations by name (e.g. "max_pool2d"); the op that asks for one holds its standard-only
+    #: twins and runs those when the name is absent or a compiled pass declines the case.
+    fused: Mapping[str, FusedKernels] = MappingProxyType({})
+    #: What compiled the fused kernels ("numba"), or None where there are none.
+    compiler: str | None = None
 
     def __init__(self, device: str | None = None):
         self.xp, self.device, self.device_name = self._load(device)
@@ -124,42 +132,6 @@ class Backend:
         self._host_rng.bit_generator.state = state["numpy"]
 
     # ----------------------------------------------------------------- hooks
-    def im2col(self, x: Any, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
-               pads: Pads, out_hw: tuple[int, int]) -> Any:
-        """The patches of an (N, C, H, W) input, zero-padded by ``pads``, as one GEMM operand: (C*kh*kw,
-        OH*OW*N), row (c, i, j), column (oh, ow, n).
-
-        The batch is the innermost axis, so every copied row is a contiguous run of OW*N values (stride 1)
-        rather than OW. Standard-only: one padded batch-last copy of the input, then one strided slice per
-        kernel offset, stacked once (a loop over kh*kw, never over the batch or output positions).
-        """
-        xp = self.xp
-        xt = padded_batch_last(xp, x, pads, self.device)
-        c, n = xt.shape[0], xt.shape[3]
-        (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
-        patches = [xt[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw, :]
-                   for i in range(kh) for j in range(kw)]
-        return xp.reshape(xp.stack(patches, axis=1), (c * kh * kw, oh * ow * n))
-
-    def col2im(self, cols: Any, x_shape: tuple[int, int, int, int], kernel: tuple[int, int],
-               stride: tuple[int, int], dilation: tuple[int, int], pads: Pads, out_hw: tuple[int, int]) -> Any:
-        """Adjoint of :meth:`im2col`: sum (C*kh*kw, OH*OW*N) patches back into the (N, C, H, W) input's
-        gradient (batch-last in memory; what fell on the padding is dropped).
-
-        Each kernel offset's strided slice holds no index twice, so ``+=`` per offset is exact.
-        """
-        xp = self.xp
-        n, c, h, w = x_shape
-        (pt, pb), (pl, pr) = pads
-        (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
-        cols = xp.reshape(cols, (c, kh, kw, oh, ow, n))
-        out = xp.zeros((c, h + pt + pb, w + pl + pr, n), dtype=cols.dtype, device=self.device)
-        for i in range(kh):
-            rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
-            for j in range(kw):
-                out[:, rows, j * dw:j * dw + sw * (ow - 1) + 1:sw, :] += cols[:, i, j, ...]
-        return xp.permute_dims(out[:, pt:pt + h, pl:pl + w, :], (3, 0, 1, 2))
-
     def index_add(self, num_rows: int, index: Any, values: Any) -> Any:
         """``out[index[k]] += values[k]`` into ``num_rows`` zero rows; every repeat of an index is counted.
 
@@ -182,18 +154,6 @@ class Backend:
     def erf(self, x: Any) -> Any:
         """The error function, to float64 precision (W. J. Cody's rational approximations)."""
         return standard_erf(self.xp, x)
-
-
-def padded_batch_last(xp: Any, x: Any, pads: Pads, device: Any) -> Any:
-    """(N, C, H, W) as a zero-padded, contiguous (C, H, W, N) array: the one copy of a conv's input."""
-    n, c, h, w = x.shape
-    (pt, pb), (pl, pr) = pads
-    xt = xp.permute_dims(x, (1, 2, 3, 0))
-    if pt == pb == pl == pr == 0:
-        return xp.reshape(xp.reshape(xt, (-1,)), (c, h, w, n))  # a copy unless already laid out so
-    out = xp.zeros((c, h + pt + pb, w + pl + pr, n), dtype=x.dtype, device=device)
-    out[:, pt:pt + h, pl:pl + w, :] = xt
-    return out
 
 
 def to_host(obj: Any) -> np.ndarray:

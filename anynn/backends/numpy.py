@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from anynn.backends.base import Backend, BackendUnavailable, padded_batch_last
+from anynn.backends.base import Backend, BackendUnavailable, FusedKernels
 
 
 class NumpyBackend(Backend):
@@ -27,11 +27,8 @@ class NumpyBackend(Backend):
                                      "use ANYNN_BACKEND=cupy or torch for a GPU")
         if os.environ.get("ANYNN_NUMPY_KEEP_MEMORY", "1") != "0":
             keep_freed_memory()
-        self.kernels, self._compiled = compiled_kernels()
+        self.fused, self.compiler = fused_kernels()
         return xp, "cpu", "cpu"
-
-    def manual_seed(self, seed: int | None) -> None:
-        self._host_rng = np.random.default_rng(seed)
 
     def from_numpy(self, host: np.ndarray, dtype=None) -> np.ndarray:
         return np.array(host, dtype=None if dtype is None else self.dtype(dtype), copy=True)
@@ -39,61 +36,67 @@ class NumpyBackend(Backend):
     def to_numpy(self, arr: np.ndarray) -> np.ndarray:
         return np.array(arr, copy=True)
 
-    def im2col(self, x, kernel, stride, dilation, pads, out_hw):
-        if self._compiled is not None:
-            cols = self._compiled.im2col(x, kernel, stride, dilation, pads, out_hw)
-            if cols is not None:
-                return cols
-        return self._window_im2col(padded_batch_last(self.xp, x, pads, self.device), kernel, stride, dilation, out_hw)
-
-    def col2im(self, cols, x_shape, kernel, stride, dilation, pads, out_hw):
-        if self._compiled is not None:
-            out = self._compiled.col2im(cols, x_shape, kernel, stride, dilation, pads, out_hw)
-            if out is not None:
-                return out
-        return super().col2im(cols, x_shape, kernel, stride, dilation, pads, out_hw)
-
-    @staticmethod
-    def _window_im2col(x, kernel, stride, dilation, out_hw):
-        """One copy from a strided 6-D window view of the padded (C, H, W, N) input straight into the GEMM
-        layout."""
-        c, n = x.shape[0], x.shape[3]
-        (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
-        win = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))
-        win = win[:, :sh * (oh - 1) + 1:sh, :sw * (ow - 1) + 1:sw, :, ::dh, ::dw]
-        return np.ascontiguousarray(win.transpose(0, 4, 5, 1, 2, 3)).reshape(c * kh * kw, oh * ow * n)
-
     def index_add(self, num_rows: int, index: Any, values: Any) -> np.ndarray:
         out = np.zeros((num_rows,) + values.shape[1:], dtype=values.dtype)
         np.add.at(out, index, values)
         return out
 
 
-def compiled_kernels() -> tuple[dict, Any]:
-    """The Numba kernels (name -> function) and their module, or ({}, None) without Numba or with ANYNN_NUMBA=0.
+def fused_kernels() -> tuple[dict[str, FusedKernels], str | None]:
+    """The numpy backend's fused operations and what compiled them: the Numba kernels, and im2col from a strided
+    window view.
 
-    ANYNN_WINOGRAD=0 leaves out the Winograd tile passes, so ``conv2d`` runs every layer as im2col (closer to
+    Without Numba, or with ANYNN_NUMBA=0, only the window-view im2col remains (one copy instead of a slice per
+    kernel offset). ANYNN_WINOGRAD=0 leaves out the Winograd tile passes, so ``conv2d`` runs every layer as im2col (closer to
     PyTorch's CPU convolutions in float32; see anynn/ops/winograd.py). Numba compiles each kernel on first use
     and caches it on disk; its thread count follows NumPy's BLAS. A Numba that imports but cannot start its
     threads leaves the standard ops in charge, with a warning.
     """
+    window = {"im2col": FusedKernels(window_im2col, _decline)}
     if os.environ.get("ANYNN_NUMBA", "1") == "0":
-        return {}, None
+        return window, None
     try:
-        from anynn.backends import numba_kernels
+        from anynn.backends import numba as compiled
+        from anynn.backends.numba import runtime
     except ImportError:
-        return {}, None
+        return window, None
     try:
-        numba_kernels.set_threads(numpy_blas_threads())
-        numba_kernels.quiet_blas = blas_pool_stopper()
+        runtime.set_threads(numpy_blas_threads())
+        runtime.quiet_blas = blas_pool_stopper()
     except Exception as err:  # e.g. "No threading layer could be loaded"
         warnings.warn(f"anynn: Numba's kernels are off ({err}); the numpy backend runs the standard ops. "
                       "Set ANYNN_NUMBA=0 to silence this.", RuntimeWarning, stacklevel=2)
-        return {}, None
-    kernels = dict(numba_kernels.KERNELS)
+        return window, None
+    fused = dict(compiled.FUSED)
+    fused["im2col"] = FusedKernels(_first(compiled.conv.im2col, window_im2col), compiled.conv.col2im)
     if os.environ.get("ANYNN_WINOGRAD", "1") == "0":
-        kernels = {name: fn for name, fn in kernels.items() if not name.startswith("winograd_")}
-    return kernels, numba_kernels
+        fused = {name: pair for name, pair in fused.items() if not name.startswith("winograd_")}
+    return fused, "numba"
+
+
+def window_im2col(x, kernel, stride, dilation, pads, out_hw):
+    """im2col as one copy from a strided 6-D window view of the padded (C, H, W, N) input."""
+    from anynn.ops.im2col import padded_batch_last
+
+    x = padded_batch_last(np, x, pads)
+    c, n = x.shape[0], x.shape[3]
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+    win = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))
+    win = win[:, :sh * (oh - 1) + 1:sh, :sw * (ow - 1) + 1:sw, :, ::dh, ::dw]
+    return np.ascontiguousarray(win.transpose(0, 4, 5, 1, 2, 3)).reshape(c * kh * kw, oh * ow * n)
+
+
+def _first(compiled: Callable[..., Any], fallback: Callable[..., Any]) -> Callable[..., Any]:
+    """A pass that runs ``compiled`` and, where it declines the case, ``fallback``."""
+    def run(*args: Any) -> Any:
+        out = compiled(*args)
+        return fallback(*args) if out is None else out
+    return run
+
+
+def _decline(*args: Any) -> None:
+    """A pass with no compiled version here: the op runs its standard twin."""
+    return None
 
 
 def keep_freed_memory() -> bool:

@@ -1,7 +1,7 @@
-"""Small helpers shared by the ops: gradient un-broadcasting, axis normalisation, backend kernel dispatch."""
+"""Small helpers shared by the ops: gradient un-broadcasting, axis normalisation."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 
 def unbroadcast(xp: Any, grad: Any, shape: tuple[int, ...]) -> Any:
@@ -27,17 +27,9 @@ def norm_axis(axis: int | tuple[int, ...] | list[int] | None, ndim: int) -> tupl
     return tuple(sorted(a % max(ndim, 1) for a in axis))
 
 
-def run_kernel(ctx: Any, name: str, standard: Callable[..., Any], *args: Any) -> Any:
-    """``ctx.backend.kernels[name](*args)`` where the backend has that fast path and it covers the case,
-    else the standard-only twin ``standard(xp, *args)``; the two compute the same thing."""
-    fast = ctx.backend.kernels.get(name)
-    result = None if fast is None else fast(*args)
-    return standard(ctx.xp, *args) if result is None else result
-
-
 def shape_of(x: Any) -> tuple[int, ...]:
     """Shape of an array, or () for a Python scalar."""
     return tuple(getattr(x, "shape", ()))
 
 
-__all__ = ["norm_axis", "run_kernel", "shape_of", "unbroadcast"]
+__all__ = ["norm_axis", "shape_of", "unbroadcast"]

@@ -3,8 +3,8 @@
 Where the backend has compiled fast paths, large dense 3x3 stride-1 layers run as Winograd F(4x4 or 2x2, 3x3)
 instead (``anynn/ops/winograd.py``), and tiny first layers as a direct loop (``ConvNd``).
 
-The patches of the padded input are laid out once as a ``(C*kh*kw, OH*OW*N)`` matrix ``cols`` by the
-backend's ``im2col`` hook, so the forward pass is ``W @ cols``, the weight gradient ``(cols @ grad.T).T``
+The patches of the padded input are laid out once as a ``(C*kh*kw, OH*OW*N)`` matrix ``cols`` by
+``im2col`` (``anynn/ops/im2col.py``), so the forward pass is ``W @ cols``, the weight gradient ``(cols @ grad.T).T``
 and the input gradient ``W.T @ grad`` folded back by ``col2im``. Groups batch each matmul over a leading
 group axis. A 1-D convolution is the 2-D one with a height of 1.
 """
@@ -15,8 +15,11 @@ from typing import Any
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
 from anynn.ops import winograd
+from anynn.ops._fused import FusedOp
+from anynn.ops.im2col import IM2COL, im2col
 
 Pads = tuple[tuple[int, int], ...]
+Pair = tuple[int, int]
 IntOrTuple = int | tuple[int, ...]
 
 
@@ -36,14 +39,13 @@ def describe(who: Any) -> str:
     return who if isinstance(who, str) else repr(who)
 
 
-def pad2d(ctx: Any, x: Any, pads: Pads, value: float) -> Any:
+def pad2d(xp: Any, x: Any, pads: Pads, value: float) -> Any:
     """``x`` (N, C, H, W) with ``pads = ((top, bottom), (left, right))`` rows/columns of ``value`` around it."""
     (pt, pb), (pl, pr) = pads
     if pt == pb == pl == pr == 0:
         return x
-    xp = ctx.xp
     n, c, h, w = x.shape
-    out = xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype, device=ctx.backend.device)
+    out = xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype, device=x.device)
     out[:, :, pt:pt + h, pl:pl + w] = x
     return out
 
@@ -81,13 +83,13 @@ class ConvNd(Function):
     """Cross-correlation of (N, C, H, W) or (N, C, L) input with (O, C/groups, kh, kw) or (O, C/groups, k)
     weights; forward and both gradients are one (grouped: one batched) GEMM each, except on the direct path below.
 
-    Internally the batch is the innermost axis: the backend's im2col lays the zero-padded input's patches out
-    as (C*kh*kw, OH*OW*N), whose rows are long contiguous runs, and the output is the GEMM result
-    (O, OH, OW, N) seen as (N, O, OH, OW) without a copy. Element-wise ops keep that layout, so the next
-    conv's im2col reads it cheaply; col2im hands the input gradient back in the same layout.
+    Internally the batch is the innermost axis: im2col lays the zero-padded input's patches out as
+    (C*kh*kw, OH*OW*N), whose rows are long contiguous runs, and the output is the GEMM result (O, OH, OW, N)
+    seen as (N, O, OH, OW) without a copy. Element-wise ops keep that layout, so the next conv's im2col reads it
+    cheaply; col2im hands the input gradient back in the same layout.
 
-    A backend may have a compiled ``conv2d_direct`` loop for tiny layers (LeNet-5's first conv: 25 products per
-    output, 6 outputs; the backend decides): then the forward pass and the weight gradient read the input
+    A backend may register a compiled ``conv2d_direct`` loop for tiny layers (LeNet-5's first conv: 25 products
+    per output, 6 outputs; the backend decides): then the forward pass and the weight gradient read the input
     itself, without im2col, and only the input gradient uses col2im.
     """
 
@@ -103,18 +105,13 @@ class ConvNd(Function):
         ow = (w + pl + pr - dilation[1] * (kw - 1) - 1) // stride[1] + 1
         ctx.geometry = (tuple(x.shape), (kh, kw), stride, dilation, pads, (oh, ow))
         w3 = xp.reshape(weight, (groups, o // groups, cg * kh * kw))
-        direct = ctx.backend.kernels.get("conv2d_direct")
-        out = None if direct is None else direct(x, weight, bias, stride, dilation, pads, (oh, ow), groups)
-        ctx.direct = out is not None  # a compiled loop over the input itself (few products per output)
-        if ctx.direct:
+        out = DIRECT.try_forward(ctx, x, weight, bias, stride, dilation, pads, (oh, ow), groups)
+        if out is not None:  # a compiled loop over the input itself (few products per output)
             ctx.save(x, w3)
         else:
-            cols = ctx.backend.im2col(x, (kh, kw), stride, dilation, pads, (oh, ow))
-            out = xp.reshape(_per_group(xp, w3, _split(xp, cols, groups)), (o, -1))
-            if bias is not None:
-                out += xp.reshape(bias, (o, 1))  # in place: ``out`` is the GEMM's fresh result
+            cols = IM2COL.forward(ctx, x, (kh, kw), stride, dilation, pads, (oh, ow))
+            out = gemm_output(xp, w3, cols, bias, (n, o, oh, ow))
             ctx.save(cols, w3)
-            out = xp.permute_dims(xp.reshape(out, (o, oh, ow, n)), (3, 0, 1, 2))
         return out if len(ctx.x_shape) == 4 else xp.reshape(out, (n, o, ow))
 
     @staticmethod
@@ -127,19 +124,54 @@ class ConvNd(Function):
         g3 = _split(xp, g, groups)
         need_x, need_w, need_b = ctx.needs_input_grad
         gx = gw = gb = None
-        if need_w and ctx.direct:
-            gw = ctx.backend.kernels["conv2d_direct_weight_grad"](saved, as_4d(grad, xp), (o, x_shape[1]) + kernel,
-                                                                 stride, dilation, pads)
+        if need_w and DIRECT.ran_compiled(ctx):
+            gw = DIRECT.backward(ctx, saved, as_4d(grad, xp), (o, x_shape[1]) + kernel, stride, dilation, pads)
             gw = xp.reshape(gw, ctx.w_shape)
-        elif need_w:  # (cols @ g.T).T: the long M axis as the GEMM's inner dimension, faster than g @ cols.T
-            gw_t = _per_group(xp, _split(xp, saved, groups), xp.matrix_transpose(g3))
-            gw = xp.reshape(xp.matrix_transpose(gw_t), ctx.w_shape)
+        elif need_w:
+            gw = xp.reshape(gemm_weight_grad(xp, saved, g3), ctx.w_shape)
         if need_b:
             gb = xp.sum(g, axis=1)
         if need_x:
             dcols = xp.reshape(_per_group(xp, xp.matrix_transpose(w3), g3), (taps, -1))
-            gx = xp.reshape(ctx.backend.col2im(dcols, x_shape, kernel, stride, dilation, pads, out_hw), ctx.x_shape)
+            gx = xp.reshape(IM2COL.backward(ctx, dcols, x_shape, kernel, stride, dilation, pads, out_hw), ctx.x_shape)
         return gx, gw, gb
+
+
+def gemm_output(xp: Any, w3: Any, cols: Any, bias: Any, out_shape: tuple[int, int, int, int]) -> Any:
+    """``W @ cols`` (+ bias) as the (N, O, OH, OW) output, batch-last in memory."""
+    n, o, oh, ow = out_shape
+    out = xp.reshape(_per_group(xp, w3, _split(xp, cols, w3.shape[0])), (o, -1))
+    if bias is not None:
+        out += xp.reshape(bias, (o, 1))  # in place: ``out`` is the GEMM's fresh result
+    return xp.permute_dims(xp.reshape(out, (o, oh, ow, n)), (3, 0, 1, 2))
+
+
+def gemm_weight_grad(xp: Any, cols: Any, g3: Any) -> Any:
+    """The (groups, O/groups, C/groups*kh*kw) weight gradient as ``(cols @ g.T).T``: the long M axis as the
+    GEMM's inner dimension, faster than ``g @ cols.T``."""
+    groups = g3.shape[0]
+    return xp.matrix_transpose(_per_group(xp, _split(xp, cols, groups), xp.matrix_transpose(g3)))
+
+
+def direct_conv(xp: Any, x: Any, weight: Any, bias: Any, stride: Pair, dilation: Pair, pads: Pads, out_hw: Pair,
+                groups: int) -> Any:
+    """Standard twin of the compiled direct convolution: im2col and one GEMM."""
+    o, cg, kh, kw = weight.shape
+    cols = im2col(xp, x, (kh, kw), stride, dilation, pads, out_hw)
+    w3 = xp.reshape(weight, (groups, o // groups, cg * kh * kw))
+    return gemm_output(xp, w3, cols, bias, (x.shape[0], o) + tuple(out_hw))
+
+
+def direct_conv_weight_grad(xp: Any, x: Any, grad: Any, weight_shape: tuple[int, ...], stride: Pair,
+                            dilation: Pair, pads: Pads) -> Any:
+    """Standard twin of the compiled direct convolution's weight gradient (ungrouped): im2col and one GEMM."""
+    o = weight_shape[0]
+    cols = im2col(xp, x, tuple(weight_shape[2:]), stride, dilation, pads, tuple(grad.shape[2:]))
+    g = xp.reshape(xp.permute_dims(grad, (1, 2, 3, 0)), (1, o, -1))
+    return xp.reshape(gemm_weight_grad(xp, cols, g), weight_shape)
+
+
+DIRECT = FusedOp("conv2d_direct", forward=direct_conv, backward=direct_conv_weight_grad)
 
 
 def _split(xp: Any, a: Any, groups: int) -> Any:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from anynn.autograd.function import Function
-from anynn.ops._util import run_kernel, shape_of, unbroadcast
+from anynn.ops._fused import FusedOp
+from anynn.ops._util import shape_of, unbroadcast
 
 
 class Exp(Function):
@@ -73,13 +74,13 @@ class Sigmoid(Function):
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        out = run_kernel(ctx, "relu", _relu, x)
+        out = RELU.forward(ctx, x)
         ctx.save(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return run_kernel(ctx, "relu_backward", _relu_backward, grad, ctx.saved[0])
+        return RELU.backward(ctx, grad, ctx.saved[0])
 
 
 def _relu(xp, x):
@@ -90,6 +91,9 @@ def _relu_backward(xp, grad, out):
     # a cast-and-multiply mask is several times faster than where() on NumPy (an inf gradient at a
     # zero activation becomes NaN, where PyTorch gives 0; a run with inf gradients is broken either way)
     return grad * xp.astype(out > 0, grad.dtype)
+
+
+RELU = FusedOp("relu", forward=_relu, backward=_relu_backward)
 
 
 class Abs(Function):

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
-from anynn.ops._util import run_kernel
+from anynn.ops._fused import FusedOp
 
 
 def _standardize(xp, x, axes: tuple[int, ...], eps: float):
@@ -43,8 +43,8 @@ def _non_channel_axes(ndim: int) -> tuple[int, ...]:
     return (0,) + tuple(range(2, ndim))
 
 
-# The four per-channel passes batch norm is made of. Each is a standard-only twin of the backend kernel of
-# the same name (``Backend.kernels``), which may fuse it into one pass over memory on all cores.
+# The four per-channel passes batch norm is made of, as two fused pairs (``STATS``, ``AFFINE`` below): a
+# backend may run each as one pass over memory on all cores.
 def channel_moments(xp, x):
     """Per-channel mean and biased variance of an (N, C, ...) array, as two (C,) arrays."""
     axes = _non_channel_axes(x.ndim)
@@ -66,11 +66,17 @@ def channel_grad_sums(xp, grad, x, mean):
     return xp.sum(grad, axis=axes), xp.sum(grad * (x - _channel_view(xp, mean, x.ndim)), axis=axes)
 
 
-def channel_affine2(xp, grad, x, mean, p, q, r):
+def batch_norm_input_grad(xp, grad, x, mean, p, q, r):
     """``grad * p[c] + (x - mean[c]) * q[c] + r[c]``: batch norm's input gradient in one expression."""
     view = _channel_view
     return (grad * view(xp, p, x.ndim) + (x - view(xp, mean, x.ndim)) * view(xp, q, x.ndim)
             + view(xp, r, x.ndim))
+
+
+#: Batch statistics and their backward (the two per-channel gradient sums); the normalisation map and its
+#: backward (batch norm's input gradient).
+STATS = FusedOp("batch_norm_stats", forward=channel_moments, backward=channel_grad_sums)
+AFFINE = FusedOp("batch_norm_affine", forward=channel_affine, backward=batch_norm_input_grad)
 
 
 class BatchNorm(Function):
@@ -92,14 +98,14 @@ class BatchNorm(Function):
         xp = ctx.xp
         ctx.batch_stats = mean is None
         if ctx.batch_stats:
-            mean, var = run_kernel(ctx, "channel_moments", channel_moments, x)
+            mean, var = STATS.forward(ctx, x)
             if stats is not None:
                 stats.append((mean, var))
         inv_std = 1.0 / xp.sqrt(var + eps)
         scale = inv_std if weight is None else inv_std * weight
         shift = xp.zeros_like(scale) if bias is None else bias
         ctx.save(x, mean, inv_std, scale)
-        return run_kernel(ctx, "channel_affine", channel_affine, x, mean, scale, shift)
+        return AFFINE.forward(ctx, x, mean, scale, shift)
 
     @staticmethod
     def backward(ctx, grad):
@@ -108,17 +114,17 @@ class BatchNorm(Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
         if need_w or need_b or (need_x and ctx.batch_stats):
-            sum_g, sum_gc = run_kernel(ctx, "channel_grad_sums", channel_grad_sums, grad, x, mean)
+            sum_g, sum_gc = STATS.backward(ctx, grad, x, mean)
             gw = sum_gc * inv_std if need_w else None
             gb = sum_g if need_b else None
         if need_x and ctx.batch_stats:
             per_channel = 1.0 / (math.prod(grad.shape) // grad.shape[1])
             q = -(scale * inv_std * inv_std * sum_gc * per_channel)
             r = -(scale * sum_g * per_channel)
-            gx = run_kernel(ctx, "channel_affine2", channel_affine2, grad, x, mean, scale, q, r)
+            gx = AFFINE.backward(ctx, grad, x, mean, scale, q, r)
         elif need_x:  # constant statistics: just the scale
             zero = xp.zeros_like(scale)
-            gx = run_kernel(ctx, "channel_affine", channel_affine, grad, zero, scale, zero)
+            gx = AFFINE.forward(ctx, grad, zero, scale, zero)
         return gx, gw, gb, None, None
 
 

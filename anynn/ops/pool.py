@@ -1,8 +1,8 @@
 """Pooling: max and average pooling (1-D and 2-D) and adaptive average pooling, as PyTorch computes them.
 
 A window reduction is a loop over the kh*kw kernel offsets, each one strided slice of the padded input
-covering every output position at once. Max pooling's backward sends each window's gradient to its FIRST
-maximum (row-major, as PyTorch's argmax), which matters when values tie, e.g. zeros after a ReLU.
+covering every output position at once. Max pooling saves each window's winner, its FIRST maximum (row-major,
+as PyTorch's argmax), and its backward sends each window's gradient there.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
+from anynn.ops._fused import FusedOp
 from anynn.ops.conv import Pads, as_4d, check_input, describe, ntuple, pad2d, unpad2d
 
 IntOrTuple = int | tuple[int, ...]
@@ -31,14 +32,10 @@ def _disjoint(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[
 
 
 class MaxPoolNd(Function):
-    """Max over each window; padding counts as -inf but never wins. The gradient goes to the first maximum of
-    a window (PyTorch's rule). A window holding NaN has no maximum: the compiled kernels send its gradient to
-    the last NaN, as PyTorch does; the standard ops, which find the winner by comparing with the output, to the
-    window's last offset (the loss is NaN by then anyway).
-
-    A backend with a ``max_pool2d`` kernel computes the max and the winning offset of each window in one
-    pass and saves only those offsets (one byte per output); otherwise the window is reduced one strided
-    slice per kernel offset and the backward pass finds the first maximum again from the saved input.
+    """Max over each window; padding counts as -inf but never wins. The gradient goes to each window's winner,
+    saved by the forward pass (the fused pair ``MAX_POOL``): its first maximum, PyTorch's rule, which matters
+    when values tie, e.g. zeros after a ReLU. A window holding NaN has no maximum: the compiled kernels send its
+    gradient to the last NaN, as PyTorch does; the standard twins to the first (the loss is NaN by then anyway).
     """
 
     @staticmethod
@@ -46,78 +43,60 @@ class MaxPoolNd(Function):
         xp = ctx.xp
         ctx.x_shape = tuple(x.shape)
         x = as_4d(x, xp)
-        ctx.geometry = (kernel, stride, dilation, pads, tuple(x.shape))
-        fast = ctx.backend.kernels.get("max_pool2d")
-        has_backward = "max_pool2d_backward" in ctx.backend.kernels
-        found = None if fast is None or not has_backward else fast(x, kernel, stride, dilation, pads, out_hw)
-        ctx.fast = found is not None
-        if ctx.fast:
-            out, winners = found
-            ctx.save(winners)
-        else:
-            padded = pad2d(ctx, x, pads, -math.inf)
-            offsets = _offsets(kernel, stride, dilation, out_hw)
-            out = padded[:, :, offsets[0][0], offsets[0][1]]
-            for rows, cols in offsets[1:]:
-                out = xp.maximum(out, padded[:, :, rows, cols])
-            ctx.save(padded, out)
+        ctx.geometry = (tuple(x.shape), kernel, stride, dilation, pads)
+        out, winners = MAX_POOL.forward(ctx, x, kernel, stride, dilation, pads, out_hw)
+        ctx.save(winners)
         return xp.reshape(out, (out.shape[0], out.shape[1], out.shape[3])) if len(ctx.x_shape) == 3 else out
 
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
-        kernel, stride, dilation, pads, x_shape = ctx.geometry
-        grad = as_4d(grad, xp)
-        if ctx.fast:
-            (winners,) = ctx.saved
-            dx = ctx.backend.kernels["max_pool2d_backward"](grad, winners, x_shape, kernel, stride, dilation, pads)
-            return xp.reshape(dx, ctx.x_shape)
-        padded, out = ctx.saved
-        offsets = _offsets(kernel, stride, dilation, tuple(out.shape[2:]))
-        inside = _inside_masks(ctx, kernel, stride, dilation, pads, tuple(x_shape[2:]), tuple(out.shape[2:]))
-        disjoint = _disjoint(kernel, stride, dilation)
-        tiled = disjoint and all(s == k and p == o * s for k, s, p, o
-                                 in zip(kernel, stride, padded.shape[2:], out.shape[2:]))
-        dpadded = xp.empty_like(padded) if tiled else xp.zeros_like(padded)  # ``tiled``: every element is set
-        left = grad  # the gradient of windows whose winner is not found yet (exactly 0 once it is)
-        for k, (rows, cols) in enumerate(offsets):
-            if k + 1 < len(offsets):
-                hit = padded[:, :, rows, cols] == out
-                if inside[k] is not None:  # padding never wins, even against an input of -inf
-                    hit = xp.logical_and(hit, inside[k])
-                # a cast-and-multiply is several times faster than where() on NumPy; the price: an inf
-                # upstream gradient makes the window's gradient NaN (inf * 0; PyTorch: inf at the winner)
-                routed = left * xp.astype(hit, grad.dtype)
-                left = left - routed
-            else:  # what is left belongs to the last offset (or, for a window of padding only, to padding)
-                routed = left
-            if disjoint:
-                dpadded[:, :, rows, cols] = routed
-            else:
-                dpadded[:, :, rows, cols] += routed
-        return xp.reshape(unpad2d(dpadded, pads, tuple(x_shape[2:])), ctx.x_shape)
+        x_shape, kernel, stride, dilation, pads = ctx.geometry
+        dx = MAX_POOL.backward(ctx, as_4d(grad, xp), ctx.saved[0], x_shape, kernel, stride, dilation, pads)
+        return xp.reshape(dx, ctx.x_shape)
 
 
-def _inside_masks(ctx: Any, kernel: Pair, stride: Pair, dilation: Pair, pads: Pads, size: Pair,
-                  out_hw: Pair) -> list[Any]:
-    """Per kernel offset, an (OH, OW) mask of the windows for which that offset falls inside the input rather
-    than on padding (padding never wins, even against an input of -inf); None where it always does."""
-    xp, device = ctx.xp, ctx.backend.device
-    masks = []
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            along = []
-            for offset, n, s, d, (lo, _), o in zip((i, j), size, stride, dilation, pads, out_hw):
-                position = xp.arange(o, device=device) * s + (offset * d - lo)
-                along.append(None if offset * d >= lo and (o - 1) * s + offset * d - lo < n
-                             else xp.logical_and(position >= 0, position < n))
-            if along[0] is None and along[1] is None:
-                masks.append(None)
-                continue
-            rows = xp.ones(out_hw[0], dtype=xp.bool, device=device) if along[0] is None else along[0]
-            cols = xp.ones(out_hw[1], dtype=xp.bool, device=device) if along[1] is None else along[1]
-            masks.append(xp.logical_and(xp.reshape(rows, (-1, 1)), xp.reshape(cols, (1, -1))))
-    return masks
+def max_pool_windows(xp: Any, x: Any, kernel: Pair, stride: Pair, dilation: Pair, pads: Pads,
+                     out_hw: Pair) -> tuple[Any, Any]:
+    """Standard twin of the compiled max pooling: the max of each window and the winning kernel offset.
+
+    The windows are stacked on a last axis (one strided slice of the -inf-padded input per kernel offset), so
+    the winner is one ``argmax``. Where padding is involved, the winner is chosen among the input's values with
+    -inf raised to the lowest finite value, so padding never wins, even against an input of -inf.
+    """
+    padded = pad2d(xp, x, pads, -math.inf)
+    windows = [padded[:, :, rows, cols] for rows, cols in _offsets(kernel, stride, dilation, out_hw)]
+    stacked = xp.stack(windows, axis=-1)
+    if any(p for pair in pads for p in pair):
+        floor = xp.finfo(x.dtype).min
+        key = pad2d(xp, xp.maximum(x, floor), pads, -math.inf)
+        winners = xp.argmax(xp.stack([key[:, :, r, c] for r, c in _offsets(kernel, stride, dilation, out_hw)],
+                                     axis=-1), axis=-1)
+    else:
+        winners = xp.argmax(stacked, axis=-1)
+    return xp.max(stacked, axis=-1), winners
+
+
+def max_pool_scatter(xp: Any, grad: Any, winners: Any, x_shape: tuple[int, int, int, int], kernel: Pair,
+                     stride: Pair, dilation: Pair, pads: Pads) -> Any:
+    """Standard twin of the compiled max pooling's backward: each output's gradient added at its winner."""
+    count = kernel[0] * kernel[1]
+    offsets = xp.arange(count, dtype=winners.dtype, device=grad.device)
+    routed = xp.expand_dims(grad, axis=-1) * xp.astype(xp.expand_dims(winners, axis=-1) == offsets, grad.dtype)
+    n, c, h, w = x_shape
+    (pt, pb), (pl, pr) = pads
+    out_hw = tuple(grad.shape[2:])
+    disjoint = _disjoint(kernel, stride, dilation)
+    dpadded = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=grad.dtype, device=grad.device)
+    for k, (rows, cols) in enumerate(_offsets(kernel, stride, dilation, out_hw)):
+        if disjoint:
+            dpadded[:, :, rows, cols] = routed[..., k]
+        else:
+            dpadded[:, :, rows, cols] += routed[..., k]
+    return unpad2d(dpadded, pads, (h, w))
+
+
+MAX_POOL = FusedOp("max_pool2d", forward=max_pool_windows, backward=max_pool_scatter)
 
 
 class AvgPoolNd(Function):
@@ -128,7 +107,7 @@ class AvgPoolNd(Function):
         xp = ctx.xp
         ctx.x_shape = tuple(x.shape)
         x = as_4d(x, xp)
-        padded = pad2d(ctx, x, pads, 0.0)
+        padded = pad2d(xp, x, pads, 0.0)
         offsets = _offsets(kernel, stride, (1, 1), out_hw)
         total = padded[:, :, offsets[0][0], offsets[0][1]]
         for rows, cols in offsets[1:]:

@@ -21,7 +21,7 @@ makes its whole tile's outputs NaN (im2col: only the 3x3 outputs that read it, a
 inputs near 1e37 can overflow in the transform. ``conv2d`` uses m = 4 for outputs of at least 8x8 (``tile_for``).
 
 Every transform here is standard-only; the numpy backend runs compiled twins of the four tile passes
-(``anynn/backends/numba_kernels.py``), and ``conv2d`` picks this algorithm only where those exist and the layer
+(``anynn/backends/numba/winograd.py``), and ``conv2d`` picks this algorithm only where those exist and the layer
 is large enough (see :func:`plan`): with the standard ops alone the extra passes cost more than the GEMMs save.
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from anynn.autograd.function import Function
-from anynn.backends.base import padded_batch_last
-from anynn.ops._util import run_kernel
+from anynn.ops._fused import FusedOp
+from anynn.ops.im2col import padded_batch_last
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 Tiles = tuple[int, int]
@@ -67,7 +67,7 @@ def plan(backend: Any, x_shape: tuple[int, ...], weight_shape: tuple[int, ...], 
     """
     if not (len(x_shape) == 4 and tuple(weight_shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
             and tuple(dilation) == (1, 1) and groups == 1 and dtype.name in ("float32", "float64")
-            and "winograd_input" in backend.kernels):
+            and INPUT_TILES.compiled(backend)):
         return None
     n, c = x_shape[0], x_shape[1]
     out_hw = output_size(x_shape, pads)
@@ -109,8 +109,8 @@ class WinogradConv2d(Function):
         tiles = tile_grid(out_hw, tile)
         bt, g, at = TRANSFORMS[tile]
         u = weight_tiles(xp, weight, g)
-        v = run_kernel(ctx, "winograd_input", input_tiles, x, bt, pads, tiles)
-        out = run_kernel(ctx, "winograd_output", output_from_tiles, xp.matmul(u, v), at, bias, out_hw, tiles)
+        v = INPUT_TILES.forward(ctx, x, bt, pads, tiles)
+        out = OUTPUT_TILES.forward(ctx, xp.matmul(u, v), at, bias, out_hw, tiles)
         ctx.save(u, v)
         ctx.geometry = (tuple(x.shape), pads, tiles, tile)
         return out
@@ -122,7 +122,7 @@ class WinogradConv2d(Function):
         x_shape, pads, tiles, tile = ctx.geometry
         bt, g, at = TRANSFORMS[tile]
         need_x, need_w, need_b = ctx.needs_input_grad
-        dm = run_kernel(ctx, "winograd_grad_output", grad_output_tiles, grad, at, tiles)
+        dm = OUTPUT_TILES.backward(ctx, grad, at, tiles)
         gx = gw = gb = None
         if need_w:
             gw = weight_grad(xp, xp.matmul(dm, xp.matrix_transpose(v)), g)
@@ -130,7 +130,7 @@ class WinogradConv2d(Function):
             gb = xp.sum(dm[len(bt) + 1, ...], axis=1)
         if need_x:
             dv = xp.matmul(xp.matrix_transpose(u), dm)
-            gx = run_kernel(ctx, "winograd_grad_input", grad_input_from_tiles, dv, bt, x_shape, pads, tiles)
+            gx = INPUT_TILES.backward(ctx, dv, bt, x_shape, pads, tiles)
         return gx, gw, gb
 
 
@@ -194,7 +194,7 @@ def input_tiles(xp: Any, x: Any, bt: Matrix, pads: Pads, tiles: Tiles) -> Any:
     (th, tw), a = tiles, len(bt)
     m = a - 2
     (pt, _), (pl, _) = pads
-    xt = padded_batch_last(xp, x, ((pt, m * th + 2 - h - pt), (pl, m * tw + 2 - w - pl)), x.device)
+    xt = padded_batch_last(xp, x, ((pt, m * th + 2 - h - pt), (pl, m * tw + 2 - w - pl)))
     d = [[xt[:, r:r + m * (th - 1) + 1:m, j:j + m * (tw - 1) + 1:m, :] for j in range(a)] for r in range(a)]
     rows = [[_combine(bt[i], [d[r][j] for r in range(a)]) for j in range(a)] for i in range(a)]
     planes = [_combine(bt[j], rows[i]) for i in range(a) for j in range(a)]
@@ -220,7 +220,7 @@ def grad_output_tiles(xp: Any, grad: Any, at: Matrix, tiles: Tiles) -> Any:
     (a*a, O, TH*TW*N)."""
     n, o, oh, ow = grad.shape
     (th, tw), m, a = tiles, len(at), len(at[0])
-    gt = padded_batch_last(xp, grad, ((0, m * th - oh), (0, m * tw - ow)), grad.device)
+    gt = padded_batch_last(xp, grad, ((0, m * th - oh), (0, m * tw - ow)))
     y = [[gt[:, r::m, j::m, :] for j in range(m)] for r in range(m)]
     rows = [[_combine(_column(at, i), [y[r][j] for r in range(m)]) for j in range(m)] for i in range(a)]
     planes = [_combine(_column(at, j), rows[i]) for i in range(a) for j in range(a)]
@@ -243,4 +243,10 @@ def grad_input_from_tiles(xp: Any, dv: Any, bt: Matrix, x_shape: tuple[int, int,
     return xp.permute_dims(acc[:, pt:pt + h, pl:pl + w, :], (3, 0, 1, 2))
 
 
-__all__ = ["TRANSFORMS", "WinogradConv2d", "plan", "tile_for", "winograd_conv2d"]
+#: The tile passes as fused pairs: the input transform with its adjoint (the input gradient), and the output
+#: transform with its adjoint (the output gradient's tiles).
+INPUT_TILES = FusedOp("winograd_input", forward=input_tiles, backward=grad_input_from_tiles)
+OUTPUT_TILES = FusedOp("winograd_output", forward=output_from_tiles, backward=grad_output_tiles)
+
+__all__ = ["INPUT_TILES", "OUTPUT_TILES", "TRANSFORMS", "WinogradConv2d", "plan", "tile_for", "winograd_conv2d"]
+

@@ -1,4 +1,5 @@
-"""The im2col/col2im hooks: each backend's fast path equals the standard-only default in base.py, col2im is
+"""im2col/col2im: each backend's fused pair (``backend.fused["im2col"]``) equals the standard twins in
+anynn/ops/im2col.py, col2im is
 exactly the adjoint of im2col (<im2col(x), c> == <x, col2im(c)>), on random geometries (padding included) and
 on both input layouts a network produces: plain (N, C, H, W) and batch-last memory (a conv layer's output)."""
 from __future__ import annotations
@@ -7,7 +8,20 @@ import numpy as np
 import pytest
 
 import anynn
-from anynn.backends.base import Backend
+from anynn.ops.im2col import col2im, im2col
+
+
+def fused_im2col(backend, *args):
+    """The backend's im2col where it registers one that covers the case, else the standard twin."""
+    pair = backend.fused.get("im2col")
+    out = None if pair is None else pair.forward(*args)
+    return im2col(backend.xp, *args) if out is None else out
+
+
+def fused_col2im(backend, *args):
+    pair = backend.fused.get("im2col")
+    out = None if pair is None else pair.backward(*args)
+    return col2im(backend.xp, *args) if out is None else out
 
 
 def _random_geometry(seed):
@@ -38,8 +52,8 @@ SEEDS = range(12)
 def test_im2col_equals_standard_default(backend, seed, batch_last):
     shape, kernel, stride, dilation, pads, out_hw = _random_geometry(seed)
     x = _input(backend, np.random.default_rng(100 + seed).standard_normal(shape), batch_last)
-    fast = backend.im2col(x, kernel, stride, dilation, pads, out_hw)
-    standard = Backend.im2col(backend, x, kernel, stride, dilation, pads, out_hw)
+    fast = fused_im2col(backend, x, kernel, stride, dilation, pads, out_hw)
+    standard = im2col(backend.xp, x, kernel, stride, dilation, pads, out_hw)
     n, c = shape[:2]
     assert tuple(fast.shape) == (c * kernel[0] * kernel[1], out_hw[0] * out_hw[1] * n)
     np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(standard))
@@ -51,18 +65,19 @@ def test_col2im_equals_standard_default(backend, seed):
     n, c = shape[:2]
     rows, cols = c * kernel[0] * kernel[1], out_hw[0] * out_hw[1] * n
     patches = backend.from_numpy(np.random.default_rng(200 + seed).standard_normal((rows, cols)))
-    fast = backend.col2im(patches, shape, kernel, stride, dilation, pads, out_hw)
-    standard = Backend.col2im(backend, patches, shape, kernel, stride, dilation, pads, out_hw)
+    fast = fused_col2im(backend, patches, shape, kernel, stride, dilation, pads, out_hw)
+    standard = col2im(backend.xp, patches, shape, kernel, stride, dilation, pads, out_hw)
     assert tuple(fast.shape) == shape
     np.testing.assert_allclose(backend.to_numpy(fast), backend.to_numpy(standard), rtol=1e-14, atol=1e-14)
 
 
-@pytest.mark.parametrize("impl", ["override", "default"])
+@pytest.mark.parametrize("impl", ["fused", "standard"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_col2im_is_the_adjoint_of_im2col(backend, seed, impl):
     """<im2col(x), c> == <x, col2im(c)>: the pair is a correct forward/backward whatever the layout."""
-    hooks = {h: getattr(backend, h) if impl == "override" else getattr(Backend, h).__get__(backend)
-             for h in ("im2col", "col2im")}
+    hooks = ({"im2col": lambda *a: fused_im2col(backend, *a), "col2im": lambda *a: fused_col2im(backend, *a)}
+             if impl == "fused" else {"im2col": lambda *a: im2col(backend.xp, *a),
+                                      "col2im": lambda *a: col2im(backend.xp, *a)})
     shape, kernel, stride, dilation, pads, out_hw = _random_geometry(seed)
     rng = np.random.default_rng(300 + seed)
     x_host = rng.standard_normal(shape)
@@ -78,7 +93,7 @@ def test_im2col_patch_layout(backend):
     shape, kernel, stride, dilation, pads, out_hw = (3, 2, 7, 6), (2, 3), (2, 1), (2, 1), ((1, 0), (0, 2)), (3, 6)
     x_host = np.arange(np.prod(shape), dtype=np.float64).reshape(shape) + 1.0
     padded = np.pad(x_host, ((0, 0), (0, 0), pads[0], pads[1]))
-    cols = backend.to_numpy(backend.im2col(backend.from_numpy(x_host), kernel, stride, dilation, pads, out_hw))
+    cols = backend.to_numpy(fused_im2col(backend, backend.from_numpy(x_host), kernel, stride, dilation, pads, out_hw))
     expected = np.empty((2, 2, 3, 3, 6, 3))
     for c in range(2):
         for i in range(2):
@@ -91,7 +106,7 @@ def test_im2col_patch_layout(backend):
 
 def test_im2col_keeps_float32(backend):
     x = backend.from_numpy(np.ones((3, 2, 5, 5), dtype=np.float32))
-    cols = backend.im2col(x, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (5, 5))
+    cols = fused_im2col(backend, x, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (5, 5))
     assert backend.dtype_of(cols.dtype) is anynn.float32
-    back = backend.col2im(cols, (3, 2, 5, 5), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (5, 5))
+    back = fused_col2im(backend, cols, (3, 2, 5, 5), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (5, 5))
     assert backend.dtype_of(back.dtype) is anynn.float32 and tuple(back.shape) == (3, 2, 5, 5)

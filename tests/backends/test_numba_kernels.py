@@ -1,4 +1,4 @@
-"""The NumPy backend's compiled kernels (anynn/backends/numba_kernels.py) equal their standard-only twins.
+"""The NumPy backend's compiled kernels (anynn/backends/numba/) equal their standard-only twins.
 
 Every kernel runs here in both its serial and its multi-threaded build (the size threshold is moved), on the
 memory layouts the network hands it (plain, batch-last as conv layers produce, sliced views), in float32 and
@@ -15,9 +15,18 @@ import anynn
 import anynn.nn.functional as F
 from anynn.backends import backend_for
 
-numba_kernels = pytest.importorskip("anynn.backends.numba_kernels", reason="Numba is not installed "
-                                    "(pip install 'anynn[fast]'); the numpy backend then runs the standard ops")
+compiled = pytest.importorskip("anynn.backends.numba", reason="Numba is not installed "
+                               "(pip install 'anynn[fast]'); the numpy backend then runs the standard ops")
 import array_api_compat.numpy as xp  # noqa: E402
+
+from anynn.backends.numba import conv as conv_kernels  # noqa: E402
+from anynn.backends.numba import elementwise as elementwise_kernels  # noqa: E402
+from anynn.backends.numba import pool as pool_kernels  # noqa: E402
+from anynn.backends.numba import runtime  # noqa: E402
+from anynn.backends.numba import winograd as winograd_kernels  # noqa: E402
+from anynn.backends.numba import norm as norm_kernels  # noqa: E402
+from anynn.ops.conv import DIRECT  # noqa: E402
+from anynn.ops.im2col import col2im, im2col  # noqa: E402
 
 from anynn.ops import norm  # noqa: E402
 from anynn.ops.elementwise import _relu, _relu_backward  # noqa: E402
@@ -29,9 +38,9 @@ TOL = {np.float32: {"rtol": 2e-5, "atol": 2e-5}, np.float64: {"rtol": 1e-12, "at
 @pytest.fixture(params=["serial", "parallel"])
 def build(request, monkeypatch):
     """Run the kernels in one build: every array counts as large (parallel) or as small (serial)."""
-    monkeypatch.setattr(numba_kernels, "_PARALLEL_MIN", 0 if request.param == "parallel" else 1 << 62)
-    monkeypatch.setattr(numba_kernels, "_IM2COL_MIN", 0)
-    monkeypatch.setattr(numba_kernels, "_RELU_MIN", 0)
+    monkeypatch.setattr(runtime, "_PARALLEL_MIN", 0 if request.param == "parallel" else 1 << 62)
+    monkeypatch.setattr(conv_kernels, "_IM2COL_MIN", 0)
+    monkeypatch.setattr(elementwise_kernels, "_RELU_MIN", 0)
     return request.param
 
 
@@ -59,10 +68,10 @@ def test_channel_passes_equal_the_standard_ops(build, shape, dtype):
             "channel_moments": (x,),
             "channel_affine": (x, mean, scale, shift),
             "channel_grad_sums": (grad, x, mean),
-            "channel_affine2": (grad, x, mean, scale, q, r),
+            "batch_norm_input_grad": (grad, x, mean, scale, q, r),
         }
         for name, args in cases.items():
-            fast = numba_kernels.KERNELS[name](*args)
+            fast = getattr(norm_kernels, name)(*args)
             exact = getattr(norm, name)(xp, *[a.astype(np.float64) for a in args])
             for got, want in zip(fast if isinstance(fast, tuple) else (fast,),
                                  exact if isinstance(exact, tuple) else (exact,)):
@@ -74,13 +83,13 @@ def test_channel_passes_equal_the_standard_ops(build, shape, dtype):
 def _numpy_backend(compiled: bool):
     """The numpy backend as the current one, with its compiled kernels or with none (the standard ops)."""
     backend = backend_for("numpy")
-    saved = backend.kernels
-    backend.kernels = saved if compiled else {}
+    saved = backend.fused
+    backend.fused = saved if compiled else {}
     try:
         with anynn.use_backend(backend):
             yield backend
     finally:
-        backend.kernels = saved
+        backend.fused = saved
 
 
 def test_batch_norm_in_eval_mode_gives_the_input_gradient_through_the_kernels(build):
@@ -98,35 +107,35 @@ def test_batch_norm_in_eval_mode_gives_the_input_gradient_through_the_kernels(bu
 
 def test_channel_affine_keeps_the_input_memory_order(build):
     x = _layouts((4, 3, 5, 6), np.float32)["batch-last"]
-    out = numba_kernels.channel_affine(x, *(np.ones(3, np.float32),) * 3)
+    out = norm_kernels.channel_affine(x, *(np.ones(3, np.float32),) * 3)
     assert np.argsort(out.strides).tolist() == np.argsort(x.strides).tolist()
 
 
 def test_channel_passes_leave_unsupported_cases_to_the_standard_ops():
     x16 = np.ones((4, 3, 2, 2), np.float16)
-    assert numba_kernels.channel_moments(x16) is None
-    assert numba_kernels.channel_moments(np.ones((2, 3, 2, 2, 2), np.float32)) is None  # 5-D: BatchNorm3d
+    assert norm_kernels.channel_moments(x16) is None
+    assert norm_kernels.channel_moments(np.ones((2, 3, 2, 2, 2), np.float32)) is None  # 5-D: BatchNorm3d
     x = np.ones((4, 3), np.float32)
-    assert numba_kernels.channel_affine(x, *(np.ones(3, np.float64),) * 3) is None  # mixed dtypes
+    assert norm_kernels.channel_affine(x, *(np.ones(3, np.float64),) * 3) is None  # mixed dtypes
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_and_its_gradient_equal_the_standard_ops(build, dtype):
     for layout, x in _layouts((8, 3, 6, 5), dtype).items():
         x[0, 0, 0, :3] = [0.0, -0.0, np.nan]
-        out = numba_kernels.relu(x)
+        out = elementwise_kernels.relu(x)
         if layout == "strided":  # not one block of memory: left to NumPy
             assert out is None
             continue
         np.testing.assert_array_equal(out, _relu(xp, x), err_msg=layout)
         grad = RNG.standard_normal(x.shape).astype(dtype)
         grad = np.moveaxis(np.ascontiguousarray(np.moveaxis(grad, 0, -1)), -1, 0) if layout == "batch-last" else grad
-        np.testing.assert_array_equal(numba_kernels.relu_backward(grad, out), _relu_backward(xp, grad, out))
+        np.testing.assert_array_equal(elementwise_kernels.relu_backward(grad, out), _relu_backward(xp, grad, out))
 
 
 def test_relu_backward_needs_matching_layouts(build):
     layouts = _layouts((8, 3, 6, 5), np.float32)
-    assert numba_kernels.relu_backward(layouts["plain"], layouts["batch-last"]) is None
+    assert elementwise_kernels.relu_backward(layouts["plain"], layouts["batch-last"]) is None
 
 
 POOLS = [  # kernel, stride, padding, dilation, ceil_mode
@@ -139,8 +148,8 @@ POOLS = [  # kernel, stride, padding, dilation, ceil_mode
 def _pool(x: np.ndarray, cfg, kernels: bool, upstream: np.ndarray | None = None):
     """Output and input gradient of F.max_pool2d on the numpy backend, with or without its kernels."""
     backend = backend_for("numpy")
-    saved = backend.kernels
-    backend.kernels = saved if kernels else {}
+    saved = backend.fused
+    backend.fused = saved if kernels else {}
     try:
         with anynn.use_backend(backend):
             t = anynn.tensor(x, requires_grad=True)
@@ -149,7 +158,7 @@ def _pool(x: np.ndarray, cfg, kernels: bool, upstream: np.ndarray | None = None)
             out.backward(anynn.tensor(np.ones(out.shape, x.dtype) if upstream is None else upstream))
             return out.numpy(), t.grad.numpy()
     finally:
-        backend.kernels = saved
+        backend.fused = saved
 
 
 @pytest.mark.parametrize("cfg", POOLS)
@@ -171,27 +180,27 @@ def test_max_pool_kernel_equals_the_standard_op(build, cfg, values, dtype):
 def test_max_pool_kernel_covers_1d_pooling_and_leaves_large_windows_to_the_standard_op(build):
     x2d = RNG.standard_normal((2, 3, 14, 14))
     no_pads = ((0, 0), (0, 0))
-    assert numba_kernels.max_pool2d(x2d, (3, 3), (1, 1), (1, 1), no_pads, (12, 12)) is not None
-    assert numba_kernels.max_pool2d(x2d, (12, 12), (1, 1), (1, 1), no_pads, (3, 3)) is None  # 144 offsets > int8
+    assert pool_kernels.max_pool2d(x2d, (3, 3), (1, 1), (1, 1), no_pads, (12, 12)) is not None
+    assert pool_kernels.max_pool2d(x2d, (12, 12), (1, 1), (1, 1), no_pads, (3, 3)) is None  # 144 offsets > int8
     x = RNG.standard_normal((4, 3, 20))
     backend = backend_for("numpy")
     with anynn.use_backend(backend):
         fast = F.max_pool1d(anynn.tensor(x), 3, 2, 1)
-        saved = backend.kernels
-        backend.kernels = {}
+        saved = backend.fused
+        backend.fused = {}
         try:
             standard = F.max_pool1d(anynn.tensor(x), 3, 2, 1)
         finally:
-            backend.kernels = saved
+            backend.fused = saved
     np.testing.assert_array_equal(fast.numpy(), standard.numpy())
 
 
 def test_max_pool_kernel_routes_through_a_flattened_gradient(build):
     """A gradient that comes back through Flatten is in plain layout while the saved winners are batch-last."""
     x = _layouts((4, 3, 6, 6), np.float32)["batch-last"]
-    out, winners = numba_kernels.max_pool2d(x, (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)), (3, 3))
+    out, winners = pool_kernels.max_pool2d(x, (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)), (3, 3))
     grad = np.ascontiguousarray(RNG.standard_normal(out.shape).astype(np.float32))
-    dx = numba_kernels.max_pool2d_backward(grad, winners, x.shape, (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)))
+    dx = pool_kernels.max_pool2d_backward(grad, winners, x.shape, (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)))
     expected = _pool(x, (2, 2, 0, 1, False), False, grad)[1]
     np.testing.assert_array_equal(dx, expected)
 
@@ -203,19 +212,16 @@ def test_max_pool_kernel_routes_through_a_flattened_gradient(build):
                                     ((1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)))])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_im2col_and_col2im_equal_the_standard_hooks(build, config, dtype):
-    from anynn.backends.base import Backend
-
-    backend = backend_for("numpy")
     kernel, stride, dilation, pads = config
     for layout, x in _layouts((4, 3, 11, 10), dtype).items():
         out_hw = tuple((size + sum(p) - d * (k - 1) - 1) // s + 1
                        for size, p, k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation))
-        fast = numba_kernels.im2col(x, kernel, stride, dilation, pads, out_hw)
-        np.testing.assert_array_equal(fast, Backend.im2col(backend, x, kernel, stride, dilation, pads, out_hw),
+        fast = conv_kernels.im2col(x, kernel, stride, dilation, pads, out_hw)
+        np.testing.assert_array_equal(fast, im2col(xp, x, kernel, stride, dilation, pads, out_hw),
                                       err_msg=layout)
         cols = RNG.standard_normal(fast.shape).astype(dtype)
-        summed = numba_kernels.col2im(cols, x.shape, kernel, stride, dilation, pads, out_hw)
-        expected = Backend.col2im(backend, cols, x.shape, kernel, stride, dilation, pads, out_hw)
+        summed = conv_kernels.col2im(cols, x.shape, kernel, stride, dilation, pads, out_hw)
+        expected = col2im(xp, cols, x.shape, kernel, stride, dilation, pads, out_hw)
         np.testing.assert_allclose(summed, expected, **TOL[dtype])
         assert summed.transpose(1, 2, 3, 0).flags.c_contiguous  # batch-last and contiguous, as conv hands on
 
@@ -254,7 +260,7 @@ def test_direct_conv_equals_the_im2col_gemms_and_torch(build, case, dtype, layou
             w = anynn.tensor(w_host, requires_grad=True)
             b = None if b_host is None else anynn.tensor(b_host, requires_grad=True)
             out = conv(x, w, b, stride=stride, padding=padding, dilation=dilation)
-            assert out._node.direct == compiled
+            assert DIRECT.ran_compiled(out._node) == compiled
             if g_host is None:
                 g_host = rng.standard_normal(out.shape).astype(dtype)
             out.backward(anynn.tensor(g_host))
@@ -275,12 +281,28 @@ def test_direct_conv_equals_the_im2col_gemms_and_torch(build, case, dtype, layou
             np.testing.assert_allclose(direct, oracle, **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_conv_pair_equals_its_standard_twins(build, dtype):
+    """The registered pair against DIRECT's twins (im2col GEMMs), called as the protocol calls them."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((16, 1, 12, 11)).astype(dtype)
+    w = rng.standard_normal((6, 1, 5, 5)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+    geometry = ((1, 1), (1, 1), ((2, 2), (2, 2)))
+    pair = compiled.FUSED["conv2d_direct"]
+    out = pair.forward(x, w, b, *geometry, (12, 11), 1)
+    np.testing.assert_allclose(out, DIRECT.standard_forward(xp, x, w, b, *geometry, (12, 11), 1), **TOL[dtype])
+    g = rng.standard_normal(out.shape).astype(dtype)
+    np.testing.assert_allclose(pair.backward(x, g, w.shape, *geometry),
+                               DIRECT.standard_backward(xp, x, g, w.shape, *geometry), **TOL[dtype])
+
+
 def test_direct_conv_leaves_other_layers_to_im2col(build):
     def runs(n=16, c=1, out=16, kernel=(5, 5), groups=1, dtype=np.float32):
         x = np.ones((n, c, 8, 8), dtype)
         w = np.ones((out, c // groups) + kernel, dtype)
         out_hw = (9 - kernel[0], 9 - kernel[1])
-        return numba_kernels.conv2d_direct(x, w, None, (1, 1), (1, 1), ((0, 0), (0, 0)), out_hw, groups) is not None
+        return conv_kernels.conv2d_direct(x, w, None, (1, 1), (1, 1), ((0, 0), (0, 0)), out_hw, groups) is not None
 
     assert runs() and runs(c=2, kernel=(4, 4)) and runs(n=16, out=16)  # 32 products per output, 16 outputs
     assert not runs(n=15)  # the batch is the vectorised axis
@@ -308,19 +330,19 @@ def test_winograd_tile_passes_equal_the_standard_transforms(build, case, tile, d
     exact = lambda fn, *args: fn(xp, *[a.astype(np.float64) if isinstance(a, np.ndarray) else a  # noqa: E731
                                        for a in args])
     for layout, x in _layouts(x_shape, dtype).items():
-        got = numba_kernels.winograd_input(x, bt, pads, tiles)
+        got = winograd_kernels.winograd_input(x, bt, pads, tiles)
         assert got.dtype == dtype and got.shape == (a * a, c, count)
         np.testing.assert_allclose(got, exact(winograd.input_tiles, x, bt, pads, tiles), **TOL[dtype], err_msg=layout)
     for layout, g in _layouts((n, out_ch) + out_hw, dtype).items():
-        got = numba_kernels.winograd_grad_output(g, at, tiles)
+        got = winograd_kernels.winograd_grad_output(g, at, tiles)
         np.testing.assert_allclose(got, exact(winograd.grad_output_tiles, g, at, tiles), **TOL[dtype], err_msg=layout)
     m = RNG.standard_normal((a * a, out_ch, count)).astype(dtype)
     for bias in (RNG.standard_normal(out_ch).astype(dtype), None):
-        got = numba_kernels.winograd_output(m, at, bias, out_hw, tiles)
+        got = winograd_kernels.winograd_output(m, at, bias, out_hw, tiles)
         np.testing.assert_allclose(got, exact(winograd.output_from_tiles, m, at, bias, out_hw, tiles), **TOL[dtype])
         assert got.transpose(1, 2, 3, 0).flags.c_contiguous  # batch-last, as conv layers hand on
     dv = RNG.standard_normal((a * a, c, count)).astype(dtype)
-    got = numba_kernels.winograd_grad_input(dv, bt, x_shape, pads, tiles)
+    got = winograd_kernels.winograd_grad_input(dv, bt, x_shape, pads, tiles)
     np.testing.assert_allclose(got, exact(winograd.grad_input_from_tiles, dv, bt, x_shape, pads, tiles), **TOL[dtype])
     assert got.transpose(1, 2, 3, 0).flags.c_contiguous
 
@@ -330,25 +352,25 @@ def test_winograd_tile_passes_leave_other_dtypes_to_the_standard_transforms():
 
     bt, _, at = TRANSFORMS[2]
     x = np.ones((1, 2, 4, 4), dtype=np.float16)
-    assert numba_kernels.winograd_input(x, bt, ((1, 1), (1, 1)), (2, 2)) is None
-    assert numba_kernels.winograd_grad_output(x, at, (2, 2)) is None
-    assert numba_kernels.winograd_output(np.ones((16, 2, 4), np.float16), at, None, (4, 4), (2, 2)) is None
-    assert numba_kernels.winograd_output(np.ones((16, 2, 4)), at, np.ones(2, np.float32), (4, 4), (2, 2)) is None
-    assert numba_kernels.winograd_grad_input(np.ones((16, 2, 4), np.float16), bt, (1, 2, 4, 4), ((1, 1), (1, 1)),
+    assert winograd_kernels.winograd_input(x, bt, ((1, 1), (1, 1)), (2, 2)) is None
+    assert winograd_kernels.winograd_grad_output(x, at, (2, 2)) is None
+    assert winograd_kernels.winograd_output(np.ones((16, 2, 4), np.float16), at, None, (4, 4), (2, 2)) is None
+    assert winograd_kernels.winograd_output(np.ones((16, 2, 4)), at, np.ones(2, np.float32), (4, 4), (2, 2)) is None
+    assert winograd_kernels.winograd_grad_input(np.ones((16, 2, 4), np.float16), bt, (1, 2, 4, 4), ((1, 1), (1, 1)),
                                              (2, 2)) is None
 
 
 def test_numba_can_be_switched_off(monkeypatch):
-    from anynn.backends.numpy import compiled_kernels
+    from anynn.backends.numpy import fused_kernels
 
     monkeypatch.setenv("ANYNN_NUMBA", "0")
-    assert compiled_kernels() == ({}, None)
+    assert fused_kernels()[1] is None and set(fused_kernels()[0]) == {"im2col"}  # NumPy's strided-window copy
     monkeypatch.setenv("ANYNN_NUMBA", "1")
-    kernels, module = compiled_kernels()
-    assert module is numba_kernels and set(kernels) == set(numba_kernels.KERNELS)
+    fused, compiler = fused_kernels()
+    assert compiler == "numba" and set(fused) == set(compiled.FUSED)
     monkeypatch.setenv("ANYNN_WINOGRAD", "0")
-    kernels, module = compiled_kernels()
-    assert module is numba_kernels and "winograd_input" not in kernels and "relu" in kernels
+    fused, _ = fused_kernels()
+    assert "winograd_input" not in fused and "relu" in fused
 
 
 def test_openblas_workers_are_stopped_only_while_no_other_thread_runs():

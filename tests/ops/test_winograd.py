@@ -90,7 +90,7 @@ def test_plan_picks_winograd_only_for_large_dense_3x3_layers(backend):
         weight_shape = weight_shape or (64, x_shape[1] // groups, 3, 3)
         return plan(backend, x_shape, weight_shape, stride, dilation, pads, groups, dtype)
 
-    if "winograd_input" not in backend.kernels:  # no compiled tile passes: im2col for everything
+    if "winograd_input" not in backend.fused:  # no compiled tile passes: im2col for everything
         assert tile((128, 32, 32, 32)) is None
         return
     assert tile((128, 32, 32, 32)) == 4 and tile((128, 64, 16, 16)) == 4  # vgg_small's 2nd to 4th convs
@@ -116,7 +116,7 @@ def test_conv2d_through_winograd_equals_im2col(backend, monkeypatch, size):
     x_host, w_host, b_host = (rng.standard_normal((2, 16, size, size)), rng.standard_normal((4, 16, 3, 3)),
                               rng.standard_normal(4))
     g = anynn.tensor(rng.standard_normal((2, 4, size, size)), dtype=anynn.float64)
-    compiled = "winograd_input" in backend.kernels
+    compiled = "winograd_input" in backend.fused
     for needs in [(True, True, True), (True, False, False), (False, True, False), (False, False, True)]:
         runs = []
         for algorithm in ("conv2d", "im2col"):
