@@ -258,20 +258,22 @@ def load(path: str | os.PathLike | BinaryIO, backend: str | None = None, device:
     def fail(why: str) -> CheckpointError:
         return CheckpointError(f"{path} is not a valid anynn checkpoint: {why}")
 
-    foreign = _foreign_format(blob, path)
-    if foreign is not None:
-        raise CheckpointError(foreign)
+    def not_safetensors(why: str) -> CheckpointError:  # a foreign file is named as what it is
+        return CheckpointError(_foreign_format(blob, path) or f"{path} is not a valid anynn checkpoint: {why}")
+
     if len(blob) < 8:
-        raise fail(f"the file has only {len(blob)} bytes (truncated?)")
+        raise not_safetensors(f"the file has only {len(blob)} bytes (truncated?)")
     (size,) = struct.unpack("<Q", blob[:8])
     if size > _MAX_HEADER or 8 + size > len(blob):
-        raise fail(f"its header claims {size} bytes but the file has {len(blob)} (truncated, or another format)")
+        raise not_safetensors(f"its header claims {size} bytes but the file has {len(blob)} (truncated, or another "
+                              "format)")
     try:
         header = json.loads(blob[8:8 + size])
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise fail(f"the header is not valid JSON ({err}); the file is corrupted or in another format") from None
+        raise not_safetensors(f"the header is not valid JSON ({err}); the file is corrupted or in another "
+                              "format") from None
     if not isinstance(header, dict):
-        raise fail("the header is not a JSON object")
+        raise not_safetensors("the header is not a JSON object")
     data = memoryview(blob)[8 + size:]
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict):

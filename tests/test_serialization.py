@@ -292,3 +292,14 @@ def test_pytorch_file_says_how_to_convert(tmp_path):
     layer = anynn.nn.Linear(2, 3)
     layer.load_state_dict(state)
     np.testing.assert_array_equal(layer.weight.numpy(), state["weight"].numpy())
+
+
+def test_header_sizes_that_look_like_a_pickle_still_load(tmp_path):
+    """An 8-byte size field starting 0x80 0x02 (a header of 640 bytes) is not mistaken for pickle protocol 2."""
+    sizes = set()
+    for n in range(0, 700, 8):
+        save({"s": "x" * n, "w": anynn.tensor([1.0])}, tmp_path / "c.anynn")
+        blob = (tmp_path / "c.anynn").read_bytes()
+        sizes.add(blob[:2])
+        assert load(tmp_path / "c.anynn")["s"] == "x" * n
+    assert b"\x80\x02" in sizes

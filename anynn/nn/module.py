@@ -202,6 +202,19 @@ class Module:
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
         """Copy values in by name; accepts Tensors, NumPy arrays and any backend's arrays, cast to each entry's
         dtype. Returns ``(missing_keys, unexpected_keys)``; with ``strict`` any mismatch raises, listing all."""
+        name = type(self).__name__
+        if isinstance(state_dict, (str, bytes)) or hasattr(state_dict, "__fspath__"):
+            raise TypeError(f"{name}.load_state_dict got a file path ({state_dict!r}), not a state dict: load the "
+                            "file first, model.load_state_dict(anynn.load(path)) (for a training checkpoint: "
+                            "anynn.training.load_checkpoint(path, model))")
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"{name}.load_state_dict expected a dict mapping names to tensors (as returned by "
+                            f"state_dict()), got {type(state_dict).__name__}"
+                            + ("; pass other.state_dict()" if isinstance(state_dict, Module) else ""))
+        if {"model", "epoch", "optimizer"} <= set(state_dict) and isinstance(state_dict["model"], dict):
+            raise TypeError(f"{name}.load_state_dict got a training checkpoint (model, optimizer, epoch, ...), not "
+                            "a state dict: pass checkpoint['model'], or use anynn.training.load_checkpoint(path, "
+                            "model)")
         own: dict[str, tuple[Module, str, Tensor]] = {}
         for mod_name, module in self.named_modules(remove_duplicate=False):
             skip = module.__dict__.get("_non_persistent", set())
