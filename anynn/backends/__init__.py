@@ -16,6 +16,7 @@ _MODULES = {
     "array_api_strict": ("anynn.backends.strict", "StrictBackend"),
     "torch": ("anynn.backends.torch", "TorchBackend"),
     "cupy": ("anynn.backends.cupy", "CupyBackend"),
+    "counting": ("anynn.backends.counting", "CountingBackend"),
 }
 _ALIASES = {"strict": "array_api_strict", "np": "numpy", "cp": "cupy", "pytorch": "torch"}
 NAMES = tuple(_MODULES)

@@ -23,8 +23,13 @@ class FusedOp:
     """A named forward/backward pair with its standard-only twins (``twin(xp, *args)``)."""
 
     __slots__ = ("name", "standard_forward", "standard_backward", "_key")
+    #: Every declared pair by name (the counting backend finds the twins of a mirrored backend's kernels here).
+    registry: dict[str, "FusedOp"] = {}
 
     def __init__(self, name: str, forward: Pass, backward: Pass):
+        if name in FusedOp.registry:
+            raise ValueError(f"a fused operation named {name!r} exists already")
+        FusedOp.registry[name] = self
         self.name = name
         self.standard_forward = forward
         self.standard_backward = backward
