@@ -40,9 +40,11 @@ def _count_uses(root: Tensor) -> dict[int, int]:
 
 
 def _accumulate(tensor: Tensor, grad: Any) -> None:
-    """Add ``grad`` into ``tensor.grad``; the first gradient is copied, since it may alias another tensor's."""
+    """Add ``grad`` into ``tensor.grad``. The first gradient is kept as it is, not copied (a launch per
+    parameter on a GPU): it may share memory with another tensor's gradient, which is safe because anynn never
+    writes into gradient arrays (sums and clipping bind new ones); user code should assign, not write in place."""
     if tensor.grad is None:
-        tensor.grad = Tensor._make(tensor._backend.xp.asarray(grad, copy=True), tensor._backend)
+        tensor.grad = Tensor._make(grad, tensor._backend)
     else:
         tensor.grad.data = tensor.grad.data + grad
 

@@ -48,10 +48,7 @@ def _non_channel_axes(ndim: int) -> tuple[int, ...]:
 def channel_moments(xp, x):
     """Per-channel mean and biased variance of an (N, C, ...) array, as two (C,) arrays."""
     axes = _non_channel_axes(x.ndim)
-    mean = xp.mean(x, axis=axes, keepdims=True)
-    centered = x - mean
-    var = xp.mean(centered * centered, axis=axes)
-    return xp.reshape(mean, (x.shape[1],)), var
+    return xp.mean(x, axis=axes), xp.var(x, axis=axes)
 
 
 def channel_affine(xp, x, mean, scale, shift):
@@ -101,7 +98,7 @@ class BatchNorm(Function):
             mean, var = STATS.forward(ctx, x)
             if stats is not None:
                 stats.append((mean, var))
-        inv_std = 1.0 / xp.sqrt(var + eps)
+        inv_std = (var + eps) ** -0.5
         scale = inv_std if weight is None else inv_std * weight
         shift = xp.zeros_like(scale) if bias is None else bias
         ctx.save(x, mean, inv_std, scale)
@@ -118,9 +115,10 @@ class BatchNorm(Function):
             gw = sum_gc * inv_std if need_w else None
             gb = sum_g if need_b else None
         if need_x and ctx.batch_stats:
-            per_channel = 1.0 / (math.prod(grad.shape) // grad.shape[1])
-            q = -(scale * inv_std * inv_std * sum_gc * per_channel)
-            r = -(scale * sum_g * per_channel)
+            per_channel = -1.0 / (math.prod(grad.shape) // grad.shape[1])
+            k = scale * per_channel
+            q = k * (sum_gc * inv_std * inv_std if gw is None else gw * inv_std)
+            r = k * sum_g
             gx = AFFINE.backward(ctx, grad, x, mean, scale, q, r)
         elif need_x:  # constant statistics: just the scale
             zero = xp.zeros_like(scale)
@@ -128,11 +126,15 @@ class BatchNorm(Function):
         return gx, gw, gb, None, None
 
 
-def _blend(running: Tensor, batch, factor: float | Tensor) -> None:
-    """``running = (1 - factor) * running + factor * batch`` on the device (no host sync), keeping its dtype."""
+def _blend(running: Tensor, batch, factor: float | Tensor, batch_scale: float = 1.0) -> None:
+    """``running = (1 - factor) * running + factor * batch_scale * batch`` on the device (no host sync), keeping
+    its dtype. A new array is bound (not written in place), so earlier ``state_dict()`` snapshots stay intact."""
     xp = running.xp
     f = factor.data if isinstance(factor, Tensor) else factor
-    running.data = xp.astype(running.data * (1.0 - f) + batch * f, running.data.dtype)
+    keep = 1.0 - f
+    take = f * batch_scale if batch_scale != 1.0 else f
+    blended = running.data * keep + batch * take
+    running.data = blended if blended.dtype == running.data.dtype else xp.astype(blended, running.data.dtype)
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
@@ -169,7 +171,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if stats:
         mean, var = stats[0]
         _blend(running_mean, mean, momentum)
-        _blend(running_var, var * (count / (count - 1)), momentum)
+        _blend(running_var, var, momentum, batch_scale=count / (count - 1))
     return out
 
 
