@@ -24,6 +24,7 @@ from typing import Any, Callable
 from anynn import dtypes as D
 from anynn.autograd.function import Context, Function
 from anynn.autograd.tensor import Tensor
+from anynn.ops._fused import FusedOp
 from anynn.ops._util import shape_of, unbroadcast
 
 CHECK_VALUES: bool = os.environ.get("ANYNN_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
@@ -109,6 +110,62 @@ def _batched(xp: Any, *arrays: Any) -> list[Any]:
 
 
 # ---------------------------------------------------------------- cross-entropy family
+def softmax_cross_entropy(xp: Any, x: Any, target: Any, ignore_index: int, label_smoothing: float) -> tuple:
+    """Standard twin of the fused softmax cross-entropy of (N, C) logits and (N,) int64 class indices.
+
+    Returns (per-sample loss, log-probabilities, per-sample weight): the weight is 1 for a target in [0, C), 0
+    for ``ignore_index`` and NaN for any other index, which is clamped (never used to read memory) and poisons
+    its sample's loss and gradient. The loss is ``-weight * sum_c q_c log p_c`` with
+    ``q = (1 - eps) one_hot + eps / C``.
+    """
+    c, eps = x.shape[1], label_smoothing
+    shifted = x - xp.max(x, axis=1, keepdims=True)
+    logp = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+    safe = xp.clip(target, 0, c - 1)
+    valid = safe == target
+    ignored = target == ignore_index
+    weight = xp.where(valid | ignored, xp.astype(~ignored, x.dtype), _NAN)
+    nll = xp.squeeze(xp.take_along_axis(logp, xp.expand_dims(safe, axis=1), axis=1), axis=1)
+    if eps > 0:
+        nll = (1.0 - eps) * nll + (eps / c) * xp.sum(logp, axis=1)
+    return -weight * nll, logp, weight
+
+
+def softmax_cross_entropy_grad(xp: Any, g: Any, logp: Any, target: Any, weight: Any, label_smoothing: float) -> Any:
+    """Standard twin of the fused softmax cross-entropy's input gradient: ``(softmax - q) * g * weight``."""
+    c, eps = logp.shape[1], label_smoothing
+    hits = xp.astype(xp.arange(c, dtype=target.dtype, device=target.device) == xp.expand_dims(target, axis=1),
+                     logp.dtype)
+    q = hits if eps == 0 else (1.0 - eps) * hits + eps / c
+    return (xp.exp(logp) - q) * xp.expand_dims(g * weight, axis=1)
+
+
+SOFTMAX_CROSS_ENTROPY = FusedOp("softmax_cross_entropy", forward=softmax_cross_entropy,
+                                backward=softmax_cross_entropy_grad)
+
+
+class SoftmaxCrossEntropy(Function):
+    """Cross-entropy of (N, C) logits and (N,) class indices without class weights: the common case, as one
+    fused pair (``SOFTMAX_CROSS_ENTROPY``), so a backend can run each direction as one kernel."""
+
+    @staticmethod
+    def forward(ctx, x, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        xp = ctx.xp
+        int64 = ctx.backend.dtype(D.int64)
+        target = target if target.dtype == int64 else xp.astype(target, int64)
+        loss, logp, weight = SOFTMAX_CROSS_ENTROPY.forward(ctx, x, target, ignore_index, label_smoothing)
+        ctx.reduction, ctx.eps = reduction, label_smoothing
+        denom = xp.sum(weight) if reduction == "mean" else None
+        ctx.save(logp, target, weight, denom)
+        return _reduce(xp, loss, reduction, denom)
+
+    @staticmethod
+    def backward(ctx, grad):
+        logp, target, weight, denom = ctx.saved
+        g = _upstream(grad, ctx.reduction, denom)
+        return SOFTMAX_CROSS_ENTROPY.backward(ctx, g, logp, target, weight, ctx.eps), None
+
+
 class CrossEntropy(Function):
     """log-softmax + negative log-likelihood over axis 1, fused; class indices or class probabilities.
 
@@ -609,6 +666,9 @@ def _cross_entropy(who: Any, input: Tensor, target: Tensor, weight: Tensor | Non
     _check_class_weight(who, weight, classes)
     if not probs:
         _check_class_values(who, target, classes, ignore_index)
+    if weight is None and not probs and input.ndim == 2:
+        return SoftmaxCrossEntropy.apply(input, target, ignore_index=ignore_index, reduction=reduction,
+                                         label_smoothing=float(label_smoothing))
     return CrossEntropy.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction,
                               label_smoothing=float(label_smoothing), probs=probs)
 
