@@ -35,7 +35,7 @@ class Embedding(Module):
         num_embeddings, embedding_dim = int(num_embeddings), int(embedding_dim)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
-        self.padding_idx = _normalize_padding_idx(padding_idx, num_embeddings)
+        self.padding_idx = _normalize_padding_idx(padding_idx, num_embeddings, "Embedding")
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq

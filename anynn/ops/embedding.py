@@ -43,11 +43,13 @@ class Embedding(Function):
         return gw, None
 
 
-def _normalize_padding_idx(padding_idx: int | None, num_embeddings: int) -> int | None:
+def _normalize_padding_idx(padding_idx: int | None, num_embeddings: int, who: str = "embedding") -> int | None:
     if padding_idx is None:
         return None
+    if not isinstance(padding_idx, int) or isinstance(padding_idx, bool):
+        raise TypeError(f"{who}: padding_idx must be an int row number or None, got {padding_idx!r}")
     if not -num_embeddings <= padding_idx < num_embeddings:
-        raise ValueError(f"padding_idx must be within [-{num_embeddings}, {num_embeddings}) for an embedding "
+        raise ValueError(f"{who}: padding_idx must be within [-{num_embeddings}, {num_embeddings}) for an embedding "
                          f"with {num_embeddings} rows, got {padding_idx}")
     return padding_idx % num_embeddings
 
@@ -137,7 +139,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, _wh
     check_indices(input, _who)
     if weight.ndim != 2:
         raise ValueError(f"{_who}: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
-    padding_idx = _normalize_padding_idx(padding_idx, weight.shape[0])
+    padding_idx = _normalize_padding_idx(padding_idx, weight.shape[0], _who)
     input = check_index_range(input, weight.shape[0], _who)
     return Embedding.apply(weight, input, padding_idx=padding_idx)
 
