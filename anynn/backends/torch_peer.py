@@ -198,6 +198,24 @@ __all__ = ["SUPPORTED", "TorchBasicBlock", "TorchResNet", "TorchVGG", "copy_weig
            "numpy_blas_threads", "peer_device", "synchronize", "to_torch", "to_torch_tensor", "torch_dtype"]
 
 
+def count_aten_ops(step: Any, *args: Any) -> int:
+    """How many aten operations that are not views ``step(*args)`` runs: about one CUDA kernel each (PyTorch's
+    foreach optimizers launch one per chunk of tensors, so this slightly under-counts those)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if not func.is_view and func.__name__ not in ("detach.default", "_local_scalar_dense.default"):
+                Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        step(*args)
+    return Count.calls
+
+
 class TorchTwin:
     """A PyTorch training run mirroring an anynn one: ``model`` converted with :func:`to_torch` (same initial
     weights), the same data cut into the same batches, SGD with the same settings. Used by ``anynn bench``."""
