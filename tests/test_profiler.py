@@ -11,7 +11,7 @@ from anynn.backends import backend_for
 from anynn.backends.counting import CountedArray
 
 
-@pytest.fixture(params=["cupy", "numpy"], ids=["counting-as-cupy", "counting-as-numpy"])
+@pytest.fixture(params=["cupy", "numpy"], ids=["counting(cupy)", "counting(numpy)"])
 def counting(request):
     backend = backend_for("counting", request.param)
     with anynn.use_backend(backend):
