@@ -19,11 +19,22 @@ from __future__ import annotations
 
 import functools
 import types
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from anynn.backends.base import Backend, BackendUnavailable
+from anynn.backends.base import Backend, BackendUnavailable, FusedKernels
+
+
+def _cuda_kernels() -> Mapping[str, FusedKernels]:
+    """The fused CUDA kernels (``anynn/backends/cuda/``), or none where numba-cuda is not installed. Importing
+    them needs neither a GPU nor CuPy: the kernels compile at their first launch."""
+    try:
+        from anynn.backends import cuda
+    except ImportError:  # numba or numba-cuda (or its CUDA bindings) missing: CuPy runs the standard ops
+        return MappingProxyType({})
+    return MappingProxyType(cuda.FUSED)
 
 #: Words in the message of a CuPy library error that mean "memory ran out". CuPy's CUBLASError, CURANDError,
 #: CUSOLVERError, CUSPARSEError, CuFFTError and CuTensorError carry the library's status name as their
@@ -151,6 +162,8 @@ def scaled_randint(cp: Any, uniform: Any, low: int, high: int) -> Any:
 
 class CupyBackend(Backend):
     name = "cupy"
+    #: The fused CUDA kernels by op name (read by class: the counting backend mirrors them without a GPU).
+    fused = _cuda_kernels()
 
     def _load(self, device: str | None):
         try:

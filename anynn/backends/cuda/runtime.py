@@ -131,9 +131,21 @@ def blocks_for(work: int) -> int:
     return max(1, min(MAX_BLOCKS, math.ceil(work / BLOCK)))
 
 
+if SIMULATED:
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as _SimulatedDeviceArray
+
+    def _device_args(args: tuple) -> tuple:
+        """NumPy arrays as the simulator's device arrays: views with their own strides, written in place, as
+        CuPy arrays are on a GPU (the simulator would otherwise copy them, and refuses strided ones)."""
+        return tuple(_SimulatedDeviceArray(a) if isinstance(a, np.ndarray) else a for a in args)
+else:
+    def _device_args(args: tuple) -> tuple:
+        return args
+
+
 def launch(kernel: Any, blocks: int, like: Any, *args: Any) -> None:
     """Run ``kernel`` on ``blocks`` blocks of :data:`BLOCK` threads, on ``like``'s stream."""
-    kernel[blocks, BLOCK, stream_for(like)](*args)
+    kernel[blocks, BLOCK, stream_for(like)](*_device_args(args))
 
 
 # ------------------------------------------------------------------ device functions
