@@ -66,25 +66,22 @@ def batch_norm_passes_equal_the_twins():
             channels = shape[1]
             vec = lambda: (rng.standard_normal(channels) + 0.5).astype(dtype)  # noqa: E731
             for layout, x in _layouts(rng, shape, dtype).items():
-                for grad_layout, grad in _layouts(rng, shape, dtype).items():
-                    mean, scale, shift, q, r = vec(), vec(), vec(), vec(), vec()
-                    cases = {
-                        "channel_moments": (x,),
-                        "channel_affine": (x, mean, scale, shift),
-                        "channel_grad_sums": (grad, x, mean),
-                        "batch_norm_input_grad": (grad, x, mean, scale, q, r),
-                    }
-                    for name, args in cases.items():
-                        fast = getattr(kernels, name)(*args)
-                        assert fast is not None, (name, layout)
-                        exact = getattr(norm, name)(xp, *[a.astype(np.float64) for a in args])
-                        for got, want in zip(fast if isinstance(fast, tuple) else (fast,),
-                                             exact if isinstance(exact, tuple) else (exact,)):
-                            where = f"{name} x {layout} grad {grad_layout} {shape} {np.dtype(dtype).name}"
-                            assert got.dtype == dtype and got.shape == want.shape, where
-                            np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=where)
-                            if got.ndim == len(shape) and layout == "batch-last":
-                                assert _batch_last(got), f"{where}: output not batch-last like its input"
+                mean, scale, shift, q, r = vec(), vec(), vec(), vec(), vec()
+                cases = [("channel_moments", (x,)), ("channel_affine", (x, mean, scale, shift))]
+                for grad_layout, grad in _layouts(rng, shape, dtype).items():  # the gradient in any layout
+                    cases += [("channel_grad_sums", (grad, x, mean), grad_layout),
+                              ("batch_norm_input_grad", (grad, x, mean, scale, q, r), grad_layout)]
+                for name, args, *grad_layout in cases:
+                    fast = getattr(kernels, name)(*args)
+                    where = f"{name} x {layout} grad {grad_layout} {shape} {np.dtype(dtype).name}"
+                    assert fast is not None, where
+                    exact = getattr(norm, name)(xp, *[a.astype(np.float64) for a in args])
+                    for got, want in zip(fast if isinstance(fast, tuple) else (fast,),
+                                         exact if isinstance(exact, tuple) else (exact,)):
+                        assert got.dtype == dtype and got.shape == want.shape, where
+                        np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=where)
+                        if got.ndim == len(shape) and layout == "batch-last":
+                            assert _batch_last(got), f"{where}: output not batch-last like its input"
 
 
 @check
