@@ -69,9 +69,32 @@ def fused_kernels() -> tuple[dict[str, FusedKernels], str | None]:
         return window, None
     fused = dict(compiled.FUSED)
     fused["im2col"] = FusedKernels(_first(compiled.conv.im2col, window_im2col), compiled.conv.col2im)
+    fused["batch_norm"] = batch_norm_with(compiled.norm)
     if os.environ.get("ANYNN_WINOGRAD", "1") == "0":
         fused = {name: pair for name, pair in fused.items() if not name.startswith("winograd_")}
     return fused, "numba"
+
+
+def batch_norm_with(kernels: Any) -> FusedKernels:
+    """Batch norm's fused training pair as its standard twin with the four compiled per-channel passes
+    plugged in (each falling back to the standard pass where it declines a case)."""
+    import array_api_compat.numpy as xp
+
+    from anynn.ops import norm
+
+    compiled = (kernels.channel_moments, kernels.channel_affine, kernels.channel_grad_sums,
+                kernels.batch_norm_input_grad)
+    passes = norm.ChannelPasses(*(_or_standard(fn, twin) for fn, twin in zip(compiled, norm.STANDARD_PASSES)))
+    return FusedKernels(lambda *args: norm.batch_norm_train(xp, *args, passes=passes),
+                        lambda *args: norm.batch_norm_train_grad(xp, *args, passes=passes))
+
+
+def _or_standard(compiled: Callable[..., Any], standard: Callable[..., Any]) -> Callable[..., Any]:
+    """A pass taking ``xp`` first that runs ``compiled`` and, where it declines the case, ``standard``."""
+    def run(xp: Any, *args: Any) -> Any:
+        out = compiled(*args)
+        return standard(xp, *args) if out is None else out
+    return run
 
 
 def window_im2col(x, kernel, stride, dilation, pads, out_hw):

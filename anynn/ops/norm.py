@@ -10,7 +10,7 @@ which costs two reductions instead of back-propagating through mean and var sepa
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
@@ -43,8 +43,7 @@ def _non_channel_axes(ndim: int) -> tuple[int, ...]:
     return (0,) + tuple(range(2, ndim))
 
 
-# The four per-channel passes batch norm is made of, as two fused pairs (``STATS``, ``AFFINE`` below): a
-# backend may run each as one pass over memory on all cores.
+# The four per-channel passes batch norm is made of; a backend may run each as one pass over memory.
 def channel_moments(xp, x):
     """Per-channel mean and biased variance of an (N, C, ...) array, as two (C,) arrays."""
     axes = _non_channel_axes(x.ndim)
@@ -70,8 +69,60 @@ def batch_norm_input_grad(xp, grad, x, mean, p, q, r):
             + view(xp, r, x.ndim))
 
 
-#: Batch statistics and their backward (the two per-channel gradient sums); the normalisation map and its
-#: backward (batch norm's input gradient).
+class ChannelPasses(NamedTuple):
+    """The four per-channel passes over the activations, each taking ``xp`` first; a backend may plug in
+    compiled ones (a compiled pass may decline a case by returning None: the standard pass then runs)."""
+
+    moments: Callable[..., Any] = channel_moments
+    affine: Callable[..., Any] = channel_affine
+    grad_sums: Callable[..., Any] = channel_grad_sums
+    input_grad: Callable[..., Any] = batch_norm_input_grad
+
+
+STANDARD_PASSES = ChannelPasses()
+
+
+def batch_norm_train(xp, x, weight, bias, running_mean, running_var, momentum, eps, passes=STANDARD_PASSES):
+    """Standard twin of batch norm's fused training forward: normalise with the batch's statistics and blend
+    them into the running ones. Returns (out, mean, inv_std, new running mean, new running var); the running
+    pair is None when none is tracked. ``momentum``: a float or a 0-d array (``1 / num_batches_tracked``).
+
+    Weight and 1/std fold into one per-channel scale, and the running variance takes the *unbiased* batch
+    variance (as PyTorch). The new running arrays are fresh (not written in place), so earlier
+    ``state_dict()`` snapshots stay intact.
+    """
+    mean, var = passes.moments(xp, x)
+    inv_std = (var + eps) ** -0.5
+    scale = inv_std if weight is None else inv_std * weight
+    shift = xp.zeros_like(scale) if bias is None else bias
+    out = passes.affine(xp, x, mean, scale, shift)
+    if running_mean is None:
+        return out, mean, inv_std, None, None
+    count = math.prod(x.shape) // x.shape[1]
+    keep = 1.0 - momentum
+    new_mean = running_mean * keep + mean * momentum
+    new_var = running_var * keep + var * (momentum * (count / (count - 1)))
+    return out, mean, inv_std, _same_dtype(xp, new_mean, running_mean), _same_dtype(xp, new_var, running_var)
+
+
+def batch_norm_train_grad(xp, grad, x, mean, inv_std, weight, passes=STANDARD_PASSES):
+    """Standard twin of batch norm's fused training backward: (input, weight, bias) gradients (Ioffe and
+    Szegedy's closed form, from the two per-channel sums ``sum(grad)`` and ``sum(grad * (x - mean))``)."""
+    sum_g, sum_gc = passes.grad_sums(xp, grad, x, mean)
+    gw = sum_gc * inv_std
+    scale = inv_std if weight is None else inv_std * weight
+    k = scale * (-1.0 / (math.prod(grad.shape) // grad.shape[1]))
+    gx = passes.input_grad(xp, grad, x, mean, scale, k * (gw * inv_std), k * sum_g)
+    return gx, gw, sum_g
+
+
+def _same_dtype(xp, value, like):
+    return value if value.dtype == like.dtype else xp.astype(value, like.dtype)
+
+
+#: Batch norm in training as one fused pair; in eval mode its statistics are constants, and the normalisation
+#: map (with its backward) and the gradient sums run as the two pairs below.
+BATCH_NORM = FusedOp("batch_norm", forward=batch_norm_train, backward=batch_norm_train_grad)
 STATS = FusedOp("batch_norm_stats", forward=channel_moments, backward=channel_grad_sums)
 AFFINE = FusedOp("batch_norm_affine", forward=channel_affine, backward=batch_norm_input_grad)
 
@@ -79,9 +130,10 @@ AFFINE = FusedOp("batch_norm_affine", forward=channel_affine, backward=batch_nor
 class BatchNorm(Function):
     """Per-channel (axis 1) normalisation, then ``* weight + bias``.
 
-    With ``mean``/``var`` None the batch's own statistics are used (training) and, if ``stats`` is a list, the
-    per-channel batch mean and biased variance are appended to it so the caller can update running averages
-    without computing them twice. Otherwise the given (running) statistics are constants.
+    With ``mean``/``var`` None the batch's own statistics are used (training), as the fused pair
+    ``BATCH_NORM``; ``running=(mean, var, momentum)`` arrays are blended with them in the same forward, and
+    the new running arrays are appended to the list ``updated`` for the caller to bind. Otherwise the given
+    (running) statistics are constants.
 
     Everything is per-channel vectors plus four passes over the activations (moments and one affine map
     forward; two gradient sums and one affine map backward), since these are among the largest arrays of a
@@ -91,13 +143,17 @@ class BatchNorm(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, mean, var, eps=1e-5, stats=None):
+    def forward(ctx, x, weight, bias, mean, var, eps=1e-5, running=None, updated=None):
         xp = ctx.xp
         ctx.batch_stats = mean is None
         if ctx.batch_stats:
-            mean, var = STATS.forward(ctx, x)
-            if stats is not None:
-                stats.append((mean, var))
+            running_mean, running_var, momentum = running or (None, None, None)
+            out, mean, inv_std, new_mean, new_var = BATCH_NORM.forward(ctx, x, weight, bias, running_mean,
+                                                                       running_var, momentum, eps)
+            if new_mean is not None:
+                updated.extend((new_mean, new_var))
+            ctx.save(x, mean, inv_std, weight)
+            return out
         inv_std = (var + eps) ** -0.5
         scale = inv_std if weight is None else inv_std * weight
         shift = xp.zeros_like(scale) if bias is None else bias
@@ -107,34 +163,21 @@ class BatchNorm(Function):
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
-        x, mean, inv_std, scale = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        if ctx.batch_stats:
+            x, mean, inv_std, weight = ctx.saved
+            gx, gw, gb = BATCH_NORM.backward(ctx, grad, x, mean, inv_std, weight)
+            return (gx if need_x else None), (gw if need_w else None), (gb if need_b else None), None, None
+        x, mean, inv_std, scale = ctx.saved  # constant statistics: the input gradient is just the scale
         gx = gw = gb = None
-        if need_w or need_b or (need_x and ctx.batch_stats):
+        if need_w or need_b:
             sum_g, sum_gc = STATS.backward(ctx, grad, x, mean)
             gw = sum_gc * inv_std if need_w else None
             gb = sum_g if need_b else None
-        if need_x and ctx.batch_stats:
-            per_channel = -1.0 / (math.prod(grad.shape) // grad.shape[1])
-            k = scale * per_channel
-            q = k * (sum_gc * inv_std * inv_std if gw is None else gw * inv_std)
-            r = k * sum_g
-            gx = AFFINE.backward(ctx, grad, x, mean, scale, q, r)
-        elif need_x:  # constant statistics: just the scale
+        if need_x:
             zero = xp.zeros_like(scale)
             gx = AFFINE.forward(ctx, grad, zero, scale, zero)
         return gx, gw, gb, None, None
-
-
-def _blend(running: Tensor, batch, factor: float | Tensor, batch_scale: float = 1.0) -> None:
-    """``running = (1 - factor) * running + factor * batch_scale * batch`` on the device (no host sync), keeping
-    its dtype. A new array is bound (not written in place), so earlier ``state_dict()`` snapshots stay intact."""
-    xp = running.xp
-    f = factor.data if isinstance(factor, Tensor) else factor
-    keep = 1.0 - f
-    take = f * batch_scale if batch_scale != 1.0 else f
-    blended = running.data * keep + batch * take
-    running.data = blended if blended.dtype == running.data.dtype else xp.astype(blended, running.data.dtype)
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
@@ -166,12 +209,13 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if count <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of shape "
                          f"{input.shape}; use a batch larger than 1 (or eval mode)")
-    stats: list | None = [] if running_mean is not None else None
-    out = BatchNorm.apply(input, weight, bias, None, None, eps=eps, stats=stats)
-    if stats:
-        mean, var = stats[0]
-        _blend(running_mean, mean, momentum)
-        _blend(running_var, var, momentum, batch_scale=count / (count - 1))
+    if running_mean is None:
+        return BatchNorm.apply(input, weight, bias, None, None, eps=eps)
+    updated: list = []
+    factor = momentum.data if isinstance(momentum, Tensor) else momentum
+    out = BatchNorm.apply(input, weight, bias, None, None, eps=eps,
+                          running=(running_mean.data, running_var.data, factor), updated=updated)
+    running_mean.data, running_var.data = updated
     return out
 
 

@@ -395,3 +395,25 @@ def test_openblas_workers_are_stopped_only_while_no_other_thread_runs():
     before = a @ a.T
     stop()
     np.testing.assert_array_equal(a @ a.T, before)  # the next GEMM restarts the workers
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("running", [True, False])
+def test_batch_norm_training_pair_equals_its_standard_twins(build, dtype, running):
+    """The numpy backend's fused batch norm (the twin with the compiled passes plugged in) against the twin."""
+    pair = backend_for("numpy").fused["batch_norm"]
+    for layout, x in _layouts((6, 3, 4, 5), dtype).items():
+        weight, bias = (RNG.standard_normal(3) + 1.0).astype(dtype), RNG.standard_normal(3).astype(dtype)
+        stats = (np.zeros(3, dtype), np.ones(3, dtype), 0.1) if running else (None, None, None)
+        fast = pair.forward(x, weight, bias, *stats, 1e-5)
+        exact = norm.batch_norm_train(xp, x, weight, bias, *stats, 1e-5)
+        for got, want in zip(fast, exact):
+            assert (got is None) == (want is None)
+            if got is not None:
+                assert got.dtype == dtype, layout
+                np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=layout)
+        grad = RNG.standard_normal(x.shape).astype(dtype)
+        mean, inv_std = exact[1], exact[2]
+        for got, want in zip(pair.backward(grad, x, mean, inv_std, weight),
+                             norm.batch_norm_train_grad(xp, grad, x, mean, inv_std, weight)):
+            np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=layout)
