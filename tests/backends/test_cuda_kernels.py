@@ -241,6 +241,51 @@ def im2col_and_col2im_equal_the_twins():
 
 
 @check
+def softmax_cross_entropy_equals_the_twins():
+    import array_api_compat.numpy as xp
+
+    from anynn.backends.cuda import loss as kernels
+    from anynn.ops.loss import softmax_cross_entropy, softmax_cross_entropy_grad
+
+    rng = _rng()
+    for dtype in DTYPES:
+        for classes in (7, 40):  # fewer classes than a block's threads, and more
+            x = rng.standard_normal((6, classes)).astype(dtype) * 3
+            x[1, :2] = [1e4, -1e4]  # extreme logits: finite loss and gradient
+            x[2, 3] = -np.inf
+            # a class, ignore_index, out of range above and below (NaN loss and gradient), the last class
+            target = np.array([0, -100, 3, classes, -3, classes - 1], np.int64)
+            for layout, ignore_index, eps in (("plain", -100, 0.0), ("plain", -100, 0.1), ("plain", 3, 0.0),
+                                              ("column-major", 3, 0.1)):
+                logits = x if layout == "plain" else np.asfortranarray(x)
+                where = f"{classes} classes {layout} ignore {ignore_index} eps {eps} {np.dtype(dtype).name}"
+                fast = kernels.softmax_cross_entropy(logits, target, ignore_index, eps)
+                assert fast is not None, where
+                exact = softmax_cross_entropy(xp, logits.astype(np.float64), target, ignore_index, eps)
+                for name, got, want in zip(("loss", "logp", "weight"), fast, exact):
+                    assert got.dtype == dtype and got.shape == want.shape, (name, where)
+                    np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=f"{name} {where}")
+                _, logp, weight = fast
+                # rows 1 (target -100) and 2 (target 3): one ignored (weight 0), the other NaN or 1
+                ignored, other = (1, 1.0) if ignore_index == -100 else (2, np.nan)
+                np.testing.assert_array_equal(weight[[ignored, 3 - ignored, 3, 4]],
+                                              [0.0, other, np.nan, np.nan], err_msg=where)
+                for g in (rng.standard_normal(6).astype(dtype), np.asarray(0.25, dtype)):
+                    gx = kernels.softmax_cross_entropy_grad(g, logp, target, weight, eps)
+                    want = softmax_cross_entropy_grad(xp, g.astype(np.float64), logp.astype(np.float64),
+                                                      target, weight.astype(np.float64), eps)
+                    assert gx.dtype == dtype and gx.shape == x.shape, where
+                    np.testing.assert_allclose(gx, want, **TOL[dtype], err_msg=f"grad {g.ndim}-d {where}")
+                    assert np.isnan(gx[3:5]).all() and (gx[ignored] == 0).all(), where
+                    assert np.isfinite(gx[[0, 5]]).all() and (ignore_index == -100) == np.isfinite(gx[1]).all()
+    x = np.zeros((2, 3), np.float32)
+    assert kernels.softmax_cross_entropy(x.astype(np.float16), np.zeros(2, np.int64), -100, 0.0) is None
+    assert kernels.softmax_cross_entropy(x, np.zeros(2, np.int32), -100, 0.0) is None
+    assert kernels.softmax_cross_entropy(np.zeros((2, 3, 4), np.float32), np.zeros((2, 4), np.int64), -100,
+                                         0.0) is None  # (N, C, d1): the standard op
+
+
+@check
 def kernels_run_in_the_simulator_on_the_input_library():
     """The allocation seam gives NumPy arrays here (CuPy arrays on a GPU), and the launch is capped."""
     from anynn.backends.cuda import runtime
@@ -300,7 +345,7 @@ def test_kernel_in_the_simulator(simulated, name):
     assert result["ok"], f"{name} failed in numba-cuda's simulator:\n{result['error']}"
 
 
-EXPECTED = {"batch_norm_stats", "batch_norm_affine", "relu", "max_pool2d", "im2col"}
+EXPECTED = {"batch_norm_stats", "batch_norm_affine", "relu", "max_pool2d", "im2col", "softmax_cross_entropy"}
 
 
 def test_the_cupy_backend_registers_the_kernels_by_class():
@@ -317,29 +362,51 @@ def test_the_cupy_backend_registers_the_kernels_by_class():
 
 
 def _counted_step(backend, build):
-    """Launch counts by (op, call) of one forward and backward of ``build()`` on ``backend``."""
+    """Launch counts by (op, call) of one forward and backward of ``build()``'s function on ``backend``."""
     import anynn
     import anynn.profiler as profiler
 
     with anynn.use_backend(backend):
         anynn.manual_seed(0)
-        layer, x = build()
+        fn = build()
         with profiler.count() as tally:
-            out = layer(x)
+            out = fn()
             out.backward(anynn.ones_like(out))
     return tally
 
 
+def _layer(make, shape):
+    def build():
+        import anynn
+
+        x = anynn.tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32), requires_grad=True)
+        layer = make(anynn.nn)
+        return lambda: layer(x)
+    return build
+
+
+def _cross_entropy():
+    import anynn
+
+    x = anynn.tensor(np.random.default_rng(0).standard_normal((8, 5)).astype(np.float32), requires_grad=True)
+    target = anynn.tensor(np.array([0, 1, 2, 3, 4, -100, 1, 2], np.int64))
+    return lambda: anynn.nn.functional.cross_entropy(x, target, label_smoothing=0.1)
+
+
 LAYERS = {
-    "batch_norm": (lambda nn: nn.BatchNorm2d(3), (4, 3, 6, 6),
+    "batch_norm": (_layer(lambda nn: nn.BatchNorm2d(3), (4, 3, 6, 6)),
                    {("BatchNorm.forward", "batch_norm_stats"), ("BatchNorm.forward", "batch_norm_affine"),
                     ("BatchNorm.backward", "batch_norm_stats_backward"),
                     ("BatchNorm.backward", "batch_norm_affine_backward")}),
-    "relu": (lambda nn: nn.ReLU(), (4, 3, 6, 6), {("Relu.forward", "relu"), ("Relu.backward", "relu_backward")}),
-    "max_pool": (lambda nn: nn.MaxPool2d(2), (4, 3, 6, 6),
+    "relu": (_layer(lambda nn: nn.ReLU(), (4, 3, 6, 6)),
+             {("Relu.forward", "relu"), ("Relu.backward", "relu_backward")}),
+    "max_pool": (_layer(lambda nn: nn.MaxPool2d(2), (4, 3, 6, 6)),
                  {("MaxPoolNd.forward", "max_pool2d"), ("MaxPoolNd.backward", "max_pool2d_backward")}),
-    "conv": (lambda nn: nn.Conv2d(3, 4, 3, padding=1), (4, 3, 6, 6),
+    "conv": (_layer(lambda nn: nn.Conv2d(3, 4, 3, padding=1), (4, 3, 6, 6)),
              {("ConvNd.forward", "im2col"), ("ConvNd.backward", "im2col_backward")}),
+    "cross_entropy": (_cross_entropy,
+                      {("SoftmaxCrossEntropy.forward", "softmax_cross_entropy"),
+                       ("SoftmaxCrossEntropy.backward", "softmax_cross_entropy_backward")}),
 }
 
 
@@ -347,16 +414,10 @@ LAYERS = {
 def test_the_counting_backend_counts_one_launch_per_registered_pass(layer, monkeypatch):
     """Mirroring cupy, each fused pass the layer runs is one launch; without the kernels it is many more."""
     pytest.importorskip("numba.cuda", reason="numba-cuda is not installed: CupyBackend.fused is empty")
-    import anynn
     from anynn.backends.counting import CountingBackend
     from anynn.backends.cupy import CupyBackend
 
-    make, shape, passes = LAYERS[layer]
-
-    def build():
-        x = anynn.tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32), requires_grad=True)
-        return make(anynn.nn), x
-
+    build, passes = LAYERS[layer]
     fused = _counted_step(CountingBackend("cupy"), build)
     calls = fused.calls()
     for op_call in passes:

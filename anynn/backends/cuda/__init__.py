@@ -15,7 +15,7 @@ is one launch (``anynn.profiler`` counts it so on the counting backend).
 from __future__ import annotations
 
 from anynn.backends.base import FusedKernels
-from anynn.backends.cuda import conv, elementwise, norm, pool
+from anynn.backends.cuda import conv, elementwise, loss, norm, pool
 
 FUSED: dict[str, FusedKernels] = {
     "batch_norm_stats": FusedKernels(norm.channel_moments, norm.channel_grad_sums),
@@ -23,6 +23,7 @@ FUSED: dict[str, FusedKernels] = {
     "relu": FusedKernels(elementwise.relu, elementwise.relu_backward),
     "max_pool2d": FusedKernels(pool.max_pool2d, pool.max_pool2d_backward),
     "im2col": FusedKernels(conv.im2col, conv.col2im),
+    "softmax_cross_entropy": FusedKernels(loss.softmax_cross_entropy, loss.softmax_cross_entropy_grad),
 }
 
 __all__ = ["FUSED"]

@@ -188,6 +188,32 @@ def block_sum(shared, value):
     return total
 
 
-__all__ = ["BLOCK", "FLOATS", "MAX_BLOCKS", "SIMULATED", "as_4d", "block_sum", "blocks_for", "coords",
+@cuda.jit(device=True)
+def nan_max(a, b):
+    """The larger of ``a`` and ``b``, NaN if either is (as ``max`` reductions of the array libraries)."""
+    if a != a or b != b:
+        return a + b
+    return a if a > b else b
+
+
+@cuda.jit(device=True)
+def block_max(shared, value):
+    """The NaN-propagating maximum of ``value`` over the block's threads, seen by all of them (as
+    :func:`block_sum`)."""
+    t = cuda.threadIdx.x
+    shared[t] = value
+    cuda.syncthreads()
+    step = BLOCK // 2
+    while step > 0:
+        if t < step:
+            shared[t] = nan_max(shared[t], shared[t + step])
+        cuda.syncthreads()
+        step //= 2
+    total = shared[0]
+    cuda.syncthreads()
+    return total
+
+
+__all__ = ["BLOCK", "FLOATS", "MAX_BLOCKS", "SIMULATED", "as_4d", "block_max", "block_sum", "blocks_for", "coords",
            "dense_order", "empty", "empty_4d", "empty_in_order", "from_4d", "is_batch_last", "launch", "library",
-           "memory_order"]
+           "memory_order", "nan_max"]
