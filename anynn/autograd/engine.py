@@ -16,6 +16,9 @@ _FREED = ("backward() went through a graph a second time, but its saved arrays w
           "backward(); pass retain_graph=True to the first call if you need two backward passes")
 
 
+_ONES: dict[tuple, Any] = {}  # backward()'s seeds; never written to, like every gradient array
+
+
 def _count_uses(root: Tensor) -> dict[int, int]:
     """For each tensor (by id) reachable from ``root`` through recorded nodes: its number of recorded uses."""
     uses = {id(root): 0}
@@ -28,8 +31,8 @@ def _count_uses(root: Tensor) -> dict[int, int]:
             inputs = node.inputs
         except AttributeError:
             raise RuntimeError(_FREED) from None
-        for parent in inputs:
-            if isinstance(parent, Tensor) and parent.requires_grad:
+        for parent, wants in zip(inputs, node.needs_input_grad):
+            if wants:
                 key = id(parent)
                 if key in uses:
                     uses[key] += 1
@@ -63,7 +66,11 @@ def _seed(root: Tensor, grad: Any) -> Any:
         if root.numel() != 1:
             raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape {root.shape}; "
                                "reduce it first (e.g. loss.sum()) or pass grad=")
-        return backend.xp.ones_like(root.data)
+        key = (backend, root.data.dtype, root.shape)
+        ones = _ONES.get(key)
+        if ones is None:  # one constant per backend, dtype and shape: no launch per backward on a GPU
+            ones = _ONES[key] = backend.xp.ones_like(root.data)
+        return ones
     if isinstance(grad, Tensor):
         if grad._backend is not backend:
             raise BackendMismatchError("backward", backend, grad._backend)
@@ -77,25 +84,10 @@ def _seed(root: Tensor, grad: Any) -> Any:
     return seed
 
 
-def _input_grads(node: Any, grad: Any) -> tuple:
-    """One gradient (or None) per recorded input of ``node``, from its Function's backward."""
-    count = len(node.inputs)
-    if grad is None:  # nothing reached this node's output: pass nothing on, but release its inputs all the same
-        return (None,) * count
-    grads = node.function.backward(node, grad)
-    if not isinstance(grads, (tuple, list)):
-        grads = (grads,)
-    if anomaly.flag.enabled:
-        anomaly.check_backward(node.function, node.xp, tuple(grads))
-    if len(grads) == count:
-        return grads
-    if len(grads) > count:
-        raise RuntimeError(f"{node.function.__name__}.backward returned {len(grads)} gradients for {count} inputs")
-    return tuple(grads) + (None,) * (count - len(grads))
-
-
 def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
-    """Accumulate d(root)/d(t) into ``t.grad`` for every leaf ``t`` (and every tensor with ``retain_grad()``)."""
+    """Accumulate d(root)/d(t) into ``t.grad`` for every leaf ``t`` (and every tensor with ``retain_grad()``).
+
+    The loop runs once per recorded op, so it is kept flat (a node's backward is called in place)."""
     if not root.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad: no input had requires_grad=True, "
                            "or it was computed under anynn.no_grad()")
@@ -103,6 +95,7 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> 
     uses = _count_uses(root)
     grads: dict[int, Any] = {id(root): seed}
     ready = [root]
+    checking = anomaly.flag.enabled
     while ready:
         tensor = ready.pop()
         g = grads.pop(id(tensor), None)
@@ -111,10 +104,26 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> 
             _accumulate(tensor, g)
         if node is None:
             continue
-        for index, (parent, pg) in enumerate(zip(node.inputs, _input_grads(node, g))):
-            if not isinstance(parent, Tensor) or not parent.requires_grad:
+        try:
+            inputs = node.inputs
+        except AttributeError:
+            raise RuntimeError(_FREED) from None
+        if g is None:  # nothing reached this node's output: pass nothing on, but release its inputs all the same
+            input_grads: Any = (None,) * len(inputs)
+        else:
+            input_grads = node.function.backward(node, g)
+            if type(input_grads) is not tuple:
+                input_grads = tuple(input_grads) if isinstance(input_grads, list) else (input_grads,)
+            if checking:
+                anomaly.check_backward(node.function, node.xp, input_grads)
+            if len(input_grads) != len(inputs):
+                input_grads = _padded(node, input_grads)
+        for index, wants in enumerate(node.needs_input_grad):
+            if not wants:
                 continue
+            parent = inputs[index]
             key = id(parent)
+            pg = input_grads[index]
             if pg is not None:
                 data = parent.data
                 if pg.shape != data.shape or pg.dtype != data.dtype:
@@ -127,6 +136,14 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> 
         if not retain_graph:
             del node.inputs
             node.saved = ()
+
+
+def _padded(node: Any, grads: tuple) -> tuple:
+    """A backward's gradients, one per input: missing trailing ones are None; too many is an error."""
+    count = len(node.inputs)
+    if len(grads) > count:
+        raise RuntimeError(f"{node.function.__name__}.backward returned {len(grads)} gradients for {count} inputs")
+    return grads + (None,) * (count - len(grads))
 
 
 __all__ = ["run_backward"]

@@ -33,7 +33,8 @@ _new = object.__new__
 class Context:
     """What a Function's forward leaves for its backward; also carries ``xp`` and the ``backend``.
 
-    When the call is recorded, ``function`` is the Function class and ``inputs`` its positional arguments.
+    When the call is recorded, ``function`` is the Function class, ``inputs`` its positional arguments and
+    ``needs_input_grad`` says, for each of them, whether it is a Tensor that wants a gradient.
     """
 
     def __init__(self, backend):
@@ -44,11 +45,6 @@ class Context:
     def save(self, *arrays: Any) -> None:
         """Keep arrays (or anything) for backward; freed after backward unless ``retain_graph=True``."""
         self.saved = arrays
-
-    @property
-    def needs_input_grad(self) -> tuple[bool, ...]:
-        """For each positional input: is it a Tensor that wants a gradient?"""
-        return tuple(isinstance(a, Tensor) and a.requires_grad for a in self.inputs)
 
 
 def _not_an_input(name: str, arg: Any) -> TypeError:
@@ -77,18 +73,24 @@ class Function:
         backend = None
         needs_grad = False
         raw = []
+        wants = []
         for arg in args:
-            if isinstance(arg, Tensor):
+            if type(arg) is Tensor or isinstance(arg, Tensor):
                 if arg._backend is not backend:
                     if backend is not None:
                         raise BackendMismatchError(cls.__name__, backend, arg._backend)
                     backend = arg._backend
                 if arg.requires_grad:
                     needs_grad = True
+                    wants.append(True)
+                else:
+                    wants.append(False)
                 raw.append(arg.data)
             elif type(arg) in _SCALARS:
+                wants.append(False)
                 raw.append(arg)
             elif isinstance(arg, _SCALARS):  # a subclass such as NumPy's float64 would upcast float32 arrays
+                wants.append(False)
                 raw.append(float(arg) if isinstance(arg, float) else int(arg))
             else:
                 raise _not_an_input(cls.__name__, arg)
@@ -97,7 +99,10 @@ class Function:
         if kwargs and any(isinstance(v, Tensor) for v in kwargs.values()):
             raise TypeError(f"{cls.__name__}: tensors must be positional arguments (keywords are for options), "
                             "or their gradients would be lost")
-        ctx = Context(backend)
+        ctx = _new(Context)  # Context(backend), inlined
+        ctx.backend = backend
+        ctx.xp = backend.xp
+        ctx.saved = ()
         out = _new(Tensor)  # Tensor._make, inlined
         out.data = cls.forward(ctx, *raw, **kwargs)
         out._backend = backend
@@ -108,6 +113,7 @@ class Function:
         if needs_grad and _grad_state.enabled:
             ctx.function = cls
             ctx.inputs = args
+            ctx.needs_input_grad = tuple(wants)
             out.requires_grad = True
             out._node = ctx
         else:

@@ -42,9 +42,13 @@ def _same_block(*arrays: np.ndarray) -> list[np.ndarray] | None:
     return None if any(f is None for f in flats) else flats
 
 
-@_one_at_a_time
 def relu(x: np.ndarray) -> np.ndarray | None:
-    """``max(x, 0)`` on all cores, in ``x``'s memory order."""
+    """``max(x, 0)`` on all cores, in ``x``'s memory order (small arrays: declined before taking the lock)."""
+    return None if x.size < _RELU_MIN else _relu_large(x)
+
+
+@_one_at_a_time
+def _relu_large(x: np.ndarray) -> np.ndarray | None:
     flats = _same_block(x)
     if flats is None:
         return None
@@ -53,9 +57,13 @@ def relu(x: np.ndarray) -> np.ndarray | None:
     return out
 
 
-@_one_at_a_time
 def relu_backward(grad: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     """``grad`` where the ReLU's output ``y`` is positive, else 0."""
+    return None if grad.size < _RELU_MIN else _relu_backward_large(grad, y)
+
+
+@_one_at_a_time
+def _relu_backward_large(grad: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     flats = _same_block(grad, y)
     if flats is None:
         return None
