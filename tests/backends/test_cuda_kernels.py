@@ -85,6 +85,52 @@ def batch_norm_passes_equal_the_twins():
 
 
 @check
+def batch_norm_training_pair_equals_its_twins():
+    import array_api_compat.numpy as xp
+
+    from anynn.backends.cuda import norm as kernels
+    from anynn.ops import norm
+
+    rng = _rng()
+    for dtype in DTYPES:
+        for shape in [(6, 3), (3, 2, 5, 6)]:
+            channels = shape[1]
+            vec = lambda: (rng.standard_normal(channels) + 0.5).astype(dtype)  # noqa: E731
+            variants = [(vec(), vec(), (vec(), np.abs(vec()), 0.1)),  # affine, running stats, float momentum
+                        (None, None, None),  # no affine, nothing tracked
+                        (vec(), None, (vec(), np.abs(vec()), np.asarray(0.25, dtype)))]  # 0-d momentum
+            for layout, x in _layouts(rng, shape, dtype).items():
+                for weight, bias, running in variants:
+                    where = f"{layout} {shape} weight {weight is not None} running {running is not None} " \
+                            f"{np.dtype(dtype).name}"
+                    stats = running or (None, None, None)
+                    fast = kernels.batch_norm_train(x, weight, bias, *stats, 1e-5)
+                    assert fast is not None, where
+                    wide = lambda a: a if a is None or isinstance(a, float) else a.astype(np.float64)  # noqa
+                    exact = norm.batch_norm_train(xp, wide(x), wide(weight), wide(bias), *map(wide, stats), 1e-5)
+                    for name, got, want in zip(("out", "mean", "inv_std", "running mean", "running var"), fast,
+                                               exact):
+                        if want is None:
+                            assert got is None, (name, where)
+                            continue
+                        assert got.dtype == dtype and got.shape == want.shape, (name, where)
+                        np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=f"{name} {where}")
+                    if layout == "batch-last" and len(shape) == 4:
+                        assert _batch_last(fast[0]), where
+                    out, mean, inv_std = fast[:3]
+                    grad = _layouts(rng, shape, dtype)["plain" if layout == "batch-last" else "batch-last"]
+                    back = kernels.batch_norm_train_grad(grad, x, mean, inv_std, weight)
+                    assert back is not None, where
+                    exact = norm.batch_norm_train_grad(xp, *map(wide, (grad, x, mean, inv_std, weight)))
+                    for name, got, want in zip(("gx", "gw", "gb"), back, exact):
+                        assert got.dtype == dtype and got.shape == want.shape, (name, where)
+                        np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=f"{name} {where}")
+    x = np.ones((2, 3, 2, 2), np.float32)
+    assert kernels.batch_norm_train(x.astype(np.float16), None, None, None, None, 0.1, 1e-5) is None
+    assert kernels.batch_norm_train(x, np.ones(3, np.float64), None, None, None, 0.1, 1e-5) is None
+
+
+@check
 def batch_norm_moments_are_accurate_for_an_offset_channel():
     """float64 accumulation in two passes: a large common offset does not swamp the variance."""
     from anynn.backends.cuda import norm as kernels
@@ -345,7 +391,7 @@ def test_kernel_in_the_simulator(simulated, name):
     assert result["ok"], f"{name} failed in numba-cuda's simulator:\n{result['error']}"
 
 
-EXPECTED = {"batch_norm_stats", "batch_norm_affine", "relu", "max_pool2d", "im2col", "softmax_cross_entropy"}
+EXPECTED = {"batch_norm", "batch_norm_stats", "batch_norm_affine", "relu", "max_pool2d", "im2col", "softmax_cross_entropy"}
 
 
 def test_the_cupy_backend_registers_the_kernels_by_class():
@@ -395,9 +441,10 @@ def _cross_entropy():
 
 LAYERS = {
     "batch_norm": (_layer(lambda nn: nn.BatchNorm2d(3), (4, 3, 6, 6)),
-                   {("BatchNorm.forward", "batch_norm_stats"), ("BatchNorm.forward", "batch_norm_affine"),
-                    ("BatchNorm.backward", "batch_norm_stats_backward"),
-                    ("BatchNorm.backward", "batch_norm_affine_backward")}),
+                   {("BatchNorm.forward", "batch_norm"), ("BatchNorm.backward", "batch_norm_backward")}),
+    "batch_norm_eval": (_layer(lambda nn: nn.BatchNorm2d(3).eval(), (4, 3, 6, 6)),
+                        {("BatchNorm.forward", "batch_norm_affine"), ("BatchNorm.backward", "batch_norm_affine"),
+                         ("BatchNorm.backward", "batch_norm_stats_backward")}),
     "relu": (_layer(lambda nn: nn.ReLU(), (4, 3, 6, 6)),
              {("Relu.forward", "relu"), ("Relu.backward", "relu_backward")}),
     "max_pool": (_layer(lambda nn: nn.MaxPool2d(2), (4, 3, 6, 6)),

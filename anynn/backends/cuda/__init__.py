@@ -18,6 +18,7 @@ from anynn.backends.base import FusedKernels
 from anynn.backends.cuda import conv, elementwise, loss, norm, pool
 
 FUSED: dict[str, FusedKernels] = {
+    "batch_norm": FusedKernels(norm.batch_norm_train, norm.batch_norm_train_grad),
     "batch_norm_stats": FusedKernels(norm.channel_moments, norm.channel_grad_sums),
     "batch_norm_affine": FusedKernels(norm.channel_affine, norm.batch_norm_input_grad),
     "relu": FusedKernels(elementwise.relu, elementwise.relu_backward),
