@@ -49,6 +49,17 @@ def capture_safe() -> Iterator[None]:
         state.capture_safe -= 1
 
 
+@contextlib.contextmanager
+def host_point() -> Iterator[None]:
+    """Mark a place outside the training step where reading the device is the intent (a log point, an epoch
+    end): capture-safe mode lets its syncs and uploads through. ``fit`` marks its own."""
+    state.host_point += 1
+    try:
+        yield
+    finally:
+        state.host_point -= 1
+
+
 def per_step(tally: Tally, steps: int = 1) -> dict[str, float]:
     """Launches per phase, syncs and uploads, each divided by ``steps``."""
     out = {f"{phase}_launches": tally.total(LAUNCH, phase) / steps for phase in PHASES}
@@ -73,4 +84,4 @@ def report(tally: Tally, steps: int = 1, top: int = 12) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["HostSyncError", "PHASES", "Tally", "capture_safe", "count", "per_step", "report"]
+__all__ = ["HostSyncError", "PHASES", "Tally", "capture_safe", "count", "host_point", "per_step", "report"]

@@ -97,13 +97,15 @@ class Tally:
 
 
 class _State:
-    """Process-wide counting state: the call depth (only outermost calls count), the active tallies and the
-    capture-safe flag."""
+    """Process-wide counting state: the call depth (only outermost calls count), the active tallies, the
+    capture-safe flag, and whether the code runs at a host point (a log point or epoch end, where reading the
+    device is the intent)."""
 
     def __init__(self) -> None:
         self.depth = 0
         self.tallies: list[Tally] = []
         self.capture_safe = 0
+        self.host_point = 0
 
 
 state = _State()
@@ -111,10 +113,11 @@ state = _State()
 
 def record(kind: str, call: str) -> None:
     """Count one event of ``kind`` made by library call ``call``, attributed to the anynn code that made it."""
-    if not state.tallies and not (state.capture_safe and kind != LAUNCH):
+    strict = state.capture_safe and not state.host_point and kind != LAUNCH
+    if not state.tallies and not strict:
         return
     phase, op = attribute(sys._getframe(1))
-    if state.capture_safe and kind != LAUNCH:
+    if strict:
         what = "reads a value back to the host" if kind == SYNC else "uploads host data to the device"
         raise HostSyncError(f"{op} {what} ({call}) inside a capture-safe block: a CUDA graph could not capture "
                             "this step. Keep the value on the device (0-d arrays, device-side flags), move the "

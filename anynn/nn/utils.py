@@ -35,8 +35,9 @@ def _same_backend(name: str, tensors: list[Tensor]) -> Any:
     return backend
 
 
-def _vector_norm(xp: Any, a: Any, p: float, device: Any) -> Any:
-    """The p-norm of all elements of ``a`` as a 0-d array (``torch.linalg.vector_norm``)."""
+def _partial_norm(xp: Any, a: Any, p: float, device: Any) -> Any:
+    """What p-norms of several arrays combine through (:func:`_combine`): the max or min of ``|a|`` for
+    ``p = +-inf``, else ``sum(|a| ** p)`` (the count of non-zeros for ``p = 0``), as a 0-d array."""
     if math.prod(a.shape) == 0:
         return xp.zeros((), dtype=a.dtype, device=device)
     if p == math.inf:
@@ -48,15 +49,36 @@ def _vector_norm(xp: Any, a: Any, p: float, device: Any) -> Any:
     if p == 1:
         return xp.sum(xp.abs(a))
     if p == 2:
-        return xp.sqrt(xp.sum(a * a))
-    return xp.sum(xp.abs(a) ** p) ** (1.0 / p)
+        flat = xp.reshape(a, (-1,))
+        return xp.vecdot(flat, flat)
+    return xp.sum(xp.abs(a) ** p)
+
+
+def _combine(xp: Any, partials: list[Any], p: float) -> Any:
+    """Fold per-array partial norms into one, pairwise (no stack: on CuPy joining more than 8 arrays uploads a
+    pointer table, which a captured step cannot do). For ``p = 0`` PyTorch counts the arrays with a non-zero
+    element (the 0-norm of the per-array norms), and so does this."""
+    join = xp.maximum if p == math.inf else xp.minimum if p == -math.inf else xp.add
+    if p == 0:
+        partials = [xp.astype(part != 0, part.dtype) for part in partials]
+    total = partials[0]
+    for part in partials[1:]:
+        total = join(total, part)
+    return total
+
+
+def _finish(xp: Any, partial: Any, p: float) -> Any:
+    if p in (math.inf, -math.inf, 0, 1):
+        return partial
+    return xp.sqrt(partial) if p == 2 else partial ** (1.0 / p)
 
 
 def get_total_norm(tensors: TensorOrTensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
                    foreach: bool | None = None) -> Tensor:
     """The ``norm_type``-norm of all ``tensors`` viewed as one vector (``'inf'`` for the max-norm).
 
-    ``error_if_nonfinite=True`` reads the norm back to the host to check it (one device sync).
+    Everything stays on the device; ``error_if_nonfinite=True`` reads the norm back to the host to check it
+    (one device sync).
     """
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     norm_type = float(norm_type)
@@ -64,10 +86,10 @@ def get_total_norm(tensors: TensorOrTensors, norm_type: float = 2.0, error_if_no
         return _tensor(0.0)
     backend = _same_backend("get_total_norm", tensors)
     xp = backend.xp
-    norms = [_vector_norm(xp, t.data, norm_type, backend.device) for t in tensors]
-    dtype = xp.result_type(*norms) if len(norms) > 1 else norms[0].dtype
-    norms = [n if n.dtype == dtype else xp.astype(n, dtype) for n in norms]
-    total = xp.asarray(_vector_norm(xp, xp.stack(norms), norm_type, backend.device))
+    partials = [_partial_norm(xp, t.data, norm_type, backend.device) for t in tensors]
+    dtype = xp.result_type(*partials) if len(partials) > 1 else partials[0].dtype
+    partials = [n if n.dtype == dtype else xp.astype(n, dtype) for n in partials]
+    total = _finish(xp, _combine(xp, partials, norm_type), norm_type)
     if error_if_nonfinite and not bool(xp.all(xp.isfinite(total))):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
                            "it cannot be clipped. To disable this error and scale the gradients by the non-finite "

@@ -17,6 +17,7 @@ import anynn
 from anynn.autograd.grad_mode import no_grad
 from anynn.autograd.tensor import Tensor
 from anynn.data.loader import epoch_seed
+from anynn.profiler import host_point
 from anynn.training.checkpoint import load_checkpoint, save_checkpoint
 from anynn.training.history import History
 
@@ -125,7 +126,8 @@ def _train_epoch(model, loader, optimizer, loss_fn, epoch: int, *, clip: float |
             raise _out_of_memory(err, x.shape[0], x.backend) from err
         meter.update(loss.detach(), logits.detach(), y, step)
         if (step + 1) % log_every == 0:
-            mean_loss, acc, bad = meter.read()
+            with host_point():
+                mean_loss, acc, bad = meter.read()
             if bad >= 0:
                 raise _non_finite(bad, epoch, _lr(optimizer))
             if bar is not None:
@@ -150,7 +152,8 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
     history = History()
     start = 0
     if checkpoint and resume and os.path.exists(checkpoint):
-        state = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        with host_point():
+            state = load_checkpoint(checkpoint, model, optimizer, scheduler)
         start, history = state["epoch"], History(state["history"])
         print(f"resumed from {checkpoint} after epoch {start}", file=out)
     for epoch in range(start, epochs):
@@ -169,26 +172,27 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
         finally:
             if bar is not None:
                 bar.close()
-        train_loss, train_acc, bad = meter.read()
-        if bad >= 0:
-            raise _non_finite(bad, epoch, _lr(optimizer))
-        record = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": None,
-                  "val_acc": None, "lr": _lr(optimizer), "seconds": seconds,
-                  "samples_per_s": meter.count / seconds if seconds > 0 else None}
-        if val_loader is not None:
-            metrics = evaluate(model, val_loader, loss_fn)
-            record["val_loss"], record["val_acc"] = metrics["loss"], metrics["acc"]
-        history.append(record)
-        print(_summary(record, epochs), file=out, flush=True)
-        if scheduler is not None:
-            if type(scheduler).__name__ == "ReduceLROnPlateau":
-                scheduler.step(record["val_loss"] if record["val_loss"] is not None else train_loss)
-            else:
-                scheduler.step()
-        if checkpoint:
-            save_checkpoint(checkpoint, model, optimizer, scheduler, epoch + 1, history.state_dict())
-        if plot:
-            history.plot(plot)
+        with host_point():  # the epoch end: metrics, evaluation, checkpoint
+            train_loss, train_acc, bad = meter.read()
+            if bad >= 0:
+                raise _non_finite(bad, epoch, _lr(optimizer))
+            record = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": None,
+                      "val_acc": None, "lr": _lr(optimizer), "seconds": seconds,
+                      "samples_per_s": meter.count / seconds if seconds > 0 else None}
+            if val_loader is not None:
+                metrics = evaluate(model, val_loader, loss_fn)
+                record["val_loss"], record["val_acc"] = metrics["loss"], metrics["acc"]
+            history.append(record)
+            print(_summary(record, epochs), file=out, flush=True)
+            if scheduler is not None:
+                if type(scheduler).__name__ == "ReduceLROnPlateau":
+                    scheduler.step(record["val_loss"] if record["val_loss"] is not None else train_loss)
+                else:
+                    scheduler.step()
+            if checkpoint:
+                save_checkpoint(checkpoint, model, optimizer, scheduler, epoch + 1, history.state_dict())
+            if plot:
+                history.plot(plot)
     return history
 
 
