@@ -27,8 +27,6 @@ import time
 import zlib
 from typing import Any, BinaryIO
 
-import numpy as np
-
 from anynn import backends as B
 from anynn import dtypes as D
 from anynn.autograd.tensor import Tensor
@@ -50,19 +48,30 @@ class CheckpointError(ValueError):
     """A file that is not a valid anynn checkpoint (truncated, corrupted, or another format)."""
 
 
+def _is_numpy(obj: Any, kind: str) -> bool:
+    """Whether ``obj`` is a NumPy ``ndarray`` (``kind='array'``) or scalar (``'scalar'``), without importing
+    NumPy here (array libraries are imported under anynn/backends only)."""
+    cls = type(obj)
+    if not cls.__module__.startswith("numpy"):
+        return False
+    if kind == "array":
+        return cls.__name__ == "ndarray"
+    return getattr(obj, "ndim", None) == 0 and hasattr(obj, "item") and hasattr(obj, "dtype")
+
+
 def _flatten(obj: Any, tensors: dict[str, Any], path: str) -> Any:
     """JSON-able skeleton of ``obj`` with tensors replaced by {"__tensor__": name} (NumPy arrays by
     {"__ndarray__": name}, NumPy scalars by the equal Python number)."""
     if isinstance(obj, Tensor):
         tensors[path] = obj
         return {"__tensor__": path}
-    if isinstance(obj, np.ndarray):
+    if _is_numpy(obj, "array"):
         if obj.dtype.name not in _SAFETENSORS_DTYPES:
             raise TypeError(f"anynn.save cannot store a NumPy array of dtype {obj.dtype} at {path!r}: only "
                             f"{', '.join(_SAFETENSORS_DTYPES)} (convert it, e.g. arr.astype(np.float32))")
         tensors[path] = obj
         return {"__ndarray__": path}
-    if isinstance(obj, np.generic) and obj.dtype.name in _SAFETENSORS_DTYPES:
+    if _is_numpy(obj, "scalar") and obj.dtype.name in _SAFETENSORS_DTYPES:
         return obj.item()  # np.float32(0.5) -> 0.5, np.int64(3) -> 3, np.bool_(True) -> True
     if isinstance(obj, dict):
         for key in obj:
@@ -107,9 +116,9 @@ def _ndarray_names(obj: Any, found: set[str]) -> set[str]:
 
 
 def _payload(value: Any) -> tuple[bytes, str, tuple[int, ...]]:
-    if isinstance(value, np.ndarray):
-        host = np.ascontiguousarray(value)
-        return host.astype(host.dtype.newbyteorder("<"), copy=False).tobytes(), host.dtype.name, host.shape
+    if _is_numpy(value, "array"):
+        little = value.astype(value.dtype.newbyteorder("<"), order="C", copy=False)
+        return little.tobytes(order="C"), value.dtype.name, tuple(value.shape)
     return to_bytes(value.backend, value.data), value.dtype.name, tuple(value.shape)
 
 
@@ -307,8 +316,7 @@ def load(path: str | os.PathLike | BinaryIO, backend: str | None = None, device:
             raise fail(_tensor_damaged(name))
         try:
             if name in arrays:
-                host = from_bytes(B.backend_for("numpy"), data[start:end], dtype, shape)
-                tensors[name] = np.array(host)
+                tensors[name] = from_bytes(B.backend_for("numpy"), data[start:end], dtype, shape)  # a new array
             else:
                 tensors[name] = Tensor._make(from_bytes(target, data[start:end], dtype, shape), target)
         except ValueError as err:

@@ -69,11 +69,14 @@ KNOWN = {
                 "accepted where PyTorch refuses start_dim=1"),
     "Unflatten": ("anynn/nn/flatten.py", "unflattened_size=() gives ZeroDivisionError: integer modulo by zero"),
     "Linear": ("anynn/nn/linear.py", "out_features=-1 gives NumPy's 'negative dimensions are not allowed'"),
+    "RNN": ("anynn/nn/rnn.py", "nonlinearity='sigmoid': 'Unknown nonlinearity ...' does not name RNN"),
     "RNNCell": ("anynn/nn/rnn.py", "nonlinearity='sigmoid': 'Unknown nonlinearity ...' does not name RNNCell"),
     "HuberLoss": ("anynn/nn/loss.py", "delta='3' gives a raw TypeError; delta=nan is accepted where PyTorch "
                   "refuses it"),
     "SmoothL1Loss": ("anynn/nn/loss.py", "beta='3' gives a raw TypeError; beta=nan is accepted where PyTorch "
                      "refuses it"),
+    "CrossEntropyLoss": ("anynn/nn/loss.py, anynn/ops/loss.py", "label_smoothing='3' gives a raw TypeError "
+                         "''<=' not supported between float and str' when called"),
     "BCELoss": ("anynn/ops/loss.py", "inputs outside [0, 1] are accepted unless ANYNN_DEBUG=1, where PyTorch "
                 "refuses them (the loss-value checks of issue 16)"),
     "Adam": ("anynn/optim/adam.py", "betas=0.0 gives a raw TypeError: 'float' object is not iterable"),
