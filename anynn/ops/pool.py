@@ -87,7 +87,9 @@ def max_pool_scatter(xp: Any, grad: Any, winners: Any, x_shape: tuple[int, int, 
     (pt, pb), (pl, pr) = pads
     out_hw = tuple(grad.shape[2:])
     disjoint = _disjoint(kernel, stride, dilation)
-    dpadded = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=grad.dtype, device=grad.device)
+    # batch-last memory, the layout conv layers hand on, so the gradient reaches the conv below without a copy
+    dpadded = xp.permute_dims(xp.zeros((c, h + pt + pb, w + pl + pr, n), dtype=grad.dtype, device=grad.device),
+                              (3, 0, 1, 2))
     for k, (rows, cols) in enumerate(_offsets(kernel, stride, dilation, out_hw)):
         if disjoint:
             dpadded[:, :, rows, cols] = routed[..., k]
