@@ -184,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images per step (unset: 256 for 1x28x28 models, 128 for 3x32x32 ones)")
     b.add_argument("--images", type=POSITIVE_INT, default=None, help="images per epoch (unset: the dataset size)")
     b.add_argument("--json", default=None, help="also write the results as JSON here")
+    b.add_argument("--count", action="store_true",
+                   help="instead of timing, count the array-library calls (kernel launches on a GPU), host syncs and "
+                        "uploads of one training step as each of --backends (cupy or numpy) makes them, on this "
+                        "machine, beside PyTorch's op count with --compare-torch")
+    b.add_argument("--verbose", action="store_true", help="with --count: the ops with the most launches")
     _add_debug(b)
     return parser
 
