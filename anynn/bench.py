@@ -176,9 +176,10 @@ def torch_run(run: AnynnRun, device: str | None = None):
 
 
 def batch_bounds(images: int, batch_size: int) -> list[tuple[int, int]]:
-    """(start, stop) of each batch; a last batch of a single image is dropped (BatchNorm cannot train on it)."""
+    """(start, stop) of each batch; a last, partial batch of a single image is dropped (a BatchNorm1d cannot train
+    on it). A batch size of 1 is kept: it is what a batch-1 benchmark asks for."""
     bounds = [(s, min(s + batch_size, images)) for s in range(0, images, batch_size)]
-    return [(s, e) for s, e in bounds if e - s >= 2]
+    return [(s, e) for s, e in bounds if e - s >= 2 or batch_size == 1]
 
 
 def infer_batches(batches: list) -> list:

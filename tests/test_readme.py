@@ -22,3 +22,30 @@ def test_backend_example_is_short_and_trains(backend, capsys):
     loss = float(capsys.readouterr().out.split()[0])
     assert loss < 0.9, "100 steps on 64 points must bring the loss well below log(3) = 1.10"
     assert anynn.get_backend() is backend
+
+
+def _mul_example() -> str:
+    text = open(README, encoding="utf-8").read()
+    section = text.split("## How it is built", 1)[1]
+    return re.search(r"```python\n(class Mul.*?)```", section, re.S).group(1)
+
+
+def test_the_mul_example_is_the_real_code_and_broadcasts(backend):
+    """The README shows ops/arithmetic.py's Mul as it is, and it runs: (6, 3) * (3,) with both gradients."""
+    import inspect
+
+    import numpy as np
+
+    from anynn.ops import arithmetic
+
+    code = _mul_example()
+    assert code.strip() in inspect.getsource(arithmetic)
+    namespace = dict(vars(arithmetic))
+    exec(code, namespace)
+    mul = namespace["Mul"]
+    a_host, b_host = np.arange(18.0).reshape(6, 3), np.array([1.0, -2.0, 0.5])
+    a = anynn.tensor(a_host, requires_grad=True)
+    b = anynn.tensor(b_host, requires_grad=True)
+    mul.apply(a, b).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), np.broadcast_to(b_host, (6, 3)))
+    np.testing.assert_allclose(b.grad.numpy(), a_host.sum(axis=0))
