@@ -99,8 +99,13 @@ class Backend:
 
     @property
     def out_of_memory_errors(self) -> tuple[type[BaseException], ...]:
-        """The exceptions this library raises when device memory runs out."""
+        """The exception classes this library raises when device memory runs out."""
         return (MemoryError,)
+
+    def is_out_of_memory(self, err: BaseException) -> bool:
+        """Whether ``err`` means memory ran out (CuPy's library workspaces raise their own errors, recognised by
+        the status they carry, so the cupy backend overrides this)."""
+        return isinstance(err, self.out_of_memory_errors)
 
     # ---------------------------------------------------------------- random
     def manual_seed(self, seed: int | None) -> None:
