@@ -49,3 +49,25 @@ def test_the_mul_example_is_the_real_code_and_broadcasts(backend):
     mul.apply(a, b).sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), np.broadcast_to(b_host, (6, 3)))
     np.testing.assert_allclose(b.grad.numpy(), a_host.sum(axis=0))
+
+
+def test_the_profiler_example_runs_and_counts():
+    """The README's profiler snippet, with a small training step for its ``train_step``."""
+    text = open(README, encoding="utf-8").read()
+    section = text.split("In your own code:", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    with anynn.use_backend("numpy"):
+        namespace: dict = {"anynn": anynn}
+
+        def train_step(x, y):
+            model = namespace["model"]
+            loss = anynn.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+
+        exec("import anynn\n"
+             "anynn.set_backend('counting', 'cupy')\n"
+             "model = anynn.nn.Sequential(anynn.nn.Linear(4, 8), anynn.nn.ReLU(), anynn.nn.Linear(8, 3))\n"
+             "x, y = anynn.randn(16, 4), anynn.randint(0, 3, (16,))", namespace)
+        namespace["train_step"] = train_step
+        exec(code, namespace)
+        assert namespace["tally"].launches > 0 and namespace["tally"].syncs == 0
