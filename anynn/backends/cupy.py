@@ -164,6 +164,7 @@ class CupyBackend(Backend):
     name = "cupy"
     #: The fused CUDA kernels by op name (read by class: the counting backend mirrors them without a GPU).
     fused = _cuda_kernels()
+    compiler = "numba-cuda" if fused else None
 
     def _load(self, device: str | None):
         try:

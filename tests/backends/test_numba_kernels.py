@@ -367,7 +367,7 @@ def test_numba_can_be_switched_off(monkeypatch):
     assert fused_kernels()[1] is None and set(fused_kernels()[0]) == {"im2col"}  # NumPy's strided-window copy
     monkeypatch.setenv("ANYNN_NUMBA", "1")
     fused, compiler = fused_kernels()
-    assert compiler == "numba" and set(fused) == set(compiled.FUSED)
+    assert compiler == "numba" and set(fused) == set(compiled.FUSED) | {"batch_norm"}  # the twin with Numba passes
     monkeypatch.setenv("ANYNN_WINOGRAD", "0")
     fused, _ = fused_kernels()
     assert "winograd_input" not in fused and "relu" in fused
