@@ -10,6 +10,8 @@ import time
 import traceback
 from typing import Sequence
 
+from anynn.training.loop import should_show_progress  # its home: fit's progress=None uses it too
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100")
 SCHEDULES = ("none", "cosine", "step", "onecycle-linear")
@@ -92,17 +94,6 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or action.default is False or isinstance(action.default, tuple):
             return action.help or ""
         return super()._get_help_string(action)
-
-
-def should_show_progress(stream, requested: bool | None) -> bool:
-    """Progress bars go to a terminal only, unless asked for (``--progress``) or off (``--no-progress``):
-    a redirected log (``> train.log``, CI) gets the per-epoch lines without the bar's carriage returns."""
-    if requested is not None:
-        return bool(requested)
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
 
 
 def _add_common(p: argparse.ArgumentParser, dataset_default: str | None = "fashion-mnist") -> None:

@@ -148,23 +148,25 @@ def test_ignore_index_with_probability_targets_is_refused(backend):
         nn.CrossEntropyLoss(ignore_index=0)(zeros(2, 3), probabilities)
 
 
-def test_out_of_range_label_is_named_with_check_values(backend, monkeypatch):
-    monkeypatch.setattr(anynn.ops.loss, "CHECK_VALUES", True)
+def test_out_of_range_label_is_named_by_default_on_host_backends(backend):
     with raises(IndexError, "CrossEntropyLoss() got target class 10 with 10 classes: class indices must be in "
                             "[0, 9] or ignore_index=-100", "1-based?", "number of outputs of the model"):
         nn.CrossEntropyLoss()(zeros(4, 10), labels(1, 2, 10, 3))
 
 
-def test_negative_label_is_named_with_check_values(backend, monkeypatch):
-    monkeypatch.setattr(anynn.ops.loss, "CHECK_VALUES", True)
+def test_negative_label_is_named_by_default_on_host_backends(backend):
     with raises(IndexError, "NLLLoss() got target class -1 with 3 classes", "[0, 2]"):
         nn.NLLLoss()(zeros(2, 3), labels(0, -1))
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_out_of_range_label_without_check_values_is_nan_exactly_there(backend, monkeypatch):
-    """Documented in anynn.ops.loss: the index is clamped (never an out-of-bounds read) and its row is NaN."""
-    monkeypatch.setattr(anynn.ops.loss, "CHECK_VALUES", False)
+def test_out_of_range_label_on_a_device_is_nan_exactly_there_until_named(backend, monkeypatch):
+    """Documented in anynn.ops.loss: on a GPU (deferred check) the index is clamped (never an out-of-bounds read)
+    and its row is NaN; the next synchronisation point names it."""
+    from anynn.ops import _checks
+
+    monkeypatch.setattr(_checks, "on_host", lambda backend: False)
+    monkeypatch.setattr(_checks, "CHECK_VALUES", False)
     rng = np.random.default_rng(0)
     logits = anynn.tensor(rng.standard_normal((4, 10)), dtype=anynn.float64, requires_grad=True)
     per_sample = nn.CrossEntropyLoss(reduction="none")(logits, labels(1, 2, 10, 3)).numpy()
@@ -173,10 +175,16 @@ def test_out_of_range_label_without_check_values_is_nan_exactly_there(backend, m
     np.testing.assert_array_equal(per_sample[[0, 1, 3]], good[[0, 1, 3]])
     nn.CrossEntropyLoss(reduction="none")(logits, labels(1, 2, 10, 3)).sum().backward()
     assert np.isnan(logits.grad.numpy()).any(axis=1).tolist() == [False, False, True, False]
+    with raises(IndexError, "CrossEntropyLoss() got target class 10 with 10 classes",
+                "found at a synchronisation point"):
+        _checks.raise_deferred_errors()
+    assert _checks.pending() == 0
     logits.grad = None
     mean = nn.CrossEntropyLoss()(logits, labels(1, 2, 10, 3))
     mean.backward()
     assert np.isnan(mean.item()) and np.isnan(logits.grad.numpy()).all(), "NaN in the mean's denominator"
+    with raises(IndexError, "CrossEntropyLoss() got target class 10"):
+        _checks.raise_deferred_errors()
 
 
 def _mlp():

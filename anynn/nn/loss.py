@@ -2,8 +2,9 @@
 
 Class weights (and BCEWithLogitsLoss's ``pos_weight``) are buffers, as in PyTorch: they appear in
 ``state_dict`` when given and move with ``module.to(...)``. Errors name the layer by its repr, e.g.
-``CrossEntropyLoss() got target with dtype float32: ...``. Range checks of target values run only with
-``ANYNN_DEBUG=1`` or ``anynn.ops.loss.CHECK_VALUES = True`` (they read the data; see anynn.ops.loss).
+``CrossEntropyLoss() got target with dtype float32: ...``. Class labels are range-checked at once on host
+backends and at the next synchronisation point on GPUs; BCE probabilities on host backends (see anynn.ops.loss
+and anynn.ops._checks).
 """
 from __future__ import annotations
 

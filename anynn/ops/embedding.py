@@ -7,9 +7,9 @@ Index values are range-checked by :func:`check_index_range`. On host backends (N
 on the CPU) the check runs at once: an index outside ``[0, num_embeddings)`` raises an IndexError naming the
 layer, the valid range and the bad value (PyTorch also refuses -1; NumPy alone would silently read the last
 row). On a GPU, reading the indices back would stall the device on every call, so the check is *deferred*: the
-indices are clamped (never read out of bounds), the first bad value of each layer is kept on the device, and
-:func:`raise_deferred_index_errors` reads those flags (one sync for all of them) and raises the same error at
-the next synchronisation point (``fit`` calls it where it reads the loss back).
+indices are clamped (never read out of bounds), the batch's smallest and largest index stay on the device, and
+:func:`raise_deferred_index_errors` (one home for labels and indices: :mod:`anynn.ops._checks`) reads them and
+raises the same error at the next synchronisation point (``fit`` calls it at its log points and epoch ends).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
+from anynn.ops._checks import DEFERRED_NOTE, check_now, defer, on_host, raise_deferred_errors  # noqa: F401
 
 
 class Embedding(Function):
@@ -64,11 +65,6 @@ def check_indices(indices: Tensor, who: str) -> None:
                         "row numbers; convert with .long()")
 
 
-def on_host(backend: Any) -> bool:
-    """Whether ``backend`` computes on the host CPU, where reading a value back costs no device sync."""
-    return backend.name in ("numpy", "array_api_strict") or str(backend.device_name).lower() == "cpu"
-
-
 def _range_message(who: str, num_rows: int, value: int, where: str = "") -> str:
     if value < 0:
         fix = ("negative indices are not allowed (unlike Python lists, -1 is not the last row); map padding or "
@@ -80,54 +76,51 @@ def _range_message(who: str, num_rows: int, value: int, where: str = "") -> str:
             f"{fix}")
 
 
-# who -> (device array holding the first bad index seen, or a value inside the range; num_rows)
-_DEFERRED: dict[str, tuple[Any, int]] = {}
-
-
 def check_index_range(indices: Tensor, num_rows: int, who: str) -> Tensor:
     """Raise IndexError naming ``who`` unless every index is in ``[0, num_rows)``; returns the indices to use.
 
-    On host backends the check runs now. On device backends (CuPy, torch on CUDA) it is deferred: the returned
-    indices are clamped into the range and the first bad value is remembered on the device, to be raised by
-    :func:`raise_deferred_index_errors` at the next synchronisation point, so a training step never waits for it.
+    On host backends the check runs now. On device backends (CuPy, torch on CUDA) it is deferred
+    (:mod:`anynn.ops._checks`): the returned indices are clamped into the range, the batch's minimum and maximum
+    stay on the device (two launches, no sync), and :func:`raise_deferred_index_errors` raises the same error at
+    the next synchronisation point, so a training step never waits for it.
     """
     if indices.numel() == 0:
         return indices
     backend = indices.backend
     xp = backend.xp
     flat = xp.reshape(indices.data, (-1,))
-    bad = (flat < 0) | (flat >= num_rows)
-    if on_host(backend):
-        if bool(xp.any(bad)):
-            positions = xp.nonzero(bad)[0]
-            first = int(positions[0])
-            value = int(flat[first])
-            where = f" at flat position {first}" if flat.shape[0] > 1 else ""
-            raise IndexError(_range_message(who, num_rows, value, where))
+    if check_now(backend):
+        error = _first_bad_index(xp, flat, num_rows, who, "")
+        if error is not None:
+            raise error
         return indices
-    # device backend: keep the most negative or the largest bad value (0 if none) without reading it back
     lo, hi = xp.min(flat), xp.max(flat)
-    candidate = xp.where(lo < 0, lo, xp.where(hi >= num_rows, hi, xp.zeros_like(hi)))
-    previous = _DEFERRED.get(who)
-    if previous is not None:  # a bad value seen in an earlier call wins
-        old = previous[0]
-        candidate = xp.where((old < 0) | (old >= num_rows), old, candidate)
-    _DEFERRED[who] = (candidate, num_rows)
+
+    def check(where: str) -> IndexError | None:
+        if 0 <= int(lo) and int(hi) < num_rows:
+            return None
+        return _first_bad_index(xp, flat, num_rows, who, f" ({DEFERRED_NOTE}; the bad index was in {where})")
+
+    defer(check)
     clamped = xp.clip(flat, 0, num_rows - 1)
     return Tensor._make(xp.reshape(clamped, tuple(indices.shape)), backend)
 
 
+def _first_bad_index(xp: Any, flat: Any, num_rows: int, who: str, note: str) -> IndexError | None:
+    """The error for the first index of ``flat`` outside ``[0, num_rows)`` (reads the data), or None."""
+    bad = (flat < 0) | (flat >= num_rows)
+    if not bool(xp.any(bad)):
+        return None
+    first = int(xp.nonzero(bad)[0][0])
+    value = int(flat[first])
+    where = f" at flat position {first}" if flat.shape[0] > 1 else ""
+    return IndexError(_range_message(who, num_rows, value, where + note))
+
+
 def raise_deferred_index_errors() -> None:
-    """Read the flags the deferred checks kept on the device (one sync) and raise the first bad index found."""
-    if not _DEFERRED:
-        return
-    pending = dict(_DEFERRED)
-    _DEFERRED.clear()
-    for who, (candidate, num_rows) in pending.items():
-        value = int(candidate)
-        if not 0 <= value < num_rows:
-            raise IndexError(_range_message(who, num_rows, value, " (found at a synchronisation point: the check "
-                                            "is deferred on GPUs, so the bad index was in some earlier step)"))
+    """Run the deferred value checks (embedding indices and class labels alike; one home:
+    :func:`anynn.ops._checks.raise_deferred_errors`) and raise the first error found."""
+    raise_deferred_errors()
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, _who: str = "embedding") -> Tensor:

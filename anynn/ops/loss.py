@@ -4,30 +4,31 @@ Every loss is one ``Function`` with an explicit backward. Cross-entropy fuses a 
 negative log-likelihood, so its gradient is simply ``(softmax - smoothed one-hot) * scaling`` and extreme logits
 (1e4 next to -1e4) give finite losses and gradients.
 
-Checking targets, and ``CHECK_VALUES``
+Checking targets
     Dtypes and shapes are host metadata, so they are always checked, and a wrong one raises an error naming the
     loss, what it expected, what it got and how to fix it. Checking *values* (a class index outside
-    ``[0, C)``, BCE probabilities outside ``[0, 1]``) must read the data, which on a GPU backend is a host sync
-    on every step, so it runs only when ``CHECK_VALUES`` is true: start Python with ``ANYNN_DEBUG=1`` (read once,
-    when this module is imported), or set ``anynn.ops.loss.CHECK_VALUES = True`` at run time.
+    ``[0, C)``, BCE probabilities outside ``[0, 1]``) must read the data (see :mod:`anynn.ops._checks`):
 
-    With the check off, an out-of-range class index is never used to read memory: it is clamped, and its loss
-    and gradient are NaN, so a NaN loss with integer targets means "rerun with ANYNN_DEBUG=1 to name the label".
+    - on host backends (NumPy, array_api_strict, torch on the CPU) both run at once, as in PyTorch on the CPU;
+    - on GPU backends a class index is checked without a sync: an out-of-range index is never used to read
+      memory (it is clamped, and its loss and gradient are NaN), the loss output is kept as the flag, and the
+      IndexError naming the loss, the step and the label is raised at the next synchronisation point
+      (``anynn.ops._checks.raise_deferred_errors()``, which ``fit`` calls at its log points and epoch ends).
+      BCE probabilities are not checked there (that would need a sync per step);
+    - ``ANYNN_DEBUG=1`` (or ``anynn.ops._checks.CHECK_VALUES = True``) checks both at once everywhere.
 """
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from typing import Any, Callable
 
 from anynn import dtypes as D
 from anynn.autograd.function import Context, Function
 from anynn.autograd.tensor import Tensor
+from anynn.ops._checks import DEFERRED_NOTE, check_now, defer
 from anynn.ops._fused import FusedOp
 from anynn.ops._util import shape_of, unbroadcast
-
-CHECK_VALUES: bool = os.environ.get("ANYNN_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 _REDUCTIONS = ("none", "mean", "sum")
 _NAN = float("nan")
@@ -581,28 +582,57 @@ def _check_class_weight(who: Any, weight: Tensor | None, classes: int) -> None:
                          f"one weight per class, shape ({classes},)")
 
 
-def _check_class_values(who: Any, target: Tensor, classes: int, ignore_index: int | None) -> None:
-    """Under CHECK_VALUES: every class index in [0, C) or equal to ``ignore_index`` (reads the data)."""
-    if not CHECK_VALUES:
-        return
-    xp = target.xp
-    y = target.data
+def _check_class_values(who: Any, target: Tensor, classes: int, ignore_index: int | None) -> bool:
+    """Check now that every class index is in [0, C) or equal to ``ignore_index``, where that costs no device
+    sync (host backends, or CHECK_VALUES); returns False where the check must be deferred (:func:`_defer_labels`)."""
+    if not check_now(target.backend):
+        return False
+    error = _class_value_error(who, target.backend, target.data, classes, ignore_index, "")
+    if error is not None:
+        raise error
+    return True
+
+
+def _class_value_error(who: Any, backend: Any, y: Any, classes: int, ignore_index: int | None,
+                       note: str) -> IndexError | None:
+    """The error naming the first class index outside [0, C) (reads the data), or None if there is none."""
+    xp = backend.xp
+    int64 = backend.dtype(D.int64)
+    y = y if y.dtype == int64 else xp.astype(y, int64)  # uint8 labels meet ignore_index=-100
     bad = (y < 0) | (y >= classes)
     if ignore_index is not None:
         bad = bad & (y != ignore_index)
     if not bool(xp.any(bad)):
-        return
+        return None
     flat = xp.reshape(bad, (-1,))
-    first = int(xp.argmax(xp.astype(flat, target.backend.dtype(D.int8))))
+    first = int(xp.argmax(xp.astype(flat, backend.dtype(D.int8))))
     value = int(xp.reshape(y, (-1,))[first])
     allowed = f"[0, {classes - 1}]" + (f" or ignore_index={ignore_index}" if ignore_index is not None else "")
-    raise IndexError(f"{who} got target class {value} with {classes} classes: class indices must be in {allowed}; "
-                     "check the labels (1-based? padding?) and the number of outputs of the model")
+    return IndexError(f"{who} got target class {value} with {classes} classes: class indices must be in {allowed}; "
+                      f"check the labels (1-based? padding?) and the number of outputs of the model{note}")
+
+
+def _defer_labels(who: Any, out: Tensor, target: Tensor, classes: int, ignore_index: int | None) -> Tensor:
+    """On a GPU backend, check the labels at the next synchronisation point (:mod:`anynn.ops._checks`) without
+    a launch or a sync now: a bad label makes its loss NaN, so the loss itself is the flag, and the labels are
+    read only when it is not finite. Only arrays are kept (never the tensors, whose graph would stay alive)."""
+    backend, loss, labels = out.backend, out.data, target.data
+
+    def check(where: str) -> IndexError | None:
+        total = backend.xp.sum(loss) if loss.ndim else loss
+        if math.isfinite(float(total)):
+            return None
+        return _class_value_error(who, backend, labels, classes, ignore_index,
+                                  f" ({DEFERRED_NOTE}; the bad label was in {where})")
+
+    defer(check)
+    return out
 
 
 def _check_unit_interval(who: Any, name: str, value: Tensor, fix: str) -> None:
-    """Under CHECK_VALUES: all entries within [0, 1] (reads the data)."""
-    if not CHECK_VALUES or value.numel() == 0:
+    """All entries within [0, 1], where that costs no device sync (host backends, or CHECK_VALUES); on GPU
+    backends values outside are not checked (their clamped logs give a finite loss)."""
+    if value.numel() == 0 or not check_now(value.backend):
         return
     xp = value.xp
     low, high = float(xp.min(value.data)), float(xp.max(value.data))
@@ -664,13 +694,14 @@ def _cross_entropy(who: Any, input: Tensor, target: Tensor, weight: Tensor | Non
         raise ValueError(f"{who} got ignore_index={ignore_index} with class-probability targets: ignore_index "
                          "applies only to class indices (as in PyTorch); drop those samples, or pass class indices")
     _check_class_weight(who, weight, classes)
-    if not probs:
-        _check_class_values(who, target, classes, ignore_index)
+    checked = probs or _check_class_values(who, target, classes, ignore_index)
     if weight is None and not probs and input.ndim == 2:
-        return SoftmaxCrossEntropy.apply(input, target, ignore_index=ignore_index, reduction=reduction,
-                                         label_smoothing=float(label_smoothing))
-    return CrossEntropy.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction,
-                              label_smoothing=float(label_smoothing), probs=probs)
+        out = SoftmaxCrossEntropy.apply(input, target, ignore_index=ignore_index, reduction=reduction,
+                                        label_smoothing=float(label_smoothing))
+    else:
+        out = CrossEntropy.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction,
+                                 label_smoothing=float(label_smoothing), probs=probs)
+    return out if checked else _defer_labels(who, out, target, classes, ignore_index)
 
 
 def _nll_loss(who: Any, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
@@ -679,8 +710,9 @@ def _nll_loss(who: Any, input: Tensor, target: Tensor, weight: Tensor | None, ig
     _check_reduction(who, reduction)
     _check_class_target(who, input, target, allow_probabilities=False)
     _check_class_weight(who, weight, classes)
-    _check_class_values(who, target, classes, ignore_index)
-    return NLL.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction)
+    checked = _check_class_values(who, target, classes, ignore_index)
+    out = NLL.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction)
+    return out if checked else _defer_labels(who, out, target, classes, ignore_index)
 
 
 def _multi_margin_loss(who: Any, input: Tensor, target: Tensor, p: int, margin: float, weight: Tensor | None,
@@ -693,8 +725,9 @@ def _multi_margin_loss(who: Any, input: Tensor, target: Tensor, p: int, margin: 
         raise ValueError(f"{who} got input of shape {input.shape}: expected (N, C) or (C,)")
     _check_class_target(who, input, target, allow_probabilities=False)
     _check_class_weight(who, weight, classes)
-    _check_class_values(who, target, classes, None)
-    return MultiMargin.apply(input, target, weight, p=int(p), margin=float(margin), reduction=reduction)
+    checked = _check_class_values(who, target, classes, None)
+    out = MultiMargin.apply(input, target, weight, p=int(p), margin=float(margin), reduction=reduction)
+    return out if checked else _defer_labels(who, out, target, classes, None)
 
 
 def _difference_loss(who: Any, kind: str, input: Tensor, target: Tensor, weight: Tensor | None, param: float,
@@ -731,7 +764,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
 
     Fused and stable (one log-softmax); ``weight`` rescales classes, ``ignore_index`` targets add nothing and
     are left out of the 'mean' denominator, ``label_smoothing`` mixes in the uniform distribution. Class
-    indices are range-checked only with ``CHECK_VALUES`` (see the module docstring).
+    indices are range-checked (at once on host backends, at the next synchronisation point on GPUs; see the
+    module docstring).
     """
     reduction = legacy_reduction(size_average, reduce, reduction)
     return _cross_entropy("F.cross_entropy", input, target, weight, ignore_index, reduction, label_smoothing)

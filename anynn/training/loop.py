@@ -17,6 +17,7 @@ import anynn
 from anynn.autograd.grad_mode import no_grad
 from anynn.autograd.tensor import Tensor
 from anynn.data.loader import epoch_seed
+from anynn.ops import _checks
 from anynn.profiler import host_point
 from anynn.training.checkpoint import load_checkpoint, save_checkpoint
 from anynn.training.history import History
@@ -69,7 +70,9 @@ def _non_finite(step: int, epoch: int, lr: float | None) -> NonFiniteLossError:
     return NonFiniteLossError(
         f"the training loss became NaN/inf at step {step} (epoch {epoch + 1}); training stopped. Try a lower "
         f"learning rate (now {lr}), gradient clipping (clip_grad_norm=1.0), or normalised inputs (raw 0..255 "
-        "pixel values are a classic cause); `with anynn.autograd.detect_anomaly():` names the op that produced it")
+        "pixel values are a classic cause); check the labels too: a class label outside [0, number of classes) "
+        "(1-based labels, a padding id) makes the loss NaN, and anynn's own losses name it (a custom loss_fn "
+        "does not); `with anynn.autograd.detect_anomaly():` names the op that produced the NaN")
 
 
 def _lr(optimizer) -> float | None:
@@ -83,12 +86,18 @@ def evaluate(model, loader, loss_fn: Callable | None = None) -> dict[str, float]
     was_training = model.training
     model.eval()
     meter = _Meter()
-    with no_grad():
-        for step, (x, y) in enumerate(loader):
-            logits = model(x)
-            meter.update(loss_fn(logits, y), logits, y, step)
-    model.train(was_training)
-    loss, acc, _ = meter.read()
+    try:
+        with no_grad():
+            for step, (x, y) in enumerate(loader):
+                _checks.set_step(f"evaluation batch {step}")
+                logits = model(x)
+                meter.update(loss_fn(logits, y), logits, y, step)
+    finally:
+        _checks.set_step(None)
+        model.train(was_training)
+    with host_point():
+        _checks.raise_deferred_errors()  # labels out of range, on GPU backends
+        loss, acc, _ = meter.read()
     return {"loss": loss, "acc": acc}
 
 
@@ -114,6 +123,7 @@ def _train_epoch(model, loader, optimizer, loss_fn, epoch: int, *, clip: float |
     for step, (x, y) in enumerate(loader):
         if step == 0 and check_first:
             _check_first_batch(x, y)
+        _checks.set_step(f"step {step} of epoch {epoch + 1}")
         try:
             logits = model(x)
             loss = loss_fn(logits, y)
@@ -127,6 +137,7 @@ def _train_epoch(model, loader, optimizer, loss_fn, epoch: int, *, clip: float |
         meter.update(loss.detach(), logits.detach(), y, step)
         if (step + 1) % log_every == 0:
             with host_point():
+                _checks.raise_deferred_errors()  # labels or indices out of range, checked late on GPU backends
                 mean_loss, acc, bad = meter.read()
             if bad >= 0:
                 raise _non_finite(bad, epoch, _lr(optimizer))
@@ -140,13 +151,17 @@ def _train_epoch(model, loader, optimizer, loss_fn, epoch: int, *, clip: float |
 
 def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None = None, val_loader=None,
         scheduler=None, clip_grad_norm: float | None = None, checkpoint: str | None = None, resume: bool = False,
-        seed: int = 0, progress: bool = True, log_every: int = 50, plot: str | None = None,
+        seed: int = 0, progress: bool | None = None, log_every: int = 50, plot: str | None = None,
         out=sys.stdout) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     ``checkpoint`` is written atomically after every epoch; with ``resume=True`` an existing checkpoint is
     loaded first and training continues from its epoch to the same final weights as an uninterrupted run.
-    Stops with NonFiniteLossError on a NaN/inf loss and with OutOfMemory (batch size named) when memory runs out.
+    Stops with NonFiniteLossError on a NaN/inf loss and with OutOfMemory (batch size named) when memory runs out;
+    a class label or embedding index out of range raises an IndexError naming it (at once on host backends, at
+    the next log point or epoch end on GPU backends, where the check waits for a synchronisation point).
+    ``progress``: a progress bar on stderr; None (the default) shows it only when stderr is a terminal, so a
+    redirected log gets the per-epoch lines alone.
     """
     loss_fn = loss_fn or anynn.nn.CrossEntropyLoss()
     history = History()
@@ -170,9 +185,11 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
             print(f"\ninterrupted during epoch {epoch + 1}{where}", file=out)
             raise
         finally:
+            _checks.set_step(None)
             if bar is not None:
                 bar.close()
         with host_point():  # the epoch end: metrics, evaluation, checkpoint
+            _checks.raise_deferred_errors()
             train_loss, train_acc, bad = meter.read()
             if bad >= 0:
                 raise _non_finite(bad, epoch, _lr(optimizer))
@@ -196,8 +213,20 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
     return history
 
 
-def _progress(enabled: bool, total: int, desc: str):
-    if not enabled:
+def should_show_progress(stream, requested: bool | None) -> bool:
+    """Progress bars go to a terminal only, unless asked for (True, ``--progress``) or off (False,
+    ``--no-progress``): a redirected log (``> train.log``, CI) gets the per-epoch lines without the bar's
+    carriage returns."""
+    if requested is not None:
+        return bool(requested)
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def _progress(requested: bool | None, total: int, desc: str):
+    if not should_show_progress(sys.stderr, requested):
         return None
     try:
         from tqdm import tqdm

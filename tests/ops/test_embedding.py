@@ -99,16 +99,19 @@ def test_embedding_empty_and_edge_indices(backend):
 def test_embedding_check_is_deferred_on_device_backends(monkeypatch):
     """On a GPU the range check must not sync: the indices are clamped, the bad value stays on the device and
     raise_deferred_index_errors raises it at the next synchronisation point (simulated here on numpy)."""
+    from anynn.ops import _checks
     from anynn.ops import embedding as E
 
-    monkeypatch.setattr(E, "on_host", lambda backend: False)
-    monkeypatch.setattr(E, "_DEFERRED", {})
+    monkeypatch.setattr(_checks, "on_host", lambda backend: False)
+    monkeypatch.setattr(_checks, "CHECK_VALUES", False)
+    _checks.raise_deferred_errors()
     layer = anynn.nn.Embedding(5, 2)
     out = layer(anynn.tensor([1, 9]))  # no error yet, and no out-of-bounds read
     np.testing.assert_array_equal(out.numpy()[1], layer.weight.numpy()[4])
     layer(anynn.tensor([2, 3]))  # a later good batch does not hide the earlier bad one
-    with pytest.raises(IndexError, match=r"^Embedding\(5, 2\) got index 9 \(found at a synchronisation point: the "
-                                         r"check is deferred on GPUs.*make num_embeddings at least 10"):
+    with pytest.raises(IndexError, match=r"^Embedding\(5, 2\) got index 9 at flat position 1 \(found at a "
+                                         r"synchronisation point: the check is deferred on GPUs; the bad index was "
+                                         r"in call 1 since .*make num_embeddings at least 10"):
         E.raise_deferred_index_errors()
     E.raise_deferred_index_errors()  # cleared once raised
     layer(anynn.tensor([0, 4]))

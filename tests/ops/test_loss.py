@@ -11,7 +11,7 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from anynn.ops import loss as L
+from anynn.ops import _checks
 from helpers import assert_close, leaf, torch_leaf, torch_or_skip
 
 REDUCTIONS = ["none", "mean", "sum"]
@@ -407,33 +407,52 @@ def test_option_errors(backend):
         F.cross_entropy(x, np.zeros(4, dtype=np.int64))
 
 
-def test_out_of_range_target_is_named_with_check_values(backend, monkeypatch):
-    monkeypatch.setattr(L, "CHECK_VALUES", True)
+def test_out_of_range_target_is_named_at_once_on_host_backends(backend):
+    """Issue 16: on a host backend (every backend of this fixture) a bad label raises at once, by default."""
+    assert _checks.on_host(backend) and not _checks.CHECK_VALUES
     x = anynn.zeros(4, 10)
     y = anynn.tensor(np.array([3, 10, -100, 2], dtype=np.int64))
     with pytest.raises(IndexError) as err:
-        F.cross_entropy(x, y)
+        F.cross_entropy(x, y)  # 2-D logits without class weights: the fused SoftmaxCrossEntropy pair
     assert str(err.value).startswith("F.cross_entropy got target class 10 with 10 classes: class indices must be "
                                      "in [0, 9] or ignore_index=-100")
+    with pytest.raises(IndexError, match=r"F\.cross_entropy got target class -1 with 3 classes"):
+        F.cross_entropy(anynn.zeros(2, 3, 2), anynn.tensor(np.array([[0, -1], [1, 2]])))  # the general CrossEntropy
+    with pytest.raises(IndexError, match=r"F\.cross_entropy got target class 3 with 3 classes"):
+        F.cross_entropy(anynn.zeros(2, 3), anynn.tensor(np.array([0, 3])), weight=anynn.ones(3))
     with pytest.raises(IndexError, match=r"F\.nll_loss got target class -1 with 10 classes"):
         F.nll_loss(x, anynn.tensor(np.array([-1, 0, 0, 0], dtype=np.int64)))
     with pytest.raises(IndexError, match=r"F\.multi_margin_loss got target class -100 with 10 classes: class "
                                          r"indices must be in \[0, 9\];"):
         F.multi_margin_loss(x, anynn.tensor(np.array([3, -100, 0, 0], dtype=np.int64)))
     assert np.isfinite(F.cross_entropy(x, anynn.tensor(np.array([3, 9, -100, 0], dtype=np.int64))).item())
+    assert _checks.pending() == 0  # nothing deferred on a host backend
 
 
-def test_probabilities_out_of_range_are_named_with_check_values(backend, monkeypatch):
-    monkeypatch.setattr(L, "CHECK_VALUES", True)
+def test_probabilities_out_of_range_are_named_on_host_backends(backend):
     x = anynn.tensor(np.array([0.2, 1.5]), dtype=anynn.float64)
     with pytest.raises(ValueError, match=r"F\.binary_cross_entropy got input values in \[0\.2, 1\.5\]: expected "
                                          r"probabilities in \[0, 1\]; apply sigmoid first"):
         F.binary_cross_entropy(x, anynn.zeros(2, dtype=anynn.float64))
+    with pytest.raises(ValueError, match=r"F\.binary_cross_entropy got target values in \[-1, 0\]"):
+        F.binary_cross_entropy(anynn.full((2,), 0.5, dtype=anynn.float64),
+                               anynn.tensor(np.array([-1.0, 0.0]), dtype=anynn.float64))
 
 
-def test_out_of_range_target_without_check_values_gives_nan_not_a_wrong_read(backend, monkeypatch):
-    """Without the (syncing) check, a bad label is clamped and poisons its row's loss and gradient with NaN."""
-    monkeypatch.setattr(L, "CHECK_VALUES", False)
+@pytest.fixture
+def as_if_on_a_gpu(monkeypatch):
+    """The numpy backend treated as a device backend: value checks are deferred, as on CuPy."""
+    monkeypatch.setattr(_checks, "on_host", lambda backend: False)
+    monkeypatch.setattr(_checks, "CHECK_VALUES", False)
+    _checks.raise_deferred_errors()  # nothing left over from elsewhere
+    yield
+    assert _checks.pending() == 0, "a test left deferred checks behind"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the all-ignored batch's 0/0 mean, as in PyTorch
+def test_out_of_range_target_on_a_device_is_nan_then_named_at_the_sync_point(backend, as_if_on_a_gpu):
+    """On a GPU the check must not sync: the bad label is clamped (never a wrong read), its row's loss and
+    gradient are NaN, and raise_deferred_errors names the loss, the step and the label afterwards."""
     x = leaf(np.zeros((3, 4)))
     y = anynn.tensor(np.array([1, 4, 2], dtype=np.int64))
     loss = F.cross_entropy(x, y, reduction="none")
@@ -441,12 +460,78 @@ def test_out_of_range_target_without_check_values_gives_nan_not_a_wrong_read(bac
     values, grads = loss.numpy(), x.grad.numpy()
     assert np.isnan(values[1]) and np.all(np.isfinite(values[[0, 2]]))
     assert np.all(np.isnan(grads[1])) and np.all(np.isfinite(grads[[0, 2]]))
-    assert np.isnan(F.nll_loss(x, anynn.tensor(np.array([0, -3, 0], dtype=np.int64))).item())
+    with pytest.raises(IndexError, match=r"^F\.cross_entropy got target class 4 with 4 classes: class indices must "
+                                         r"be in \[0, 3\] or ignore_index=-100; .* \(found at a synchronisation "
+                                         r"point: the check is deferred on GPUs; the bad label was in call 1 since"):
+        _checks.raise_deferred_errors()
+    _checks.set_step("step 7 of epoch 2")
+    try:
+        assert np.isnan(F.nll_loss(x, anynn.tensor(np.array([0, -3, 0], dtype=np.int64))).item())
+    finally:
+        _checks.set_step(None)
+    with pytest.raises(IndexError, match=r"^F\.nll_loss got target class -3 with 4 classes.*was in step 7 of epoch 2"):
+        _checks.raise_deferred_errors()
     assert np.isnan(F.multi_margin_loss(x, y).item())
+    with pytest.raises(IndexError, match=r"^F\.multi_margin_loss got target class 4 with 4 classes"):
+        _checks.raise_deferred_errors()
+    F.cross_entropy(x, anynn.tensor(np.array([1, -100, 3], dtype=np.int64)))  # good labels: nothing raised
+    F.cross_entropy(x, anynn.full((3,), -100, dtype=anynn.int64))  # all ignored: NaN mean, but no bad label
+    assert _checks.pending() == 2
+    _checks.raise_deferred_errors()
+
+
+def test_device_label_check_with_check_values_raises_at_once(backend, as_if_on_a_gpu, monkeypatch):
+    monkeypatch.setattr(_checks, "CHECK_VALUES", True)
+    with pytest.raises(IndexError, match=r"^F\.cross_entropy got target class 5 with 4 classes"):
+        F.cross_entropy(anynn.zeros(2, 4), anynn.tensor(np.array([0, 5], dtype=np.int64)))
+
+
+def test_deferred_label_check_costs_no_launch_sync_or_upload_on_the_cupy_mirror():
+    """The counting backend mirroring CuPy: a loss call with a deferred check launches exactly what it launched
+    before (the loss output is the flag), syncs and uploads nothing, and the error comes at the sync point."""
+    from anynn import profiler
+    from anynn.backends import backend_for
+
+    _checks.raise_deferred_errors()
+    with anynn.use_backend(backend_for("counting", "cupy")):
+        x = anynn.zeros(4, 10, requires_grad=True)
+        good = anynn.tensor(np.array([3, 9, 0, 2]))
+        bad = anynn.tensor(np.array([3, 10, 0, 2]))
+        F.cross_entropy(x, good).backward()  # warm-up: one-time constants are made here
+        _checks.raise_deferred_errors()
+        counts = []
+        for y in (good, bad):
+            with profiler.capture_safe(), profiler.count() as tally:
+                F.cross_entropy(x, y).backward()
+            counts.append((tally.launches, tally.syncs, tally.uploads))
+        assert counts[0] == counts[1] and counts[0][1:] == (0, 0)
+        with profiler.capture_safe():
+            F.cross_entropy(x, good)
+        assert _checks.pending() == 3
+        with pytest.raises(IndexError, match=r"^F\.cross_entropy got target class 10 with 10 classes.*deferred on "
+                                             r"GPUs; the bad label was in call 2 since"):
+            _checks.raise_deferred_errors()
+        assert _checks.pending() == 0
+
+
+def test_deferred_checks_keep_no_graph_alive_and_stay_bounded(as_if_on_a_gpu):
+    import gc
+    import weakref
+
+    x = anynn.zeros(2, 3, requires_grad=True)
+    loss = F.cross_entropy(x * 2.0, anynn.tensor(np.array([0, 1])))
+    ref = weakref.ref(loss)
+    del loss
+    gc.collect()
+    assert ref() is None  # the pending check holds arrays, never the loss tensor and its graph
+    for _ in range(_checks.MAX_PENDING + 10):
+        F.nll_loss(x, anynn.tensor(np.array([0, 1])))
+    assert _checks.pending() == _checks.MAX_PENDING
+    _checks.raise_deferred_errors()
 
 
 def test_anynn_debug_environment_variable_sets_check_values():
-    probe = "import anynn.ops.loss as L; print(L.CHECK_VALUES)"
+    probe = "import anynn.ops._checks as C; print(C.CHECK_VALUES)"
     results = {}
     for value in ("1", "0", ""):
         env = dict(os.environ, ANYNN_DEBUG=value)

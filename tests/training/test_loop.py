@@ -75,3 +75,94 @@ def test_plot_is_written(tmp_path):
     _, history = _run(2)
     assert history.plot(str(tmp_path / "curves.png"))
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_non_finite_loss_hint_mentions_labels(backend):
+    """A NaN loss that anynn's losses cannot explain (here a custom loss_fn) still points at the labels."""
+    x, y = blobs(64)
+    model = _model()
+    opt = anynn.optim.SGD(model.parameters(), lr=0.1)
+    nan_loss = lambda logits, target: (logits * float("nan")).mean()  # noqa: E731
+    with pytest.raises(NonFiniteLossError, match=r"check the labels too: a class label outside \[0, number of "
+                                                 r"classes\) \(1-based labels, a padding id\) makes the loss NaN"):
+        fit(model, DataLoader(TensorDataset(x, y), batch_size=32), opt, 1, loss_fn=nan_loss, progress=False,
+            out=io.StringIO())
+
+
+def _bad_label_run(bad_at: int, log_every: int = 50, val: bool = False, around=None):
+    import contextlib
+
+    x, y = blobs(64)
+    labels = y.numpy().copy()
+    labels[bad_at] = 3  # three classes: 3 is one past the last
+    y = anynn.tensor(labels)
+    model = _model()
+    opt = anynn.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    good = DataLoader(TensorDataset(x, anynn.tensor(np.clip(labels, 0, 2))), batch_size=16)
+    train, val_loader = (good, loader) if val else (loader, None)
+    with around or contextlib.nullcontext():
+        return fit(model, train, opt, 1, val_loader=val_loader, progress=False, log_every=log_every,
+                   out=io.StringIO())
+
+
+def test_fit_names_an_out_of_range_label_at_once_on_host_backends(backend):
+    with pytest.raises(IndexError, match=r"^CrossEntropyLoss\(\) got target class 3 with 3 classes: class indices "
+                                         r"must be in \[0, 2\] or ignore_index=-100; check the labels"):
+        _bad_label_run(bad_at=37)
+
+
+@pytest.mark.parametrize("log_every", [2, 50])
+def test_fit_names_an_out_of_range_label_at_its_next_host_point_on_a_gpu(monkeypatch, log_every):
+    """On a GPU backend (simulated: numpy with deferred checks) the label is named at the next log point, or at
+    the epoch end, with the step it was in; evaluation batches are named as such."""
+    from anynn.ops import _checks
+
+    monkeypatch.setattr(_checks, "on_host", lambda backend: False)
+    monkeypatch.setattr(_checks, "CHECK_VALUES", False)
+    with pytest.raises(IndexError, match=r"^CrossEntropyLoss\(\) got target class 3 with 3 classes.*\(found at a "
+                                         r"synchronisation point: the check is deferred on GPUs; the bad label was "
+                                         r"in step 2 of epoch 1\)"):
+        _bad_label_run(bad_at=37, log_every=log_every)  # batch 16: sample 37 is in step 2
+    assert _checks.pending() == 0
+    with pytest.raises(IndexError, match=r"the bad label was in evaluation batch 2\)"):
+        _bad_label_run(bad_at=37, val=True)
+    assert _checks.pending() == 0
+
+
+def test_fit_with_deferred_label_checks_stays_capture_safe_on_the_cupy_mirror():
+    """The counting backend mirroring CuPy: a bad label reaches fit's log point without any sync in the steps
+    (capture_safe raises on one), and the log point names it."""
+    from anynn import profiler
+    from anynn.backends import backend_for
+    from anynn.ops import _checks
+
+    with anynn.use_backend(backend_for("counting", "cupy")):
+        with pytest.raises(IndexError, match=r"got target class 3 with 3 classes.*deferred on GPUs; the bad "
+                                             r"label was in step 2 of epoch 1"):
+            _bad_label_run(bad_at=37, log_every=4, around=profiler.capture_safe())
+    assert _checks.pending() == 0
+
+
+def test_progress_none_shows_a_bar_only_on_a_terminal(monkeypatch):
+    """progress=None (the default): a bar on a terminal, none in a redirected log; True/False force it."""
+    from anynn.training import loop
+    from anynn.cli import should_show_progress
+
+    assert should_show_progress is loop.should_show_progress  # one home
+    made = []
+    monkeypatch.setattr(loop, "_progress", lambda requested, total, desc: made.append(
+        loop.should_show_progress(loop.sys.stderr, requested)))
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    x, y = blobs(32)
+    for stream, requested in [(io.StringIO(), None), (Terminal(), None), (io.StringIO(), True), (Terminal(), False)]:
+        monkeypatch.setattr(loop.sys, "stderr", stream)
+        model = _model()
+        opt = anynn.optim.SGD(model.parameters(), lr=0.1)
+        kwargs = {} if requested is None else {"progress": requested}
+        fit(model, DataLoader(TensorDataset(x, y), batch_size=16), opt, 1, out=io.StringIO(), **kwargs)
+    assert made == [False, True, True, False]
