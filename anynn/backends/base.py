@@ -38,6 +38,9 @@ class Backend:
     fused: Mapping[str, FusedKernels] = MappingProxyType({})
     #: What compiled the fused kernels ("numba"), or None where there are none.
     compiler: str | None = None
+    #: Whether optimizers update all parameters as flat buffers by default (``foreach=None``): where every array
+    #: operation is a kernel launch (GPUs). On a CPU the extra pass that gathers the gradients costs more.
+    multi_tensor_updates: bool = False
 
     def __init__(self, device: str | None = None):
         self.xp, self.device, self.device_name = self._load(device)

@@ -366,6 +366,7 @@ class CountingBackend(Backend):
         import array_api_compat.numpy as compat
 
         self.mirrors = device or "cupy"
+        self.multi_tensor_updates = self.mirrors == "cupy"
         if self.mirrors == "cupy":
             from anynn.backends.cupy import sync_free_clip, sync_free_sign
 

@@ -165,6 +165,7 @@ class CupyBackend(Backend):
     #: The fused CUDA kernels by op name (read by class: the counting backend mirrors them without a GPU).
     fused = _cuda_kernels()
     compiler = "numba-cuda" if fused else None
+    multi_tensor_updates = True
 
     def _load(self, device: str | None):
         try:

@@ -35,6 +35,7 @@ class TorchBackend(Backend):
             if dev.index >= count:
                 raise BackendUnavailable(f"asked for {device!r} but only {count} GPU(s) exist "
                                          f"(cuda:0..cuda:{count - 1})")
+        self.multi_tensor_updates = dev.type == "cuda"
         return xp, dev, str(dev)
 
     def manual_seed(self, seed: int | None) -> None:

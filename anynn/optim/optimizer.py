@@ -11,8 +11,12 @@ backend and dtype on flat buffers that hold all those parameters, their gradient
 (:mod:`anynn.optim.flat`), so a step costs a handful of array operations instead of a handful per parameter.
 Where that could differ from PyTorch's per-parameter semantics it runs the per-parameter update instead: for a
 bucket in a step where some of its parameters have no gradient (PyTorch skips them: no decay, no momentum), or
-whose parameters' states differ (some without state yet, different Adam step counts). A group with
-``foreach=False`` always runs per parameter.
+whose parameters' states differ (some without state yet, different Adam step counts).
+
+As in PyTorch, ``foreach=None`` (the default) chooses by device: flat where every array operation is a kernel
+launch (``Backend.multi_tensor_updates``: the cupy backend, torch on CUDA), per parameter on CPU backends, where
+gathering the gradients costs a pass over memory and saves nothing. ``foreach=True`` runs flat on any backend,
+``foreach=False`` always per parameter.
 """
 from __future__ import annotations
 
@@ -195,9 +199,14 @@ class Optimizer:
         """Run ``_update`` once per bucket of the group on its flat buffers, for each bucket whose parameters
         all have a gradient and states that agree; the indices (in the group) of the parameters it updated."""
         done: set[int] = set()
-        if not self.elementwise or group.get("foreach") is False:
+        foreach = group.get("foreach")
+        if not self.elementwise or foreach is False:
+            return done
+        if foreach is None and not any(p.backend.multi_tensor_updates for p in group["params"]):
             return done
         for bucket in self._group_buckets(gi, group["params"]):
+            if foreach is None and not bucket.params[0].backend.multi_tensor_updates:
+                continue
             bucket_grads = [grads[i] for i in bucket.indices]
             if any(grad is None for grad in bucket_grads):
                 continue

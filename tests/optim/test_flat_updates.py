@@ -344,3 +344,30 @@ def test_foreach_option_is_kept_in_param_groups(backend):
     p = Parameter(anynn.tensor([1.0], dtype=F64))
     assert optim.Adam([p]).param_groups[0]["foreach"] is None
     assert optim.SGD([p], foreach=False).state_dict()["param_groups"][0]["foreach"] is False
+
+
+@pytest.mark.real_preference
+def test_foreach_none_chooses_flat_updates_by_device():
+    """As PyTorch's foreach default: flat where array operations are kernel launches (the cupy backend, here
+    its counting mirror), per parameter on CPU backends; True and False force either."""
+    from anynn import profiler
+    from anynn.backends import backend_for
+
+    def optimizer_launches(backend, **kwargs):
+        with anynn.use_backend(backend):
+            params = [anynn.randn(3, requires_grad=True) for _ in range(8)]
+            opt = optim.SGD(params, lr=0.1, momentum=0.9, **kwargs)
+            for _ in range(2):
+                for p in params:
+                    p.grad = anynn.ones(3)
+                with profiler.count() as tally:
+                    opt.step()
+        return tally.launches
+
+    gpu_like, cpu_like = backend_for("counting", "cupy"), backend_for("counting", "numpy")
+    assert gpu_like.multi_tensor_updates and not cpu_like.multi_tensor_updates
+    assert not backend_for("numpy").multi_tensor_updates
+    assert optimizer_launches(gpu_like) == 8 + 4                  # gathering + the flat update
+    assert optimizer_launches(cpu_like) == 8 * 4                  # per parameter
+    assert optimizer_launches(cpu_like, foreach=True) == 8 + 4
+    assert optimizer_launches(gpu_like, foreach=False) == 8 * 4
