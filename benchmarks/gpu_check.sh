@@ -13,6 +13,8 @@
 #   bench_cupy   anynn bench on cupy with --compare-torch (PyTorch on the same CUDA device), one run per
 #                model -> bench_cupy_<model>.json
 #   tests        the suite on the cupy backend, pytest-xdist workers, per-test timeouts -> tests.log, tests.xml
+#   counts       launches, host syncs and uploads per step as cupy makes them, beside PyTorch's op count
+#                (anynn bench --count, on the CPU) -> counts.json
 #   bench_numpy  the same models on numpy (the CPU reference) -> bench_numpy_<model>.json
 #   summary      summary.txt
 # The bench runs first: its numbers are what a loan is for, and the suite may use whatever time is left.
@@ -55,7 +57,7 @@ if [ "$DRY" = 1 ]; then
     BENCH_EXTRA=(--batch-size 32)
     WORKERS=${GPU_CHECK_WORKERS:-2}
     TEST_ARGS=${GPU_CHECK_TESTS:-tests/backends/test_cupy_backend.py -k erf_keeps}
-    SHARES=(env:10 wheels:5 bench_cupy:20 tests:15 bench_numpy:10)
+    SHARES=(env:10 wheels:5 bench_cupy:20 counts:10 tests:15 bench_numpy:10)
 else
     BUDGET=${GPU_CHECK_BUDGET:-450}
     GPU=cupy
@@ -64,7 +66,7 @@ else
     BENCH_EXTRA=()
     WORKERS=${GPU_CHECK_WORKERS:-8}
     TEST_ARGS=${GPU_CHECK_TESTS:-tests --ignore=tests/test_gpu_check.py}  # (its dry runs are CPU work)
-    SHARES=(env:20 wheels:20 bench_cupy:150 tests:200 bench_numpy:60)
+    SHARES=(env:20 wheels:20 bench_cupy:150 counts:40 tests:180 bench_numpy:40)
 fi
 # ------------------------------------------------------------------ the steps (each runs in its own process)
 env_step() {
@@ -95,14 +97,17 @@ wheels_step() {  # array-api-compat / array-api-strict from the carried wheels, 
 }
 
 bench() {  # bench LABEL BACKEND [more flags]: one anynn bench run per model -> bench_LABEL_MODEL.json
-    local label=$1 backend=$2 count=() model rc=0  # (one run each, so a timeout keeps the models done)
+    local label=$1 backend=$2 model rc=0  # (one run each, so a timeout keeps the models done)
     shift 2
-    "$PY" -m anynn bench --help 2>/dev/null | grep -q -- "--count" && count=(--count)  # launches, syncs per step
     for model in ${MODELS//,/ }; do
         "$PY" -m anynn bench --models "$model" --backends "$backend" "$@" --epochs 1 --images "$IMAGES" \
-            "${BENCH_EXTRA[@]}" "${count[@]}" --json "$OUT/bench_${label}_$model.json" || rc=$?
+            "${BENCH_EXTRA[@]}" --json "$OUT/bench_${label}_$model.json" || rc=$?
     done
     return $rc
+}
+counts_step() {  # launches, host syncs and uploads per step as cupy makes them (counted on the CPU), and PyTorch's
+    "$PY" -m anynn bench --count --models "$MODELS" --backends cupy,numpy --compare-torch --verbose \
+        --json "$OUT/counts.json"
 }
 bench_cupy_step() { bench cupy "$GPU" --compare-torch; }
 bench_numpy_step() { bench numpy numpy; }
@@ -154,7 +159,7 @@ step() {  # step NAME: run one step under timeout (which kills its whole process
 }
 
 # The bench first: its numbers are what a loan is for; the suite gets what is left, the CPU reference last.
-for name in env wheels bench_cupy tests bench_numpy; do
+for name in env wheels bench_cupy counts tests bench_numpy; do
     step "$name"
 done
 echo "gpu_check: done in $(( $(date +%s) - START ))s" | tee -a "$OUT/gpu_check.log"

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu_check.sh")
-STEPS = ["env", "wheels", "bench_cupy", "tests", "bench_numpy"]
+STEPS = ["env", "wheels", "bench_cupy", "counts", "tests", "bench_numpy"]
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
                                 reason="needs bash and coreutils' timeout")
@@ -51,6 +51,9 @@ def test_dry_run_writes_every_artefact(tmp_path):
         assert bench["failures"] == []
     compared = json.loads((tmp_path / "bench_cupy_mlp.json").read_text())["results"][0]
     assert compared["torch_device"] == "cpu" and compared["torch_seconds_per_epoch"] > 0, "--compare-torch ran"
+    counts = json.loads((tmp_path / "counts.json").read_text())["counts"]
+    assert [(c["model"], c["mirrors"]) for c in counts] == [("mlp", "cupy"), ("mlp", "numpy")]
+    assert counts[0]["launches"] > 0 and counts[0]["syncs"] == 0 and counts[0]["torch_ops"] > 0
     assert " passed" in (tmp_path / "tests.log").read_text() and (tmp_path / "tests.xml").exists()
     summary = (tmp_path / "summary.txt").read_text()
     assert summary.count(" ok ") == len(STEPS) and "mlp on numpy" in summary
@@ -63,6 +66,7 @@ def test_a_failing_step_is_recorded_and_the_others_still_run(tmp_path):
     steps = _steps(tmp_path)
     assert list(steps) == STEPS
     assert steps["bench_cupy"][0] == "2" and steps["bench_numpy"][0] == "2"  # anynn bench: unknown model
+    assert steps["counts"][0] == "2"
     assert steps["tests"][0] == "0" and steps["env"][0] == "0"
     assert "unknown model" in (tmp_path / "bench_cupy.log").read_text()
     assert "FAILED (rc 2)" in (tmp_path / "summary.txt").read_text()
