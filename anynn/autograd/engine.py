@@ -4,10 +4,24 @@ Two loops, no recursion (so a chain of any length works): the first counts, for 
 the root, how many recorded uses will send it a gradient; the second runs each node's backward only once
 all of those uses have reported (Kahn's algorithm), so a tensor used twice gets the sum of both gradients
 before it passes anything on.
+
+Two hooks let code outside autograd follow a backward pass (``DistributedDataParallel`` starts reducing a
+bucket of gradients while the rest of backward still runs, then finishes at the end):
+
+* ``register_post_accumulate_grad_hook(leaf, hook)``: ``hook(leaf)`` runs right after the engine has added
+  this backward's gradient into ``leaf.grad``. A leaf receives all of its gradient at once (the second loop
+  sums every use first), so the hook runs at most once per backward, and not at all when no gradient reached
+  the leaf. Returns a handle whose ``remove()`` unregisters it.
+* ``queue_callback(fn)``: called *during* a backward (from a hook or a Function's backward), runs ``fn()``
+  once after the current backward has finished its walk, in queueing order. Callbacks queued by a backward
+  that raises are dropped.
+
+(PyTorch's ``Tensor.register_post_accumulate_grad_hook`` and ``Variable._execution_engine.queue_callback``.)
 """
 from __future__ import annotations
 
-from typing import Any
+import weakref
+from typing import Any, Callable
 
 from anynn.autograd import anomaly
 from anynn.autograd.tensor import BackendMismatchError, Tensor
@@ -17,6 +31,46 @@ _FREED = ("backward() went through a graph a second time, but its saved arrays w
 
 
 _ONES: dict[tuple, Any] = {}  # backward()'s seeds; never written to, like every gradient array
+_LEAF_HOOKS: dict[int, dict[object, Callable[[Tensor], None]]] = {}  # id(leaf) -> its post-accumulate hooks
+_QUEUED: list[Callable[[], None]] = []  # end-of-backward callbacks, innermost backward's last
+_RUNNING = [0]  # how many backward passes are walking now (a hook may run another)
+
+
+class HookHandle:
+    """Returned by ``register_post_accumulate_grad_hook``; ``remove()`` unregisters the hook."""
+
+    def __init__(self, key: int, token: object):
+        self._key, self._token = key, token
+
+    def remove(self) -> None:
+        hooks = _LEAF_HOOKS.get(self._key)
+        if hooks is not None:
+            hooks.pop(self._token, None)
+            if not hooks:
+                del _LEAF_HOOKS[self._key]
+
+
+def register_post_accumulate_grad_hook(tensor: Tensor, hook: Callable[[Tensor], None]) -> HookHandle:
+    """Run ``hook(tensor)`` each time a backward has accumulated its gradient into the leaf ``tensor.grad``."""
+    if not isinstance(tensor, Tensor) or not tensor.is_leaf or not tensor.requires_grad:
+        raise RuntimeError("register_post_accumulate_grad_hook needs a leaf tensor that requires grad (a "
+                           "parameter); a non-leaf's gradient is not accumulated")
+    key = id(tensor)
+    hooks = _LEAF_HOOKS.get(key)
+    if hooks is None:
+        hooks = _LEAF_HOOKS[key] = {}
+        weakref.finalize(tensor, _LEAF_HOOKS.pop, key, None)  # an id may be reused once the tensor is gone
+    token = object()
+    hooks[token] = hook
+    return HookHandle(key, token)
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback()`` once when the backward now running has finished (call it from a hook)."""
+    if not _RUNNING[0]:
+        raise RuntimeError("queue_callback can only be called during backward (from a hook or a Function's "
+                           "backward)")
+    _QUEUED.append(callback)
 
 
 def _count_uses(root: Tensor) -> dict[int, int]:
@@ -85,9 +139,24 @@ def _seed(root: Tensor, grad: Any) -> Any:
 
 
 def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
-    """Accumulate d(root)/d(t) into ``t.grad`` for every leaf ``t`` (and every tensor with ``retain_grad()``).
+    """Accumulate d(root)/d(t) into ``t.grad`` for every leaf ``t`` (and every tensor with ``retain_grad()``),
+    then run the callbacks queued during the walk."""
+    start = len(_QUEUED)
+    _RUNNING[0] += 1
+    try:
+        _walk(root, grad, retain_graph)
+    except BaseException:
+        del _QUEUED[start:]
+        raise
+    finally:
+        _RUNNING[0] -= 1
+    while len(_QUEUED) > start:
+        _QUEUED.pop(start)()
 
-    The loop runs once per recorded op, so it is kept flat (a node's backward is called in place)."""
+
+def _walk(root: Tensor, grad: Any, retain_graph: bool) -> None:
+    """The tape walk. The loop runs once per recorded op, so it is kept flat (a node's backward is called in
+    place)."""
     if not root.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad: no input had requires_grad=True, "
                            "or it was computed under anynn.no_grad()")
@@ -96,12 +165,18 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> 
     grads: dict[int, Any] = {id(root): seed}
     ready = [root]
     checking = anomaly.flag.enabled
+    leaf_hooks = _LEAF_HOOKS
     while ready:
         tensor = ready.pop()
         g = grads.pop(id(tensor), None)
         node = tensor._node
         if g is not None and (node is None or tensor._retain):
             _accumulate(tensor, g)
+            if leaf_hooks and node is None:
+                hooks = leaf_hooks.get(id(tensor))
+                if hooks:
+                    for hook in list(hooks.values()):
+                        hook(tensor)
         if node is None:
             continue
         try:
@@ -146,4 +221,4 @@ def _padded(node: Any, grads: tuple) -> tuple:
     return grads + (None,) * (count - len(grads))
 
 
-__all__ = ["run_backward"]
+__all__ = ["HookHandle", "queue_callback", "register_post_accumulate_grad_hook", "run_backward"]

@@ -10,5 +10,6 @@
 from anynn.data import transforms
 from anynn.data.dataset import Dataset, ImageDataset, TensorDataset
 from anynn.data.loader import DataLoader, collate
+from anynn.data.sampler import DistributedSampler
 
-__all__ = ["DataLoader", "Dataset", "ImageDataset", "TensorDataset", "collate", "transforms"]
+__all__ = ["DataLoader", "Dataset", "DistributedSampler", "ImageDataset", "TensorDataset", "collate", "transforms"]

@@ -9,10 +9,14 @@ backend), and it is drawn from a private generator, so it neither consumes nor d
 stream (dropout, init, augmentation). Each ``iter(loader)`` uses the current epoch and then advances it; a
 resumed run calls ``loader.set_epoch(k)`` before iterating to get exactly epoch ``k``'s order again. Without a
 seed, orders come from the backend's global generator (reproducible under ``anynn.manual_seed``).
+
+``sampler=`` (e.g. ``anynn.distributed.DistributedSampler``) gives the indices instead: the loader batches
+them in the order the sampler yields, ``len(loader)`` counts batches of ``len(sampler)`` indices, and
+``loader.set_epoch(k)`` is passed on to the sampler.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from anynn import backends as B
 from anynn import dtypes as D
@@ -32,31 +36,43 @@ class DataLoader:
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None, transform: Callable[[Tensor], Tensor] | None = None):
+                 seed: int | None = None, transform: Callable[[Tensor], Tensor] | None = None,
+                 sampler: Iterable[int] | None = None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if seed is not None and not isinstance(seed, int):
             raise TypeError(f"DataLoader: seed must be an int or None, got {seed!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler= and shuffle=True are exclusive: the sampler decides the order "
+                             "(DistributedSampler shuffles by itself)")
+        if sampler is not None and (not hasattr(sampler, "__iter__") or not hasattr(sampler, "__len__")):
+            raise TypeError(f"DataLoader: sampler must be an iterable of indices with a length, got "
+                            f"{type(sampler).__name__}")
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.seed = seed
         self.transform = transform
+        self.sampler = sampler
         self.epoch = 0
         self._rng: dict[B.Backend, B.Backend] = {}
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration use epoch ``epoch``'s order (resume a run: ``loader.set_epoch(k)``)."""
         self.epoch = int(epoch)
+        if self.sampler is not None and hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[Batch]:
         epoch, self.epoch = self.epoch, self.epoch + 1
-        if isinstance(self.dataset, TensorDataset):
+        if self.sampler is not None:
+            batches = self._sampled_batches()
+        elif isinstance(self.dataset, TensorDataset):
             batches = self._tensor_batches(epoch)
         else:
             batches = self._item_batches(epoch)
@@ -64,11 +80,12 @@ class DataLoader:
 
     def __repr__(self) -> str:
         return (f"DataLoader(dataset={type(self.dataset).__name__}, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch})")
+                f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed}, epoch={self.epoch}"
+                + (f", sampler={self.sampler!r})" if self.sampler is not None else ")"))
 
     # ------------------------------------------------------------ ordering
     def _bounds(self) -> Iterator[tuple[int, int]]:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield start, min(start + self.batch_size, n)
 
@@ -94,6 +111,20 @@ class DataLoader:
         order = self._permutation(backend, epoch)
         for start, stop in self._bounds():
             yield dataset.batch(Tensor._make(order[start:stop], backend))
+
+    def _sampled_batches(self) -> Iterator[Batch]:
+        indices = [int(i) for i in self.sampler]
+        if len(indices) != len(self.sampler):
+            raise RuntimeError(f"DataLoader: the sampler yielded {len(indices)} indices but its len() is "
+                               f"{len(self.sampler)}")
+        if isinstance(self.dataset, TensorDataset):
+            backend = self.dataset.backend
+            order = backend.asarray(indices, D.int64)  # one upload per epoch
+            for start, stop in self._bounds():
+                yield self.dataset.batch(Tensor._make(order[start:stop], backend))
+            return
+        for start, stop in self._bounds():
+            yield collate([self.dataset[i] for i in indices[start:stop]])
 
     def _item_batches(self, epoch: int) -> Iterator[Batch]:
         n = len(self.dataset)

@@ -14,3 +14,5 @@ from anynn.nn.rnn import *  # noqa: F401,F403
 from anynn.nn.sparse import *  # noqa: F401,F403
 from anynn.nn import functional, init  # noqa: E402
 from anynn.nn import utils  # noqa: E402
+from anynn.distributed.sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm  # noqa: E402,F401
+from anynn.nn import parallel  # noqa: E402,F401
