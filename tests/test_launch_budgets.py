@@ -13,8 +13,9 @@ import pytest
 from anynn.bench import count_step
 
 BUDGETS = {"mlp": 25, "lenet5": 60, "vgg_small": 120, "resnet18": 400}
-#: The numpy backend's own path (Numba kernels, each one call): no target, a ceiling against regressions.
-NUMPY_CEILINGS = {"mlp": 50, "lenet5": 90, "vgg_small": 120, "resnet18": 330}
+#: The numpy backend's own path (Numba kernels, each one call; one update per parameter, as CPU backends keep by
+#: default; the class labels checked at once, one host read): no target, a ceiling against regressions.
+NUMPY_CEILINGS = {"mlp": 65, "lenet5": 120, "vgg_small": 180, "resnet18": 500}
 
 
 @pytest.mark.parametrize("model", list(BUDGETS))
@@ -29,4 +30,4 @@ def test_cupy_step_stays_within_its_launch_budget_without_syncs_or_uploads(model
 def test_numpy_step_stays_under_its_ceiling(model):
     counts = count_step(model, "numpy")
     assert counts.launches <= NUMPY_CEILINGS[model], counts.report
-    assert counts.syncs == 0 and counts.uploads == 0, counts.report
+    assert counts.syncs == 1 and counts.uploads == 0, counts.report  # the label check reads one flag
