@@ -8,7 +8,7 @@ VENV=${ANYNN_VENV:-.venv}
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
 # torch==2.13.0 is a local CPU wheel on this machine kind; a bare "torch" would pull a multi-GB CUDA build.
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-"$VENV/bin/python" -m pip install -q -e ".[test,plot,fast]"
+"$VENV/bin/python" -m pip install -q -e ".[test,plot,fast,mpi]"  # mpi: the distributed tests run, not skip
 bash ci/ensure_fashion_mnist.sh  # the real-data tests skip (saying why) where it cannot be had
 export ANYNN_TEST_BACKENDS=${ANYNN_TEST_BACKENDS:-numpy,array_api_strict,torch,cupy}
 exec "$VENV/bin/python" -m pytest "$@"
