@@ -209,7 +209,7 @@ def test_numpy_array_into_a_model_says_wrap_it(backend):
 
 def test_numpy_array_into_a_model_that_starts_with_flatten_says_wrap_it(backend):
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
-    with raises(TypeError, "Flatten(start_dim=1, end_dim=-1) got a numpy.ndarray", "anynn.tensor(...)"):
+    with raises(TypeError, "Flatten(start_dim=1, end_dim=-1) got input of type numpy.ndarray", "anynn.tensor(...)"):
         model(np.zeros((2, 1, 2, 2), dtype=np.float32))
 
 

@@ -7,6 +7,7 @@ from anynn.autograd.tensor import Tensor
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
 from anynn.ops import activation as A
+from anynn.ops._checks import number_arg, size_arg, tensor_arg
 
 
 def _inplace_repr(inplace: bool) -> str:
@@ -21,6 +22,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
+        tensor_arg(self, input)
         return A.relu(input)
 
     def extra_repr(self) -> str:
@@ -32,10 +34,12 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
+        number_arg("LeakyReLU", "negative_slope", negative_slope)
         self.negative_slope = negative_slope
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
+        tensor_arg(self, input)
         return A.leaky_relu(input, self.negative_slope)
 
     def extra_repr(self) -> str:
@@ -47,6 +51,8 @@ class PReLU(Module):
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, *, dtype: D.DType | str | None = None):
         super().__init__()
+        num_parameters = size_arg("PReLU", "num_parameters", num_parameters, minimum=1)
+        number_arg("PReLU", "init", init)
         self.num_parameters = num_parameters
         self.init = init
         self.weight = Parameter(full((num_parameters,), float(init), dtype=dtype))
@@ -57,6 +63,7 @@ class PReLU(Module):
         initializers.constant_(self.weight, self.init)
 
     def forward(self, input: Tensor) -> Tensor:
+        tensor_arg(self, input)
         n = self.num_parameters
         if n != 1 and (input.ndim < 2 or input.shape[1] != n):
             raise ValueError(f"{self!r} got input of shape {input.shape}: expected {n} channels in dimension 1; "
@@ -72,10 +79,12 @@ class ELU(Module):
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
+        number_arg("ELU", "alpha", alpha)
         self.alpha = alpha
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
+        tensor_arg(self, input)
         return A.elu(input, self.alpha)
 
     def extra_repr(self) -> str:
@@ -92,6 +101,7 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, input: Tensor) -> Tensor:
+        tensor_arg(self, input)
         return A.gelu(input, self.approximate)
 
     def extra_repr(self) -> str:
@@ -100,11 +110,13 @@ class GELU(Module):
 
 class Sigmoid(Module):
     def forward(self, input: Tensor) -> Tensor:
+        tensor_arg(self, input)
         return A.sigmoid(input)
 
 
 class Tanh(Module):
     def forward(self, input: Tensor) -> Tensor:
+        tensor_arg(self, input)
         return A.tanh(input)
 
 
@@ -116,7 +128,8 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        return A.softmax(input, self.dim)
+        tensor_arg(self, input)
+        return A.softmax(input, self.dim, _who=self)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -130,7 +143,8 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        return A.log_softmax(input, self.dim)
+        tensor_arg(self, input)
+        return A.log_softmax(input, self.dim, _who=self)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

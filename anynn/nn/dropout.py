@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from anynn.autograd.tensor import Tensor
 from anynn.nn.module import Module
-from anynn.ops.dropout import dropout, dropout2d
+from anynn.ops.dropout import check_p, dropout, dropout2d
 
 
 class _DropoutNd(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"{type(self).__name__}: dropout probability has to be between 0 and 1, but got {p}")
+        check_p(p, type(self).__name__)
         self.p = p
         self.inplace = inplace
 
@@ -22,16 +21,14 @@ class Dropout(_DropoutNd):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return dropout(input, self.p, self.training)
+        return dropout(input, self.p, self.training, _who=self)
 
 
 class Dropout2d(_DropoutNd):
     """Zero whole channels of an (N, C, H, W) input with probability ``p`` (Tompson et al., 2015)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        if input.ndim not in (3, 4):
-            raise ValueError(f"{self!r} got input of shape {input.shape}: expected 4-D (N, C, H, W) or 3-D (N, C, L)")
-        return dropout2d(input, self.p, self.training)
+        return dropout2d(input, self.p, self.training, _who=self)
 
 
 __all__ = ["Dropout", "Dropout2d"]

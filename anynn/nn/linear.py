@@ -10,6 +10,7 @@ from anynn.autograd.tensor import Tensor
 from anynn.nn import init
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
+from anynn.ops._checks import size_arg
 from anynn.ops.linear import linear
 
 
@@ -32,6 +33,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  dtype: D.DType | str | None = None):
         super().__init__()
+        in_features = size_arg("Linear", "in_features", in_features)
+        out_features = size_arg("Linear", "out_features", out_features)
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(zeros(out_features, in_features, dtype=dtype))

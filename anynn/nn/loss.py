@@ -80,8 +80,7 @@ class SmoothL1Loss(_Loss):
     def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean",
                  beta: float = 1.0) -> None:
         super().__init__(size_average, reduce, reduction)
-        if beta < 0:
-            raise ValueError(f"SmoothL1Loss got beta={beta}: expected beta >= 0")
+        L.check_beta("SmoothL1Loss", beta)
         self.beta = beta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -93,8 +92,7 @@ class HuberLoss(_Loss):
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction=reduction)
-        if delta <= 0:
-            raise ValueError(f"HuberLoss got delta={delta}: expected delta > 0")
+        L.check_delta("HuberLoss", delta)
         self.delta = delta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ from anynn.autograd.tensor import Tensor
 from anynn.nn import init
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
+from anynn.ops._checks import number_arg, size_arg, tensor_arg
 from anynn.ops.norm import batch_norm, layer_norm
 
 
@@ -21,6 +22,11 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, *, bias: bool = True, dtype: D.DType | str | None = None):
         super().__init__()
+        who = type(self).__name__
+        num_features = size_arg(who, "num_features", num_features)
+        number_arg(who, "eps", eps)
+        if momentum is not None:
+            number_arg(who, "momentum", momentum)
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum
@@ -58,6 +64,10 @@ class _BatchNorm(Module):
                 init.zeros_(self.bias)
 
     def _check_input(self, input: Tensor) -> None:
+        tensor_arg(self, input)
+        if self.training and not self.eps > 0:
+            raise ValueError(f"{self!r}: eps must be positive in training (it keeps the division by the batch "
+                             f"standard deviation finite), got eps={self.eps}; use the default 1e-05")
         if input.ndim not in self._ranks:
             raise ValueError(f"{self!r} got input of shape {input.shape}: expected {self._layout} with "
                              f"C={self.num_features}; {self._rank_hint(input.ndim)}")
@@ -118,7 +128,14 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, *, dtype: D.DType | str | None = None):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        if isinstance(normalized_shape, (list, tuple)):
+            shape = tuple(size_arg("LayerNorm", "normalized_shape", n) for n in normalized_shape)
+        else:
+            shape = (size_arg("LayerNorm", "normalized_shape", normalized_shape),)
+        if not shape:
+            raise ValueError("LayerNorm got normalized_shape=(): expected at least one size, the trailing dimensions "
+                             "to normalise over, e.g. LayerNorm(512) for inputs of shape (*, 512)")
+        number_arg("LayerNorm", "eps", eps)
         self.normalized_shape = shape
         self.eps = eps
         self.elementwise_affine = elementwise_affine
@@ -139,6 +156,7 @@ class LayerNorm(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
+        tensor_arg(self, input)
         n = len(self.normalized_shape)
         if input.ndim < n or input.shape[input.ndim - n:] != self.normalized_shape:
             raise ValueError(f"{self!r} got input of shape {input.shape}: expected (*, "

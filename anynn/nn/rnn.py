@@ -16,11 +16,11 @@ from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
 from anynn.ops import recurrent as R
 
-def _mode(base: str, nonlinearity: str) -> str:
+def _mode(base: str, nonlinearity: str, who: str | None = None) -> str:
     if base != "RNN":
         return base
     if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+        raise ValueError(f"{who or base} got nonlinearity={nonlinearity!r}: expected 'tanh' or 'relu'")
     return "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
 
@@ -58,7 +58,7 @@ class RNNCellBase(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"):
         super().__init__()
         _check_sizes(type(self).__name__, input_size, hidden_size)
-        self._mode = _mode(self._base, nonlinearity)
+        self._mode = _mode(self._base, nonlinearity, type(self).__name__)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         gates = R.GATES[self._mode] * hidden_size
         self.weight_ih = Parameter(zeros(gates, input_size))
@@ -298,7 +298,7 @@ class RNN(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False):
-        super().__init__(_mode("RNN", nonlinearity), input_size, hidden_size, num_layers, bias, batch_first,
+        super().__init__(_mode("RNN", nonlinearity, type(self).__name__), input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional)
         self.nonlinearity = nonlinearity
 

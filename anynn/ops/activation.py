@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
+from typing import Any
 
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
+from anynn.ops._checks import tensor_arg
 from anynn.ops._util import unbroadcast
 from anynn.ops.elementwise import Relu, Sigmoid, Tanh
 
@@ -184,29 +187,39 @@ class LogSoftmax(Function):
         return grad - xp.exp(out) * xp.sum(grad, axis=ctx.axis, keepdims=True)
 
 
-def _softmax_axis(name: str, dim: int | None, ndim: int) -> int:
+def _softmax_axis(name: Any, dim: int | None, ndim: int) -> int:
     """``dim`` checked and made non-negative; None picks PyTorch's legacy implicit dimension, with a warning."""
     if dim is None:
         dim = 0 if ndim in (0, 1, 3) else 1
         warnings.warn(f"Implicit dimension choice for {name} has been deprecated; pass dim= explicitly "
                       f"(using dim={dim})", stacklevel=3)
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"{name} got dim={dim!r}: expected an int (the dimension to normalise over)")
     if not -max(ndim, 1) <= dim < max(ndim, 1):
         raise IndexError(f"{name}: dim {dim} is out of range for a tensor with {ndim} dimension(s)")
     return dim % max(ndim, 1)
 
 
-def softmax(input: Tensor, dim: int | None = None) -> Tensor:
+def softmax(input: Tensor, dim: int | None = None, _who: Any = "softmax") -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``, computed after subtracting the maximum so it never overflows."""
+    tensor_arg(_who, input)
+    axis = _softmax_axis(_who, dim, input.ndim)
     if input.ndim == 0:
         return input * 0.0 + 1.0
-    return Softmax.apply(input, axis=_softmax_axis("softmax", dim, input.ndim))
+    if input.numel() == 0:  # nothing to normalise (NumPy's max has no identity for an empty axis)
+        return input * 1.0
+    return Softmax.apply(input, axis=axis)
 
 
-def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:
+def log_softmax(input: Tensor, dim: int | None = None, _who: Any = "log_softmax") -> Tensor:
     """x - logsumexp(x) along ``dim``; finite for any finite logits (1e4 included)."""
+    tensor_arg(_who, input)
+    axis = _softmax_axis(_who, dim, input.ndim)
     if input.ndim == 0:
         return input * 0.0
-    return LogSoftmax.apply(input, axis=_softmax_axis("log_softmax", dim, input.ndim))
+    if input.numel() == 0:
+        return input * 1.0
+    return LogSoftmax.apply(input, axis=axis)
 
 
 __all__ = ["elu", "gelu", "leaky_relu", "log_softmax", "prelu", "relu", "sigmoid", "softmax", "tanh"]

@@ -28,10 +28,13 @@ def ntuple(value: IntOrTuple, n: int, name: str, who: Any) -> tuple[int, ...]:
     """``value`` as an n-tuple of ints (an int is repeated), PyTorch's ``_pair``/``_single``."""
     if isinstance(value, int) and not isinstance(value, bool):
         return (value,) * n
-    value = tuple(value)
-    if len(value) != n or not all(isinstance(v, int) for v in value):
+    try:
+        items = tuple(value)
+    except TypeError:  # 2.5, None: not iterable
+        raise ValueError(f"{describe(who)}: {name} must be an int or a tuple of {n} ints, got {value!r}") from None
+    if len(items) != n or not all(isinstance(v, int) for v in items):
         raise ValueError(f"{describe(who)}: {name} must be an int or a tuple of {n} ints, got {value!r}")
-    return value
+    return items
 
 
 def describe(who: Any) -> str:

@@ -6,8 +6,11 @@ reproducible on a given backend.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from anynn.autograd.function import Function
 from anynn.autograd.tensor import Tensor
+from anynn.ops._checks import number_arg, tensor_arg
 
 
 class Dropout(Function):
@@ -28,34 +31,50 @@ class Dropout(Function):
         return grad * ctx.saved[0]
 
 
-def _check_p(p: float, name: str) -> None:
+def check_p(p: float, name: str) -> float:
+    """``p`` as a float in [0, 1], else an error naming ``name`` (the layer or the function)."""
+    number_arg(name, "p", p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{name}: dropout probability has to be between 0 and 1, but got {p}")
+    return float(p)
 
 
-def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def _check_input(input: Tensor, name: str) -> None:
+    tensor_arg(name, input)
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"{name} got input of dtype {input.dtype.name}: expected a floating-point tensor (dropout "
+                        "scales the kept values by 1/(1-p)); convert it with input.float()")
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+            _who: Any = "dropout") -> Tensor:
     """Element-wise inverted dropout (PyTorch's ``F.dropout``); the identity when not ``training`` or ``p=0``.
 
     ``inplace`` is accepted for compatibility; anynn never overwrites an input autograd may need.
     """
-    _check_p(p, "dropout")
+    check_p(p, _who)
+    tensor_arg(_who, input)
     if not training or p == 0.0:
         return input
+    _check_input(input, _who)
     if p == 1.0:
         return input * 0.0
     return Dropout.apply(input, p=float(p))
 
 
-def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+              _who: Any = "dropout2d") -> Tensor:
     """Channel-wise dropout (PyTorch's ``F.dropout2d``): zero whole feature maps of an (N, C, H, W) input.
 
     A 3-D input is treated as (N, C, L), as PyTorch does, so each (sample, channel) row is kept or dropped.
     """
-    _check_p(p, "dropout2d")
+    check_p(p, _who)
+    tensor_arg(_who, input)
     if input.ndim not in (3, 4):
-        raise ValueError(f"dropout2d: expected a 4-D (N, C, H, W) or 3-D (N, C, L) input, got shape {input.shape}")
+        raise ValueError(f"{_who} got input of shape {input.shape}: expected 4-D (N, C, H, W) or 3-D (N, C, L)")
     if not training or p == 0.0:
         return input
+    _check_input(input, _who)
     if p == 1.0:
         return input * 0.0
     mask_shape = input.shape[:2] + (1,) * (input.ndim - 2)

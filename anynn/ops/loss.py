@@ -26,7 +26,7 @@ from typing import Any, Callable
 from anynn import dtypes as D
 from anynn.autograd.function import Context, Function
 from anynn.autograd.tensor import Tensor
-from anynn.ops._checks import DEFERRED_NOTE, check_now, defer
+from anynn.ops._checks import DEFERRED_NOTE, check_now, defer, number_arg
 from anynn.ops._fused import FusedOp
 from anynn.ops._util import shape_of, unbroadcast
 
@@ -672,6 +672,21 @@ def _check_pair(who: Any, input: Tensor, target: Tensor, same_shape: bool) -> No
                   "(N, N)). Please ensure they have the same size.", stacklevel=3)
 
 
+def check_beta(who: Any, beta: float) -> None:
+    """SmoothL1's ``beta``: a number >= 0 (NaN refused, as PyTorch does)."""
+    number_arg(who, "beta", beta)
+    if not beta >= 0:
+        raise ValueError(f"{who} got beta={beta}: expected beta >= 0 (the width of the quadratic zone; 0 is L1)")
+
+
+def check_delta(who: Any, delta: float) -> None:
+    """Huber's ``delta``: a number > 0 (NaN refused, as PyTorch does)."""
+    number_arg(who, "delta", delta)
+    if not delta > 0:
+        raise ValueError(f"{who} got delta={delta}: expected delta > 0 (where the loss turns from quadratic to "
+                         "linear; 1.0 is the default)")
+
+
 def _check_elementwise_weight(who: Any, name: str, weight: Tensor | None, input: Tensor, exact: bool) -> None:
     _check_tensor(who, name, weight, optional=True)
     if weight is None:
@@ -687,6 +702,7 @@ def _cross_entropy(who: Any, input: Tensor, target: Tensor, weight: Tensor | Non
                    reduction: str, label_smoothing: float) -> Tensor:
     classes = _class_dim_input(who, input)
     _check_reduction(who, reduction)
+    number_arg(who, "label_smoothing", label_smoothing)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{who} got label_smoothing={label_smoothing}: expected a value in [0.0, 1.0]")
     probs = _check_class_target(who, input, target, allow_probabilities=True)
@@ -796,16 +812,14 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = No
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """Squared error (halved, over ``beta``) below ``beta``, absolute error above it."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    if beta < 0:
-        raise ValueError(f"F.smooth_l1_loss got beta={beta}: expected beta >= 0")
+    check_beta("F.smooth_l1_loss", beta)
     return _difference_loss("F.smooth_l1_loss", "smooth_l1", input, target, None, beta, reduction)
 
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
                weight: Tensor | None = None) -> Tensor:
     """Halved squared error below ``delta``, ``delta``-scaled absolute error above it."""
-    if delta <= 0:
-        raise ValueError(f"F.huber_loss got delta={delta}: expected delta > 0")
+    check_delta("F.huber_loss", delta)
     return _difference_loss("F.huber_loss", "huber", input, target, weight, delta, reduction)
 
 

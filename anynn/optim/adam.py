@@ -26,6 +26,9 @@ class Adam(Optimizer):
                  decoupled_weight_decay: bool = False, foreach: bool | None = None):
         name = type(self).__name__
         check_hyperparameters(name, lr=lr, eps=eps, weight_decay=weight_decay)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{name} got betas={betas!r}: expected a pair of floats (beta1, beta2), each in [0, 1), "
+                            "e.g. betas=(0.9, 0.999)")
         betas = tuple(betas)
         for i, beta in enumerate(betas):
             check_hyperparameters(name, **{f"betas[{i}]": beta})

@@ -244,9 +244,9 @@ def test_cell_errors(backend):
 
 
 def test_constructor_errors():
-    with pytest.raises(ValueError, match=r"Unknown nonlinearity 'sigmoid'. Select from 'tanh' or 'relu'."):
+    with pytest.raises(ValueError, match=r"^RNN got nonlinearity='sigmoid': expected 'tanh' or 'relu'$"):
         nn.RNN(3, 4, nonlinearity="sigmoid")
-    with pytest.raises(ValueError, match=r"Unknown nonlinearity 'gelu'"):
+    with pytest.raises(ValueError, match=r"^RNNCell got nonlinearity='gelu': expected 'tanh' or 'relu'$"):
         nn.RNNCell(3, 4, nonlinearity="gelu")
     with pytest.raises(ValueError, match=r"LSTM: dropout should be a number in range \[0, 1\]"):
         nn.LSTM(3, 4, num_layers=2, dropout=1.5)

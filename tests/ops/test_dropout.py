@@ -89,5 +89,6 @@ def test_dropout_errors(backend):
     x = anynn.zeros(2, 3)
     with pytest.raises(ValueError, match=r"dropout: dropout probability has to be between 0 and 1, but got 1.5"):
         F.dropout(x, p=1.5)
-    with pytest.raises(ValueError, match=r"dropout2d: expected a 4-D \(N, C, H, W\) or 3-D \(N, C, L\) input"):
+    with pytest.raises(ValueError, match=r"dropout2d got input of shape \(2, 3\): expected 4-D \(N, C, H, W\) or "
+                                         r"3-D \(N, C, L\)"):
         F.dropout2d(x)
