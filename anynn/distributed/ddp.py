@@ -65,6 +65,9 @@ class DistributedDataParallel(Module):
 
         if not isinstance(module, Module):
             raise TypeError(f"DistributedDataParallel wraps an anynn.nn.Module, got {type(module).__name__}")
+        if comm is not None and not isinstance(comm, dist.Communicator):
+            raise TypeError(f"DistributedDataParallel: comm must be an anynn.distributed Communicator or None, got "
+                            f"{comm!r}")
         self.module = module
         self.comm = dist.get_communicator() if comm is None else comm
         self.broadcast_buffers = bool(broadcast_buffers)

@@ -86,6 +86,11 @@ class SyncBatchNorm(_BatchNorm):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, *, comm=None, bias: bool = True, dtype=None):
+        from anynn.distributed.communicator import Communicator
+
+        if comm is not None and not isinstance(comm, Communicator):
+            raise TypeError(f"SyncBatchNorm: comm must be an anynn.distributed Communicator or None (the job's own, "
+                            f"from anynn.distributed.init()), got {comm!r}")
         super().__init__(num_features, eps, momentum, affine, track_running_stats, bias=bias, dtype=dtype)
         self.comm = comm
 
