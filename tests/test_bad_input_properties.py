@@ -44,10 +44,7 @@ OPTIMIZERS = sorted(n for n in dir(optim) if inspect.isclass(getattr(optim, n))
                     and issubclass(getattr(optim, n), optim.Optimizer) and n != "Optimizer")
 
 # Known failures in files this test's author does not own: class -> (file, what goes wrong).
-KNOWN: dict[str, tuple[str, str]] = {
-    "SyncBatchNorm": ("anynn/distributed/sync_batchnorm.py", "comm=-2.5 (not a communicator) is accepted and the call "
-                      "raises AttributeError: 'float' object has no attribute 'size'"),
-}
+KNOWN: dict[str, tuple[str, str]] = {}
 
 BAD_SCALARS = [0, -1, -2.5, float("nan"), float("inf"), "3", None, True, (2, 2), [1]]
 SIZES = st.one_of(st.integers(1, 4), st.sampled_from([0, -1, 2.5, "2", None, True, (2,)]))

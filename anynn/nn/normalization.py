@@ -84,6 +84,12 @@ class _BatchNorm(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         self._check_input(input)
+        if self.training and input.numel() == 0:
+            return input * 1.0  # an empty batch: nothing to normalise, no statistics to update (as PyTorch)
+        if self.training and input.numel() // self.num_features <= 1:
+            raise ValueError(f"{self!r} got input of shape {input.shape}: expected more than 1 value per channel "
+                             "when training (the batch variance of one value is 0); use a batch larger than 1, "
+                             "or model.eval()")
         factor: float | Tensor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             tracked = self.num_batches_tracked

@@ -36,6 +36,9 @@ CASES = {
                                       r"^LayerNorm got normalized_shape=\(\): expected at least one size"),
     "LayerNorm numpy input": (lambda: nn.LayerNorm(3)(np.zeros((2, 3))), TypeError,
                               r"^LayerNorm\(\(3,\), .*\) got input of type numpy\.ndarray: expected an anynn Tensor"),
+    "BatchNorm2d one value per channel": (lambda: nn.BatchNorm2d(3)(anynn.zeros(1, 3, 1, 1)), ValueError,
+                                          r"^BatchNorm2d\(3, .*\) got input of shape \(1, 3, 1, 1\): expected more than "
+                                          r"1 value per channel when training"),
     # dropout.py
     "Dropout2d p='3'": (lambda: nn.Dropout2d(p="3"), TypeError, r"^Dropout2d got p='3' of type str: expected a float$"),
     "Dropout int64 input": (lambda: nn.Dropout()(anynn.tensor(np.arange(4))), TypeError,
@@ -130,6 +133,8 @@ def test_edge_cases_pytorch_accepts_work_as_in_pytorch():
         assert nn.Flatten()(anynn.zeros(0, 0)).shape == tuple(torch.nn.Flatten()(torch.zeros(0, 0)).shape)
         assert nn.Dropout(0.0)(anynn.tensor(np.arange(3))).shape == (3,)  # p=0: the identity, ints included
         assert nn.Dropout().eval()(anynn.tensor(np.arange(3))).shape == (3,)
+        assert nn.BatchNorm2d(1)(anynn.zeros(0, 1, 0, 0)).shape == tuple(
+            torch.nn.BatchNorm2d(1)(torch.zeros(0, 1, 0, 0)).shape)  # an empty batch in training
         assert nn.BatchNorm1d(2, eps=0.0).eval()(anynn.zeros(3, 2)).shape == (3, 2)  # eps=0 is fine in eval
         assert nn.HuberLoss(delta=math.inf)(anynn.zeros(2), anynn.ones(2)).item() == pytest.approx(
             torch.nn.HuberLoss(delta=math.inf)(torch.zeros(2), torch.ones(2)).item())
