@@ -4,12 +4,23 @@ Metrics are accumulated on the device and read back only when the progress displ
 ``log_every`` steps), so a GPU backend is never synchronised per step. Each epoch reseeds every backend from
 ``(seed, epoch)`` (the loader's ``epoch_seed``), and tells the loader its epoch, so a run resumed from a checkpoint after epoch k draws
 exactly the same shuffles, dropout masks and augmentations as an uninterrupted run.
+
+Under ``mpiexec -n N`` (``anynn.distributed`` initialised) every rank runs ``fit`` on its shard of the data
+(``DistributedSampler``) and a ``DistributedDataParallel`` model: only rank 0 prints, draws progress, plots and
+writes checkpoints (atomically, then a barrier); the meters' sums are combined over the ranks at every log
+point and epoch end (inside the host points), so every rank reports the same numbers and takes the same
+decisions (a NaN loss on any rank stops every rank at the same point); ``evaluate`` combines its sums once, at
+the end. Resume: rank 0 reads the checkpoint and broadcasts its bytes (no shared filesystem assumed). Dropout
+and augmentation draw from a per-rank seed (rank 0's is the single-process one), so ranks draw different masks
+and a resumed run with the same world size reproduces an uninterrupted one. Ranks with different numbers of
+batches are an error at the start of the epoch (instead of a hang at its last step).
 """
 from __future__ import annotations
 
 import math
 import os
 import sys
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -34,6 +45,7 @@ class _Meter:
         self.loss_sum: Any = None
         self.correct: Any = None
         self.count = 0
+        self.global_count = 0  # count over every rank, as of the last read()
         self.first_bad: Any = None
 
     def update(self, loss: Tensor, logits: Tensor, target: Tensor, step: int) -> None:
@@ -53,11 +65,76 @@ class _Meter:
             self.first_bad = xp.where(self.first_bad >= 0, self.first_bad, bad)
         self.count += n
 
-    def read(self) -> tuple[float, float, int]:
-        """Host values (one synchronisation): mean loss, accuracy, first non-finite step or -1."""
+    def local(self) -> tuple[int, float, float, int]:
+        """This process's host sums (one synchronisation): count, loss sum, correct, first non-finite step or -1."""
         if self.count == 0:
+            return 0, 0.0, 0.0, -1
+        return self.count, float(self.loss_sum), float(self.correct), int(self.first_bad)
+
+    def read(self, comm=None, what: str = "metrics", error: BaseException | None = None) -> tuple[float, float, int]:
+        """Mean loss, accuracy and first non-finite step (or -1), over every rank of ``comm`` when given.
+
+        Across ranks: the sums of count, loss and correct answers, and the earliest non-finite step, combined
+        in rank order (one small collective, so every rank gets the same bits). ``error``: a deferred check
+        that failed on this rank; it travels with the sums, so every rank raises instead of the others waiting.
+        """
+        count, loss_sum, correct, bad = self.local() if error is None else (0, 0.0, 0.0, -1)
+        if comm is not None and comm.size > 1:
+            everyone = comm.allgather_object((count, loss_sum, correct, bad, None if error is None else str(error)),
+                                             what=what)
+            failed = [(rank, e[4]) for rank, e in enumerate(everyone) if e[4] is not None]
+            if error is not None:
+                raise error
+            if failed:
+                rank, message = failed[0]
+                raise RankFailed(f"rank {rank} failed at {what}: {message}")
+            count = sum(e[0] for e in everyone)
+            loss_sum = math.fsum(e[1] for e in everyone)
+            correct = math.fsum(e[2] for e in everyone)
+            bads = [e[3] for e in everyone if e[3] >= 0]
+            bad = min(bads) if bads else -1
+        elif error is not None:
+            raise error
+        self.global_count = count
+        if count == 0:
             return math.nan, math.nan, -1
-        return float(self.loss_sum) / self.count, float(self.correct) / self.count, int(self.first_bad)
+        return loss_sum / count, correct / count, bad
+
+
+class RankFailed(RuntimeError):
+    """Another rank of a distributed run failed a check (its message is in this one); this rank stops too."""
+
+
+def _comm():
+    """The communicator of a distributed run, or None for one process (anynn.distributed not initialised)."""
+    from anynn import distributed as dist
+
+    if not dist.is_initialized():
+        return None
+    comm = dist.get_communicator()
+    return comm if comm.size > 1 else None
+
+
+def _unwrap(model):
+    """The module inside a DistributedDataParallel (checkpoints hold it, with its model record)."""
+    from anynn.distributed import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def rank_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """The seed of dropout and augmentation for ``epoch`` on ``rank``: the loader's ``epoch_seed`` on rank 0
+    (a one-process run's), mixed with the rank elsewhere so ranks draw different masks."""
+    return epoch_seed(seed, epoch) ^ (rank * 0x9E3779B97F4A7C15 % 2 ** 63)
+
+
+def _deferred_error() -> BaseException | None:
+    """The deferred value checks' error (labels or indices out of range on GPU backends), or None."""
+    try:
+        _checks.raise_deferred_errors()
+    except (IndexError, ValueError) as err:
+        return err
+    return None
 
 
 def _check_first_batch(x: Tensor, y: Tensor) -> None:
@@ -81,7 +158,10 @@ def _lr(optimizer) -> float | None:
 
 
 def evaluate(model, loader, loss_fn: Callable | None = None) -> dict[str, float]:
-    """Mean loss and accuracy of ``model`` over ``loader`` in eval mode, without recording gradients."""
+    """Mean loss and accuracy of ``model`` over ``loader`` in eval mode, without recording gradients.
+
+    In a distributed run each rank evaluates its shard (``DistributedSampler(..., pad=False)``: no sample
+    counted twice) and the sums are combined once, at the end; every rank returns the same numbers."""
     loss_fn = loss_fn or anynn.nn.CrossEntropyLoss()
     was_training = model.training
     model.eval()
@@ -96,8 +176,8 @@ def evaluate(model, loader, loss_fn: Callable | None = None) -> dict[str, float]
         _checks.set_step(None)
         model.train(was_training)
     with host_point():
-        _checks.raise_deferred_errors()  # labels out of range, on GPU backends
-        loss, acc, _ = meter.read()
+        error = _deferred_error()  # labels out of range, on GPU backends
+        loss, acc, _ = meter.read(_comm(), "evaluation sums", error)
     return {"loss": loss, "acc": acc}
 
 
@@ -113,7 +193,7 @@ def _out_of_memory(err: BaseException, batch_size: int, backend) -> OutOfMemory:
 
 
 def _train_epoch(model, loader, optimizer, loss_fn, epoch: int, *, clip: float | None, check_first: bool,
-                 log_every: int, bar) -> tuple[_Meter, float]:
+                 log_every: int, bar, comm=None) -> tuple[_Meter, float]:
     """One pass over ``loader``; returns the meter and the seconds it took. Reads the device only to refresh."""
     from anynn.nn.utils import clip_grad_norm_
 
@@ -137,14 +217,14 @@ def _train_epoch(model, loader, optimizer, loss_fn, epoch: int, *, clip: float |
         meter.update(loss.detach(), logits.detach(), y, step)
         if (step + 1) % log_every == 0:
             with host_point():
-                _checks.raise_deferred_errors()  # labels or indices out of range, checked late on GPU backends
-                mean_loss, acc, bad = meter.read()
+                error = _deferred_error()  # labels or indices out of range, checked late on GPU backends
+                mean_loss, acc, bad = meter.read(comm, f"metrics at step {step + 1} of epoch {epoch + 1}", error)
             if bad >= 0:
                 raise _non_finite(bad, epoch, _lr(optimizer))
             if bar is not None:
                 bar.update(step + 1 - shown)
                 bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{acc:.4f}",
-                                img_s=f"{meter.count / (time.perf_counter() - began):.0f}")
+                                img_s=f"{meter.global_count / (time.perf_counter() - began):.0f}")
             shown = step + 1
     return meter, time.perf_counter() - began
 
@@ -162,24 +242,35 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
     the next log point or epoch end on GPU backends, where the check waits for a synchronisation point).
     ``progress``: a progress bar on stderr; None (the default) shows it only when stderr is a terminal, so a
     redirected log gets the per-epoch lines alone.
+
+    Under ``mpiexec`` (``anynn.distributed`` initialised, a ``DistributedDataParallel`` model and a
+    ``DistributedSampler``), see the module docstring: rank 0 alone prints, plots and checkpoints; the
+    numbers are every rank's together.
     """
     loss_fn = loss_fn or anynn.nn.CrossEntropyLoss()
+    comm = _comm()
+    rank = comm.rank if comm is not None else 0
+    if rank != 0:  # only rank 0 prints, draws progress and plots
+        out, progress, plot = _Silent(), False, None
     history = History()
     start = 0
-    if checkpoint and resume and os.path.exists(checkpoint):
+    if checkpoint and resume:
         with host_point():
-            state = load_checkpoint(checkpoint, model, optimizer, scheduler)
-        start, history = state["epoch"], History(state["history"])
-        print(f"resumed from {checkpoint} after epoch {start}", file=out)
+            state = _resume(checkpoint, model, optimizer, scheduler, comm)
+        if state is not None:
+            start, history = state["epoch"], History(state["history"])
+            print(f"resumed from {checkpoint} after epoch {start}", file=out)
     for epoch in range(start, epochs):
-        anynn.manual_seed(epoch_seed(seed, epoch))
+        anynn.manual_seed(rank_seed(seed, epoch, rank))
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
+        if comm is not None:
+            _check_batch_counts(comm, len(train_loader), epoch)
         model.train()
         bar = _progress(progress, len(train_loader), f"epoch {epoch + 1}/{epochs}")
         try:
             meter, seconds = _train_epoch(model, train_loader, optimizer, loss_fn, epoch, clip=clip_grad_norm,
-                                          check_first=epoch == start, log_every=log_every, bar=bar)
+                                          check_first=epoch == start, log_every=log_every, bar=bar, comm=comm)
         except KeyboardInterrupt:
             where = f"; resume with resume=True (last checkpoint: {checkpoint})" if checkpoint else ""
             print(f"\ninterrupted during epoch {epoch + 1}{where}", file=out)
@@ -189,13 +280,16 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
             if bar is not None:
                 bar.close()
         with host_point():  # the epoch end: metrics, evaluation, checkpoint
-            _checks.raise_deferred_errors()
-            train_loss, train_acc, bad = meter.read()
+            error = _deferred_error()
+            train_loss, train_acc, bad = meter.read(comm, f"metrics at the end of epoch {epoch + 1}", error)
             if bad >= 0:
                 raise _non_finite(bad, epoch, _lr(optimizer))
             record = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc, "val_loss": None,
                       "val_acc": None, "lr": _lr(optimizer), "seconds": seconds,
-                      "samples_per_s": meter.count / seconds if seconds > 0 else None}
+                      "samples_per_s": meter.global_count / seconds if seconds > 0 else None}
+            if comm is not None:  # rank 0's clock: every rank records (and checkpoints) the same history
+                record["seconds"], record["samples_per_s"] = comm.broadcast_object(
+                    (record["seconds"], record["samples_per_s"]), 0, what=f"epoch {epoch + 1} timing")
             if val_loader is not None:
                 metrics = evaluate(model, val_loader, loss_fn)
                 record["val_loss"], record["val_acc"] = metrics["loss"], metrics["acc"]
@@ -206,11 +300,62 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
                     scheduler.step(record["val_loss"] if record["val_loss"] is not None else train_loss)
                 else:
                     scheduler.step()
-            if checkpoint:
-                save_checkpoint(checkpoint, model, optimizer, scheduler, epoch + 1, history.state_dict())
+            if checkpoint and rank == 0:
+                save_checkpoint(checkpoint, _unwrap(model), optimizer, scheduler, epoch + 1, history.state_dict())
+            if checkpoint and comm is not None:
+                comm.barrier(what=f"barrier after rank 0 wrote the checkpoint of epoch {epoch + 1}")
             if plot:
                 history.plot(plot)
     return history
+
+
+class _Silent:
+    """Where the other ranks' lines go."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _check_batch_counts(comm, batches: int, epoch: int) -> None:
+    """Every rank must run as many steps (each one's gradients wait for all ranks'): unequal counts would hang
+    at the last step, so they are an error on every rank now."""
+    counts = comm.allgather_object(batches, what=f"batch count check at the start of epoch {epoch + 1}")
+    if len(set(counts)) > 1:
+        listed = ", ".join(f"rank {r}: {n}" for r, n in enumerate(counts))
+        raise ValueError(f"fit: the ranks have different numbers of training batches in epoch {epoch + 1} ({listed}); "
+                         "every rank must run the same number of steps: shard the data with "
+                         "anynn.distributed.DistributedSampler (padding, or drop_last=True) and give every rank the "
+                         "same batch size")
+
+
+def _resume(checkpoint: str, model, optimizer, scheduler, comm) -> dict[str, Any] | None:
+    """Load ``checkpoint`` if it exists (None otherwise). In a distributed run rank 0 reads its file and
+    broadcasts the bytes; every rank restores from them, so no shared filesystem is needed."""
+    target = _unwrap(model)
+    if comm is None:
+        if not os.path.exists(checkpoint):
+            return None
+        return load_checkpoint(checkpoint, target, optimizer, scheduler)
+    blob = None
+    if comm.rank == 0 and os.path.exists(checkpoint):
+        with open(checkpoint, "rb") as handle:
+            blob = handle.read()
+    blob = comm.broadcast_object(blob, 0, what=f"broadcast of rank 0's checkpoint {checkpoint}")
+    if blob is None:
+        return None
+    if comm.rank == 0:
+        return load_checkpoint(checkpoint, target, optimizer, scheduler)
+    # the same bytes through the same checks, from a private file on this machine
+    handle, path = tempfile.mkstemp(prefix="anynn-resume-", suffix=".anynn")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(blob)
+        return load_checkpoint(path, target, optimizer, scheduler)
+    finally:
+        os.unlink(path)
 
 
 def should_show_progress(stream, requested: bool | None) -> bool:
