@@ -106,7 +106,8 @@ def _add_common(p: argparse.ArgumentParser, dataset_default: str | None = "fashi
                    "the dataset (unset: the one the checkpoint was trained on, else fashion-mnist)")
     p.add_argument("--data-root", default=None, help="folder with the dataset files (unset: $ANYNN_DATA, "
                                                      "~/.cache/anynn, /usr/share/datasets; see README)")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=256, help="images per training step")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=256,
+                   help="images per training step (under mpiexec: in all, each of N ranks takes 1/N)")
     p.add_argument("--no-download", action="store_true", help="never download; fail if the files are absent")
     _add_debug(p)
 
@@ -155,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", default=None, help="save loss/accuracy curves to this PNG (needs matplotlib)")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (unset: only when stderr is a terminal)")
+    t.add_argument("--sync-bn", action="store_true",
+                   help="under mpiexec: BatchNorm statistics over the global batch (SyncBatchNorm) instead of each "
+                        "rank's share")
 
     e = command("eval", "evaluate a checkpoint on the test set (the checkpoint says which model it holds)")
     _add_common(e, dataset_default=None)
@@ -180,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "uploads of one training step as each of --backends (cupy or numpy) makes them, on this "
                         "machine, beside PyTorch's op count with --compare-torch")
     b.add_argument("--verbose", action="store_true", help="with --count: the ops with the most launches")
+    b.add_argument("--ranks", type=POSITIVE_INT, default=None,
+                   help="data-parallel throughput: run each model under mpiexec with 1 and with N ranks (1 thread "
+                        "each, --batch-size in all), alternating, and report images/s and the speed-up")
+    b.add_argument("--repeats", type=POSITIVE_INT, default=3,
+                   help="with --ranks: how many times each rank count runs, alternating")
     _add_debug(b)
     return parser
 
@@ -199,8 +208,11 @@ def _data(args, train: bool):
     return classes[args.dataset](root=args.data_root, train=train, download=not args.no_download)
 
 
-def _loaders(args, augment: bool = False, limit: int | None = None, seed: int = 0):
-    from anynn.data import DataLoader, TensorDataset, transforms as T
+def _loaders(args, augment: bool = False, limit: int | None = None, seed: int = 0, comm=None):
+    """Train and test loaders. With ``comm`` (a distributed run) each rank gets its share: the training set
+    through a DistributedSampler (padded, so every rank runs as many steps) with ``args.batch_size / world``
+    images per step, the test set in disjoint shards (no padding: nothing counted twice)."""
+    from anynn.data import DataLoader, DistributedSampler, TensorDataset, transforms as T
 
     train_set, test_set = _data(args, True), _data(args, False)
     images, labels = train_set.images, train_set.labels
@@ -213,9 +225,18 @@ def _loaders(args, augment: bool = False, limit: int | None = None, seed: int = 
     base = [T.ToFloat(D.from_name(getattr(args, "dtype", None) or "float32")), T.Normalize(mean, std)]
     train_tf = T.Compose(([T.RandomCrop(side, padding=4 if side == 32 else 2), T.RandomHorizontalFlip()]
                           if augment else []) + base)
-    train = DataLoader(TensorDataset(images, labels), batch_size=args.batch_size, shuffle=True, seed=seed,
-                       transform=train_tf)
-    test = DataLoader(TensorDataset(test_set.images, test_set.labels), batch_size=1000, transform=T.Compose(base))
+    if comm is None or comm.size == 1:
+        train = DataLoader(TensorDataset(images, labels), batch_size=args.batch_size, shuffle=True, seed=seed,
+                           transform=train_tf)
+        test = DataLoader(TensorDataset(test_set.images, test_set.labels), batch_size=1000,
+                          transform=T.Compose(base))
+    else:
+        world, rank = comm.size, comm.rank
+        train = DataLoader(TensorDataset(images, labels), batch_size=args.batch_size // world,
+                           sampler=DistributedSampler(len(labels), world, rank, seed=seed), transform=train_tf)
+        test_shard = DistributedSampler(len(test_set.labels), world, rank, shuffle=False, pad=False)
+        test = DataLoader(TensorDataset(test_set.images, test_set.labels), batch_size=1000, sampler=test_shard,
+                          transform=T.Compose(base))
     return train, test, channels, side, len(getattr(train_set, "classes", range(10)))
 
 
@@ -270,29 +291,78 @@ def _model(args, channels: int, side: int, classes: int):
     return model
 
 
+def _join_job(args):
+    """Under a launcher (mpiexec, srun): join the job, put this rank on its own GPU (``cuda:{local rank}``) for
+    the cupy backend unless --device says otherwise, and use NCCL for CuPy arrays. None for one process."""
+    from anynn import distributed as dist
+
+    if not dist.launched():
+        return None
+    comm = dist.init("mpi")
+    if comm.size == 1:
+        return None
+    if args.batch_size % comm.size:
+        raise UsageError(f"--batch-size {args.batch_size} is the global batch: it must divide by the {comm.size} "
+                         f"ranks (e.g. --batch-size {max(args.batch_size // comm.size, 1) * comm.size})")
+    name = args.backend or os.environ.get("ANYNN_BACKEND", "numpy")
+    if name == "cupy" and not (args.device or os.environ.get("ANYNN_DEVICE")):
+        args.device = f"cuda:{comm.local_rank}"
+    return comm
+
+
+def _use_nccl(comm):
+    """The NCCL communicator over ``comm``'s ranks when the backend is cupy (after the device is chosen)."""
+    import anynn
+    from anynn import distributed as dist
+
+    if anynn.get_backend().name != "cupy":
+        return comm
+    from anynn.backends.nccl import NcclCommunicator
+
+    nccl = NcclCommunicator(comm)
+    dist.destroy()
+    return dist.init(nccl)
+
+
 def cmd_train(args) -> int:
     import anynn
     from anynn.training import evaluate, fit
 
     check_train_args(args)
+    comm = _join_job(args)
     _select_backend(args)
     anynn.manual_seed(args.seed)
     backend = anynn.get_backend()
-    train, test, channels, side, classes = _loaders(args, args.augment, args.limit, args.seed)
+    if comm is not None:
+        comm = _use_nccl(comm)
+    main = comm is None or comm.rank == 0
+    train, test, channels, side, classes = _loaders(args, args.augment, args.limit, args.seed, comm)
     model = _model(args, channels, side, classes)
+    if args.sync_bn:
+        model = anynn.nn.convert_sync_batchnorm(model)
     if args.dtype == "float64":
         model.double()
     optimizer = _optimizer(args, model.parameters())
     scheduler = _scheduler(args, optimizer)
     loss_fn = anynn.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    print(f"anynn {anynn.__version__}: {args.model} on {args.dataset} ({len(train.dataset)} train images), "
-          f"backend {backend.name} on {backend.device_name}, {sum(p.numel() for p in model.parameters())} "
-          "parameters", flush=True)
+    trained = model
+    if comm is not None:
+        from anynn.distributed import DistributedDataParallel
+
+        trained = DistributedDataParallel(model, comm=comm)  # rank 0's weights everywhere
+    if main:
+        ranks = (f", {comm.size} ranks ({comm.name}): global batch {args.batch_size} = {comm.size} x "
+                 f"{args.batch_size // comm.size}") if comm is not None else ""
+        print(f"anynn {anynn.__version__}: {args.model} on {args.dataset} ({len(train.dataset)} train images), "
+              f"backend {backend.name} on {backend.device_name}, {sum(p.numel() for p in model.parameters())} "
+              f"parameters{ranks}", flush=True)
     began = time.perf_counter()
-    history = fit(model, train, optimizer, args.epochs, loss_fn=loss_fn, val_loader=test, scheduler=scheduler,
+    history = fit(trained, train, optimizer, args.epochs, loss_fn=loss_fn, val_loader=test, scheduler=scheduler,
                   clip_grad_norm=args.clip_grad_norm, checkpoint=args.checkpoint, resume=args.resume,
                   seed=args.seed, progress=should_show_progress(sys.stderr, args.progress), plot=args.plot)
-    final = evaluate(model, test, loss_fn)
+    final = evaluate(trained, test, loss_fn)
+    if not main:
+        return 0
     seconds = [e["seconds"] for e in history.epochs]
     timing = f"{sorted(seconds)[len(seconds) // 2]:.1f} s/epoch (median)  " if seconds else ""
     print(f"test accuracy {final['acc'] * 100:.2f}%  test loss {final['loss']:.4f}  "
@@ -435,21 +505,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"{_rank_prefix()}interrupted", file=sys.stderr)
+        _abort_job(130)
         return 130
     except Exception as err:  # noqa: BLE001 - every error becomes a message and an exit status
-        status = exit_status(err)
-        if _debug_requested(args):
-            traceback.print_exc()
-        known = isinstance(err, (ValueError, TypeError, RuntimeError, OSError, FloatingPointError, MemoryError))
-        what = str(err) if known and str(err) else f"{type(err).__name__}: {err}"
-        if isinstance(err, FileNotFoundError) and getattr(args, "no_download", False) and "download" in what:
-            what += "\n  (on the command line: leave out --no-download to download the files)"
-        print(f"anynn {args.command}: error: {what}", file=sys.stderr)
-        if not _debug_requested(args) and not isinstance(err, UsageError):
-            hint = "" if known else " (this looks like a bug in anynn; please report it with the traceback)"
-            print(f"  (run with --debug or ANYNN_DEBUG=1 for the traceback{hint})", file=sys.stderr)
+        status = _report(args, err)
+        _abort_job(status)
         return status
+
+
+def _rank_prefix() -> str:
+    """"[rank r] " on the ranks other than 0 of a distributed run (rank 0 and one process: nothing)."""
+    from anynn import distributed as dist
+
+    if dist.is_initialized() and dist.get_world_size() > 1 and dist.get_rank() != 0:
+        return f"[rank {dist.get_rank()}] "
+    return ""
+
+
+def _abort_job(status: int) -> None:
+    """A rank that stops with an error ends the whole job at once (the others would otherwise wait in their next
+    collective until the deadline, ANYNN_DIST_TIMEOUT)."""
+    from anynn import distributed as dist
+
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        dist.get_communicator().abort(status)
+
+
+def _report(args, err: BaseException) -> int:
+    """Print ``err`` as the command's error message (with hints); return the exit status."""
+    status = exit_status(err)
+    if _debug_requested(args):
+        traceback.print_exc()
+    known = isinstance(err, (ValueError, TypeError, RuntimeError, OSError, FloatingPointError, MemoryError))
+    what = str(err) if known and str(err) else f"{type(err).__name__}: {err}"
+    if isinstance(err, FileNotFoundError) and getattr(args, "no_download", False) and "download" in what:
+        what += "\n  (on the command line: leave out --no-download to download the files)"
+    print(f"{_rank_prefix()}anynn {args.command}: error: {what}", file=sys.stderr)
+    if not _debug_requested(args) and not isinstance(err, UsageError):
+        hint = "" if known else " (this looks like a bug in anynn; please report it with the traceback)"
+        print(f"  (run with --debug or ANYNN_DEBUG=1 for the traceback{hint})", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":
