@@ -14,6 +14,10 @@ Cases:
   used nowhere keeps ``grad`` None.
 * ``mismatch``: rank 1 builds a different model (must raise ModelMismatchError on every rank).
 * ``fail MODE``: rank 1 fails at step 3 of a training loop (MODE: raise, exit, kill, hang); the job must end.
+* ``loop MODE``: ``anynn.training`` under the launcher. ``evaluate``: 7 samples in unpadded shards (sizes 4
+  and 3) give the one-process loss and accuracy; ``dropout``: ranks draw different dropout masks in ``fit``;
+  ``unequal``: rank 1 has one batch more (an error on every rank at the epoch start); ``nan``: rank 1's loss
+  becomes NaN at step 2 (every rank stops with NonFiniteLossError at the same log point).
 """
 from __future__ import annotations
 
@@ -203,9 +207,76 @@ def fail(mode: str) -> None:
     print("finished without noticing the failure", flush=True)
 
 
+class _Probe(nn.Module):
+    """A Linear after Dropout that remembers the dropout mask it saw (as a Python list)."""
+
+    def __init__(self):
+        super().__init__()
+        anynn.manual_seed(6)
+        self.drop = nn.Dropout(0.5)
+        self.lin = nn.Linear(8, 3, dtype="float64")
+        self.masks: list = []
+
+    def forward(self, x):
+        h = self.drop(anynn.ones(x.shape[0], 8, dtype="float64"))
+        self.masks.append((h.numpy() != 0).tolist())
+        return self.lin(h * x)
+
+
+def loop(mode: str) -> None:
+    from anynn.training import NonFiniteLossError, evaluate, fit
+
+    comm = dist.init()
+    r, w = comm.rank, comm.size
+    anynn.manual_seed(7)
+    data = TensorDataset(anynn.randn(7, 8, dtype="float64"), anynn.tensor([0, 1, 2, 0, 1, 2, 0]))
+    if mode == "evaluate":
+        model = _Probe()
+        model.drop.p = 0.0
+        ddp = dist.DistributedDataParallel(model)
+        shard = DistributedSampler(data, shuffle=False, pad=False)
+        mine = evaluate(ddp, DataLoader(data, batch_size=2, sampler=shard))
+        with anynn.no_grad():  # one process over all 7 samples (evaluate itself would combine over the ranks)
+            logits = model(data.tensors[0])
+            alone = {"loss": float(nn.CrossEntropyLoss()(logits, data.tensors[1]).item()),
+                     "acc": float((logits.argmax(axis=-1) == data.tensors[1]).float().mean().item())}
+        padded = evaluate(ddp, DataLoader(data, batch_size=2, sampler=DistributedSampler(data, shuffle=False)))
+        everyone = comm.allgather_object(mine)
+        _result(comm, shard_sizes=comm.allgather_object(len(shard)), distributed=mine, alone=alone,
+                padded=padded, same_everywhere=all(e == everyone[0] for e in everyone))
+        return
+    opt = anynn.optim.SGD
+    if mode == "dropout":
+        model = _Probe()
+        ddp = dist.DistributedDataParallel(model)
+        sampler = DistributedSampler(data, seed=1)
+        fit(ddp, DataLoader(data, batch_size=2, sampler=sampler), opt(model.parameters(), lr=0.01), 1, seed=3,
+            progress=False)
+        masks = comm.allgather_object(model.masks[0])
+        _result(comm, masks_differ=masks[0] != masks[1], mask_rows=len(masks[0]))
+        return
+    model = _Probe()
+    model.drop.p = 0.0
+    ddp = dist.DistributedDataParallel(model)
+    if mode == "unequal":
+        batch = 2 if r == 0 else 1  # rank 0: 2 batches of its 4 samples; rank 1: 3 of its 3 (or 4 with padding)
+        loader = DataLoader(data, batch_size=batch, sampler=DistributedSampler(data, pad=False))
+    else:  # nan: rank 1 feeds an infinite input at its third step
+        x = anynn.randn(8, 8, dtype="float64")
+        if r == 1:
+            x = anynn.cat([x[:4], x[4:5] * float("inf"), x[5:]])
+        loader = DataLoader(TensorDataset(x, anynn.zeros(8, dtype="int64")), batch_size=2)
+    try:
+        fit(ddp, loader, opt(model.parameters(), lr=0.01), 1, progress=False, log_every=3)
+    except (ValueError, NonFiniteLossError) as err:
+        _result(comm, errors=comm.allgather_object(f"{type(err).__name__}: {err}"))  # every rank's, from rank 0
+        return
+    print(f"[rank {r}] finished without an error", flush=True)
+
+
 def main(argv: list[str]) -> None:
     cases = {"collectives": collectives, "equivalence": equivalence, "unused": unused, "mismatch": mismatch,
-             "fail": fail}
+             "fail": fail, "loop": loop}
     if not argv or argv[0] not in cases:
         raise SystemExit(f"usage: python -m anynn.distributed._check {{{','.join(cases)}}} [args]")
     args = [int(a) if a.isdigit() else a for a in argv[1:]]

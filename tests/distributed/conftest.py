@@ -53,7 +53,8 @@ def _group_alive(pgid: int) -> bool:
 
 @pytest.fixture(scope="session")
 def mpirun():
-    """``mpirun(ranks, *case_args, timeout_env=10)`` -> Run."""
+    """``mpirun(ranks, *case_args, dist_timeout=10, module="anynn.distributed._check", cwd=None)`` -> Run
+    (``module="anynn"``: the command line, e.g. ``mpirun(2, "train", ..., module="anynn")``)."""
     try:
         import mpi4py  # noqa: F401
     except ImportError:
@@ -65,18 +66,19 @@ def mpirun():
     version = subprocess.run([launcher, "--version"], capture_output=True, text=True, timeout=30).stdout
     open_mpi = "Open MPI" in version or "OpenRTE" in version
 
-    def run(ranks: int, *case: str, dist_timeout: float = 10) -> Run:
+    def run(ranks: int, *case: str, dist_timeout: float = 10, module: str = "anynn.distributed._check",
+            cwd: str | None = None) -> Run:
         command = [launcher, "-n", str(ranks)]
         if open_mpi:
             command += ["--oversubscribe", "--allow-run-as-root", "--mca", "btl", "self,sm"]
-        command += [sys.executable, "-m", "anynn.distributed._check", *map(str, case)]
+        command += [sys.executable, "-m", module, *map(str, case)]
         env = dict(os.environ, HYDRA_IFACE="lo", UCX_NET_DEVICES="lo", ANYNN_DIST_TIMEOUT=str(dist_timeout),
                    ANYNN_BACKEND="numpy", OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
                    PYTHONPATH=str(Path(__file__).resolve().parents[2]))
         env.pop("ANYNN_DEVICE", None)
         began = time.monotonic()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                   start_new_session=True)
+                                   start_new_session=True, cwd=cwd)
         try:
             stdout, stderr = process.communicate(timeout=HARD_TIMEOUT)
         except subprocess.TimeoutExpired:

@@ -166,3 +166,58 @@ def test_progress_none_shows_a_bar_only_on_a_terminal(monkeypatch):
         kwargs = {} if requested is None else {"progress": requested}
         fit(model, DataLoader(TensorDataset(x, y), batch_size=16), opt, 1, out=io.StringIO(), **kwargs)
     assert made == [False, True, True, False]
+
+
+# ------------------------------------------------------------------ issue 14: the sums of several ranks
+class _TwoRanks:
+    """A communicator stand-in for rank 0 of 2: rank 1's tuple is given."""
+
+    size, rank = 2, 0
+
+    def __init__(self, other):
+        self.other, self.asked = other, []
+
+    def allgather_object(self, obj, what="allgather_object"):
+        self.asked.append(what)
+        return [obj, self.other]
+
+
+def _meter(losses, hits_of, step0=0):
+    from anynn.training.loop import _Meter
+
+    meter = _Meter()
+    for k, value in enumerate(losses):
+        y = anynn.tensor([0, 1])
+        logits = anynn.tensor([[1.0, 0.0], [0.0, 1.0]] if hits_of[k] else [[0.0, 1.0], [1.0, 0.0]])
+        meter.update(anynn.tensor(value), logits, y, step0 + k)
+    return meter
+
+
+def test_meter_combines_the_ranks_sums_and_the_earliest_bad_step():
+    meter = _meter([1.0, 3.0], [True, False])  # this rank: 4 samples, loss sum 8, 2 correct
+    comm = _TwoRanks((2, 4.0, 2.0, -1, None))
+    loss, acc, bad = meter.read(comm, "metrics at step 2")
+    assert (loss, acc, bad, meter.global_count) == (2.0, 4 / 6, -1, 6)
+    assert comm.asked == ["metrics at step 2"]
+    nan_meter = _meter([1.0, float("nan"), 1.0], [True, True, True])  # bad at step 1 here, at 0 on rank 1
+    assert nan_meter.read(_TwoRanks((2, 1.0, 1.0, 0, None)))[2] == 0
+    assert nan_meter.read(_TwoRanks((2, 1.0, 1.0, -1, None)))[2] == 1
+
+
+def test_a_deferred_error_on_another_rank_stops_this_one():
+    from anynn.training.loop import RankFailed
+
+    meter = _meter([1.0], [True])
+    with pytest.raises(RankFailed, match="rank 1 failed at evaluation sums: label 7 is out of range"):
+        meter.read(_TwoRanks((0, 0.0, 0.0, -1, "label 7 is out of range")), "evaluation sums")
+    with pytest.raises(IndexError, match="mine"):  # this rank's own error, after telling the others
+        meter.read(_TwoRanks((1, 1.0, 1.0, -1, None)), "x", error=IndexError("mine"))
+
+
+def test_rank_zero_seeds_as_one_process_and_other_ranks_differ():
+    from anynn.data.loader import epoch_seed
+    from anynn.training.loop import rank_seed
+
+    seeds = {rank_seed(5, 3, r) for r in range(8)}
+    assert rank_seed(5, 3, 0) == epoch_seed(5, 3) and len(seeds) == 8
+    assert all(0 <= s < 2 ** 63 for s in seeds)
