@@ -1,5 +1,5 @@
 """benchmarks/gpu_check.sh, the one command run on a GPU loan, works: its dry run (every step on numpy, tiny
-sizes, a 60 s budget) writes the environment, test log, bench JSON and summary; a failing step is recorded
+sizes, a 110 s budget) writes the environment, test log, bench JSON and summary; a failing step is recorded
 and the others still run; the overall budget is kept; missing packages install from the carried wheels."""
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _steps(out) -> dict[str, list[str]]:
 def test_dry_run_writes_every_artefact(tmp_path):
     done, seconds = _run(tmp_path, "--dry-run")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert seconds < 90, f"the dry run took {seconds:.0f} s (budget 60 s)"
+    assert seconds < 150, f"the dry run took {seconds:.0f} s (budget 110 s)"
     steps = _steps(tmp_path)
     assert list(steps) == STEPS and all(rc == "0" for rc, *_ in steps.values()), steps
     env = json.loads((tmp_path / "env.json").read_text())
