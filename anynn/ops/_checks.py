@@ -89,11 +89,11 @@ def raise_deferred_errors() -> None:
     """Run the pending deferred checks (each reads the device: call this at a synchronisation point) and raise
     the first error found, as the op would have raised it at once on a host backend. Clears the queue."""
     global _calls
+    _calls = 0
     if not _pending:
         return
     checks = list(_pending)
     _pending.clear()
-    _calls = 0
     for check, where in checks:
         error = check(where)
         if error is not None:
