@@ -116,7 +116,10 @@ class Tensor:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
         kind = self.dtype.kind
         value = self._backend.xp.reshape(self.data, ())
-        return float(value) if kind == "f" else bool(value) if kind == "b" else int(value)
+        value = float(value) if kind == "f" else bool(value) if kind == "b" else int(value)
+        if _checks.pending():  # a synchronisation point: value checks deferred on a GPU raise here
+            _checks.raise_deferred_errors()
+        return value
 
     def __float__(self) -> float:
         return float(self.item())
@@ -307,3 +310,4 @@ class Tensor:
 __all__ = ["BackendMismatchError", "Tensor"]
 
 from anynn import ops as _ops  # noqa: E402  (ops import Tensor: bound after the class exists)
+from anynn.ops import _checks  # noqa: E402
