@@ -51,16 +51,17 @@ def test_every_rank_stops_with_the_same_error(mpirun, mode, error):
         assert "became NaN/inf at step 2 (epoch 1)" in errors[0]  # rank 1's step, named on rank 0 too
 
 
-def _train(mpirun, tmp_path, *extra, ranks=2):
-    args = ["train", "--model", "mlp", "--dataset", "fashion-mnist", "--limit", "1024", "--batch-size", "128",
-            "--optimizer", "momentum", "--lr", "0.05", "--dropout", "0.2", "--augment", "--no-progress",
-            "--no-download", *extra]
+def _train(mpirun, tmp_path, *extra, ranks=2, model="mlp"):
+    shape = ["--dropout", "0.2"] if model == "mlp" else ["--sync-bn"]
+    args = ["train", "--model", model, *shape, "--dataset", "fashion-mnist", "--limit", "1024", "--batch-size", "128",
+            "--optimizer", "momentum", "--lr", "0.05", "--augment", "--no-progress", "--no-download", *extra]
     return mpirun(ranks, *args, module="anynn", cwd=str(tmp_path), dist_timeout=30)
 
 
 @needs_fashion
-def test_train_prints_once_and_writes_one_checkpoint(mpirun, tmp_path):
-    run = _train(mpirun, tmp_path, "--epochs", "1", "--checkpoint", "run.anynn")
+@pytest.mark.parametrize("model", ["mlp", "lenet5_bn"])  # lenet5_bn: with --sync-bn; loads as plain BatchNorm
+def test_train_prints_once_and_writes_one_checkpoint(mpirun, tmp_path, model):
+    run = _train(mpirun, tmp_path, "--epochs", "1", "--checkpoint", "run.anynn", model=model)
     assert run.returncode == 0, run.stderr
     assert not run.leftover
     out = run.stdout
