@@ -38,7 +38,7 @@ LAUNCH, SYNC, UPLOAD = "launch", "sync", "upload"
 FREE = frozenset({
     "permute_dims", "transpose", "matrix_transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze",
     "broadcast_to", "broadcast_arrays", "shape", "ndim", "size", "result_type", "can_cast", "finfo", "iinfo",
-    "isdtype", "may_share_memory", "empty", "empty_like", "astype_free", "issubdtype", "isscalar",
+    "isdtype", "may_share_memory", "empty", "empty_like", "issubdtype", "isscalar",
     "broadcast_shapes", "dtype", "promote_types", "unstack",
 })
 #: Functions that copy only when they must (a view otherwise).
@@ -372,7 +372,7 @@ class CountingBackend(Backend):
 
             plain = CountingNamespace(np)
             xp = CountingNamespace(compat, {"clip": sync_free_clip(plain), "sign": sync_free_sign(plain)})
-            self.fused = _counted_twins(_registered("cupy"))
+            self.fused = _counted_twins(_cupy_fused())
         elif self.mirrors == "numpy":
             from anynn.backends.numpy import fused_kernels
 
@@ -443,8 +443,8 @@ class CountingBackend(Backend):
             state.depth -= 1
 
 
-def _registered(mirrors: str) -> dict[str, FusedKernels]:
-    """The fused operations the mirrored GPU backend registers (by class, so no GPU is needed to ask)."""
+def _cupy_fused() -> dict[str, FusedKernels]:
+    """The fused operations the cupy backend registers (by class, so no GPU is needed to ask)."""
     from anynn.backends.cupy import CupyBackend
 
     return dict(CupyBackend.fused)

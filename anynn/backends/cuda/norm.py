@@ -29,27 +29,33 @@ def _channel_coords(e, n_size, h_size, w_size, batch_last):
     return rest // h_size, rest % h_size, w
 
 
+@cuda.jit(device=True)
+def _channel_mean_var(x, ch, batch_last, shared):
+    """Mean and biased variance of channel ``ch`` (two passes, float64 sums), computed by the whole block."""
+    n_size, _, h_size, w_size = x.shape
+    count = n_size * h_size * w_size
+    t = cuda.threadIdx.x
+    total = 0.0
+    for e in range(t, count, BLOCK):
+        n, h, w = _channel_coords(e, n_size, h_size, w_size, batch_last)
+        total += x[n, ch, h, w]
+    m = block_sum(shared, total) / count
+    squares = 0.0
+    for e in range(t, count, BLOCK):
+        n, h, w = _channel_coords(e, n_size, h_size, w_size, batch_last)
+        d = x[n, ch, h, w] - m
+        squares += d * d
+    return m, block_sum(shared, squares) / count
+
+
 @cuda.jit
 def _moments(x, batch_last, mean, var):
-    n_size, channels, h_size, w_size = x.shape
-    count = n_size * h_size * w_size
     shared = cuda.shared.array(BLOCK, dtype=np.float64)
-    t = cuda.threadIdx.x
-    for ch in range(cuda.blockIdx.x, channels, cuda.gridDim.x):
-        total = 0.0
-        for e in range(t, count, BLOCK):
-            n, h, w = _channel_coords(e, n_size, h_size, w_size, batch_last)
-            total += x[n, ch, h, w]
-        m = block_sum(shared, total) / count
-        squares = 0.0
-        for e in range(t, count, BLOCK):
-            n, h, w = _channel_coords(e, n_size, h_size, w_size, batch_last)
-            d = x[n, ch, h, w] - m
-            squares += d * d
-        squares = block_sum(shared, squares)
-        if t == 0:
+    for ch in range(cuda.blockIdx.x, x.shape[1], cuda.gridDim.x):
+        m, v = _channel_mean_var(x, ch, batch_last, shared)
+        if cuda.threadIdx.x == 0:
             mean[ch] = m
-            var[ch] = squares / count
+            var[ch] = v
 
 
 @cuda.jit
@@ -159,17 +165,7 @@ def _train(x, weight, bias, has_weight, has_bias, running_mean, running_var, has
     shared = cuda.shared.array(BLOCK, dtype=np.float64)
     t = cuda.threadIdx.x
     for ch in range(cuda.blockIdx.x, channels, cuda.gridDim.x):
-        total = 0.0
-        for e in range(t, count, BLOCK):
-            n, h, w = _channel_coords(e, n_size, h_size, w_size, batch_last)
-            total += x[n, ch, h, w]
-        m = block_sum(shared, total) / count
-        squares = 0.0
-        for e in range(t, count, BLOCK):
-            n, h, w = _channel_coords(e, n_size, h_size, w_size, batch_last)
-            d = x[n, ch, h, w] - m
-            squares += d * d
-        var = block_sum(shared, squares) / count
+        m, var = _channel_mean_var(x, ch, batch_last, shared)
         istd = 1.0 / math.sqrt(var + eps)
         scale = istd * weight[ch] if has_weight else istd
         shift = float(bias[ch]) if has_bias else 0.0
