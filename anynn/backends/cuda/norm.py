@@ -58,24 +58,28 @@ def _moments(x, batch_last, mean, var):
             var[ch] = v
 
 
+@cuda.jit(device=True)
+def _channel_grad_sums(grad, x, ch, m, batch_last, shared):
+    """Channel ``ch``'s ``sum(grad)`` and ``sum(grad * (x - m))`` (float64 sums), computed by the whole block."""
+    n_size, _, h_size, w_size = x.shape
+    count = n_size * h_size * w_size
+    s1 = 0.0
+    s2 = 0.0
+    for e in range(cuda.threadIdx.x, count, BLOCK):
+        n, h, w = _channel_coords(e, n_size, h_size, w_size, batch_last)
+        g = float(grad[n, ch, h, w])
+        s1 += g
+        s2 += g * (x[n, ch, h, w] - m)
+    return block_sum(shared, s1), block_sum(shared, s2)
+
+
 @cuda.jit
 def _grad_sums(grad, x, mean, batch_last, sum_grad, sum_grad_centered):
-    n_size, channels, h_size, w_size = x.shape
-    count = n_size * h_size * w_size
     shared = cuda.shared.array(BLOCK, dtype=np.float64)
-    t = cuda.threadIdx.x
-    for ch in range(cuda.blockIdx.x, channels, cuda.gridDim.x):
+    for ch in range(cuda.blockIdx.x, x.shape[1], cuda.gridDim.x):
         m = float(mean[ch])  # float64, as every partial sum
-        s1 = 0.0
-        s2 = 0.0
-        for e in range(t, count, BLOCK):
-            n, h, w = _channel_coords(e, n_size, h_size, w_size, batch_last)
-            g = float(grad[n, ch, h, w])
-            s1 += g
-            s2 += g * (x[n, ch, h, w] - m)
-        s1 = block_sum(shared, s1)
-        s2 = block_sum(shared, s2)
-        if t == 0:
+        s1, s2 = _channel_grad_sums(grad, x, ch, m, batch_last, shared)
+        if cuda.threadIdx.x == 0:
             sum_grad[ch] = s1
             sum_grad_centered[ch] = s2
 
@@ -189,15 +193,7 @@ def _train_grad(grad, x, mean, inv_std, weight, has_weight, batch_last, gx, gw, 
     t = cuda.threadIdx.x
     for ch in range(cuda.blockIdx.x, channels, cuda.gridDim.x):
         m = float(mean[ch])
-        s1 = 0.0
-        s2 = 0.0
-        for e in range(t, count, BLOCK):
-            n, h, w = _channel_coords(e, n_size, h_size, w_size, batch_last)
-            g = float(grad[n, ch, h, w])
-            s1 += g
-            s2 += g * (x[n, ch, h, w] - m)
-        s1 = block_sum(shared, s1)
-        s2 = block_sum(shared, s2)
+        s1, s2 = _channel_grad_sums(grad, x, ch, m, batch_last, shared)
         istd = float(inv_std[ch])
         gamma = s2 * istd  # the weight's gradient
         scale = istd * weight[ch] if has_weight else istd
