@@ -119,7 +119,7 @@ def _payload(value: Any) -> tuple[bytes, str, tuple[int, ...]]:
     if _is_numpy(value, "array"):
         little = value.astype(value.dtype.newbyteorder("<"), order="C", copy=False)
         return little.tobytes(order="C"), value.dtype.name, tuple(value.shape)
-    return to_bytes(value.backend, value.data), value.dtype.name, tuple(value.shape)
+    return to_bytes(value.backend, value.array), value.dtype.name, tuple(value.shape)
 
 
 def encode(obj: Any) -> bytes:

@@ -32,7 +32,7 @@ def _pair(name: str, requires_grad: bool = False):
 def test_raw_add(benchmark, name):
     _, a, b = _pair(name)
     benchmark.group = f"add {name}"
-    out = benchmark(operator.add, a.data, b.data)
+    out = benchmark(operator.add, a.array, b.array)
     assert tuple(out.shape) == SHAPE
 
 
@@ -56,7 +56,7 @@ def test_anynn_add_recorded(benchmark, name):
 def test_raw_mul_scalar(benchmark, name):
     _, a, _ = _pair(name)
     benchmark.group = f"mul by 2.0 {name}"
-    out = benchmark(operator.mul, a.data, 2.0)
+    out = benchmark(operator.mul, a.array, 2.0)
     assert tuple(out.shape) == SHAPE
 
 

@@ -4,7 +4,7 @@ Squared Euclidean distances between a chunk of query images A and all training i
 product: ``||a - b||^2 = ||a||^2 - 2 a.b + ||b||^2``. There is no training, only memory; k is chosen on a
 validation split cut from the training set (every candidate k is scored from one sort), then the test set is
 classified against the whole training set. Nothing here is differentiated, so the script works directly on
-the backend's arrays (``tensor.data``) with the Array API namespace ``xp``: the same code runs on every
+the backend's arrays (``tensor.array``) with the Array API namespace ``xp``: the same code runs on every
 backend. On the full data (60,000 references, 10,000 test images) k=3 wins validation and gives 85.6% test
 accuracy in under half a minute with NumPy on 2 CPU cores: better than a linear classifier, worse than a
 small MLP.
@@ -24,7 +24,7 @@ import common
 def as_rows(images: anynn.Tensor):
     """(N, 1, 28, 28) uint8 images -> (N, 784) float32 array in [0, 1] (the backend's native array)."""
     x = images.float().reshape(images.shape[0], -1) / 255.0
-    return x.data
+    return x.array
 
 
 def nearest_labels(queries, refs, ref_labels, k: int, chunk: int):
@@ -69,7 +69,7 @@ def main() -> None:
     args = p.parse_args()
     common.setup(args)
     x_train, y_train, x_test, y_test = common.fashion_mnist(args)
-    x_train, x_test, y_train, y_test = as_rows(x_train), as_rows(x_test), y_train.data, y_test.data
+    x_train, x_test, y_train, y_test = as_rows(x_train), as_rows(x_test), y_train.array, y_test.array
     ks = sorted(int(k) for k in args.ks.split(","))
     began = time.perf_counter()
 

@@ -97,4 +97,4 @@ def test_capture_safe_names_the_op_that_reads_back():
                 float(y)
             with pytest.raises(profiler.HostSyncError, match=r"uploads host data"):
                 anynn.tensor(np.ones(3))
-        assert float(y) == pytest.approx(float(np.sum(backend_for("counting", "cupy").to_numpy(x.data) * 2.0)))
+        assert float(y) == pytest.approx(float(np.sum(backend_for("counting", "cupy").to_numpy(x.array) * 2.0)))

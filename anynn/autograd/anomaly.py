@@ -48,7 +48,7 @@ def check_forward(function: type, xp: Any, inputs: tuple, out: Any) -> None:
         return
     described = []
     for i, a in enumerate(inputs):
-        data = getattr(a, "data", a)
+        data = getattr(a, "array", a)
         if hasattr(data, "shape"):
             state = "non-finite" if _non_finite(xp, data) else "finite"
             described.append(f"input {i}: shape {tuple(data.shape)}, {state}")

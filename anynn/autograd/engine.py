@@ -103,13 +103,13 @@ def _accumulate(tensor: Tensor, grad: Any) -> None:
     if tensor.grad is None:
         tensor.grad = Tensor._make(grad, tensor._backend)
     else:
-        tensor.grad.data = tensor.grad.data + grad
+        tensor.grad.array = tensor.grad.array + grad
 
 
 def _mismatch(function: type, index: int, parent: Tensor, grad: Any) -> RuntimeError:
     return RuntimeError(
         f"{function.__name__}.backward returned a gradient of shape {tuple(grad.shape)} and dtype {grad.dtype} "
-        f"for input {index}, which has shape {parent.shape} and dtype {parent.data.dtype}; a gradient must match "
+        f"for input {index}, which has shape {parent.shape} and dtype {parent.array.dtype}; a gradient must match "
         "its input (reduce broadcast axes with anynn.ops.unbroadcast)")
 
 
@@ -120,17 +120,17 @@ def _seed(root: Tensor, grad: Any) -> Any:
         if root.numel() != 1:
             raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape {root.shape}; "
                                "reduce it first (e.g. loss.sum()) or pass grad=")
-        key = (backend, root.data.dtype, root.shape)
+        key = (backend, root.array.dtype, root.shape)
         ones = _ONES.get(key)
         if ones is None:  # one constant per backend, dtype and shape: no launch per backward on a GPU
-            ones = _ONES[key] = backend.xp.ones_like(root.data)
+            ones = _ONES[key] = backend.xp.ones_like(root.array)
         return ones
     if isinstance(grad, Tensor):
         if grad._backend is not backend:
             raise BackendMismatchError("backward", backend, grad._backend)
-        seed = grad.data
-        if seed.dtype != root.data.dtype:
-            seed = backend.xp.astype(seed, root.data.dtype)
+        seed = grad.array
+        if seed.dtype != root.array.dtype:
+            seed = backend.xp.astype(seed, root.array.dtype)
     else:
         seed = backend.asarray(grad, root.dtype)
     if tuple(seed.shape) != root.shape:
@@ -200,7 +200,7 @@ def _walk(root: Tensor, grad: Any, retain_graph: bool) -> None:
             key = id(parent)
             pg = input_grads[index]
             if pg is not None:
-                data = parent.data
+                data = parent.array
                 if pg.shape != data.shape or pg.dtype != data.dtype:
                     raise _mismatch(node.function, index, parent, pg)
                 previous = grads.get(key)

@@ -29,7 +29,7 @@ def _to_array(data: Any, dtype: D.DType | None, backend=None):
     """A fresh native array on ``backend`` (default: current) from lists, scalars or any library's arrays."""
     backend = backend or B.get_backend()
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if dtype is None and isinstance(data, (bool, int, float, list, tuple)):
         dtype = _python_dtype(data)
     return backend.asarray(data, dtype), backend
@@ -150,7 +150,7 @@ def _like(name: str):
     def make(other: Tensor, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
         backend = other._backend
         native = backend.dtype(D.as_dtype(dtype)) if dtype is not None else None
-        return Tensor._make(getattr(backend.xp, name)(other.data, dtype=native), backend, requires_grad)
+        return Tensor._make(getattr(backend.xp, name)(other.array, dtype=native), backend, requires_grad)
 
     make.__name__ = name
     make.__doc__ = f"{name[:-5].capitalize()}s with the shape, dtype and backend of ``other``."
@@ -164,7 +164,7 @@ ones_like = _like("ones_like")
 def full_like(other: Tensor, fill_value: float, dtype: D.DType | str | None = None) -> Tensor:
     backend = other._backend
     native = backend.dtype(D.as_dtype(dtype)) if dtype is not None else None
-    return Tensor._make(backend.xp.full_like(other.data, fill_value, dtype=native), backend)
+    return Tensor._make(backend.xp.full_like(other.array, fill_value, dtype=native), backend)
 
 
 __all__ = ["arange", "eye", "full", "full_like", "linspace", "ones", "ones_like", "rand", "randint", "randn",

@@ -85,7 +85,7 @@ class Function:
                     wants.append(True)
                 else:
                     wants.append(False)
-                raw.append(arg.data)
+                raw.append(arg.array)
             elif type(arg) in _SCALARS:
                 wants.append(False)
                 raw.append(arg)
@@ -104,12 +104,12 @@ class Function:
         ctx.xp = backend.xp
         ctx.saved = ()
         out = _new(Tensor)  # Tensor._make, inlined
-        out.data = cls.forward(ctx, *raw, **kwargs)
+        out.array = cls.forward(ctx, *raw, **kwargs)
         out._backend = backend
         out.grad = None
         out._retain = False
         if _anomaly.flag.enabled:
-            _anomaly.check_forward(cls, ctx.xp, args, out.data)
+            _anomaly.check_forward(cls, ctx.xp, args, out.array)
         if needs_grad and _grad_state.enabled:
             ctx.function = cls
             ctx.inputs = args

@@ -61,9 +61,9 @@ def gradcheck(fn: Callable[..., Outputs], inputs: Sequence, eps: float = 1e-6, a
     for i in checked:
         x = inputs[i]
         xp, backend = x.xp, x.backend
-        flat = xp.reshape(x.data, (-1,))
+        flat = xp.reshape(x.array, (-1,))
         ramp = xp.arange(flat.shape[0], device=backend.device)
-        grad = x.grad.data if x.grad is not None else xp.zeros_like(x.data)
+        grad = x.grad.array if x.grad is not None else xp.zeros_like(x.array)
         analytical = xp.reshape(grad, (-1,))
         for k in range(flat.shape[0]):
             bump = xp.astype(ramp == k, flat.dtype) * eps

@@ -29,14 +29,14 @@ def _unwrap_axis(axis, dim):
 class Tensor:
     """A multi-dimensional array on the current backend that records operations for ``backward()``."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_backend", "_retain", "__weakref__")
+    __slots__ = ("array", "grad", "requires_grad", "_node", "_backend", "_retain", "__weakref__")
     __array_ufunc__ = None  # make NumPy defer to our reflected operators (np.float32(2) * t)
     __hash__ = object.__hash__
 
     def __init__(self, data: Any, requires_grad: bool = False, *, dtype: D.DType | str | None = None):
         from anynn.autograd.factories import _to_array
 
-        self.data, self._backend = _to_array(data, D.as_dtype(dtype))
+        self.array, self._backend = _to_array(data, D.as_dtype(dtype))
         self.grad: Tensor | None = None
         self.requires_grad = False
         self._node = None
@@ -47,7 +47,7 @@ class Tensor:
     def _make(cls, data: Any, backend, requires_grad: bool = False) -> "Tensor":
         """Wrap a native array without copying or checking (the hot path of every op)."""
         t = object.__new__(cls)
-        t.data = data
+        t.array = data
         t._backend = backend
         t.grad = None
         t.requires_grad = requires_grad
@@ -58,15 +58,15 @@ class Tensor:
     # ----------------------------------------------------------- properties
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self) -> D.DType:
-        return self._backend.dtype_of(self.data.dtype)
+        return self._backend.dtype_of(self.array.dtype)
 
     @property
     def device(self) -> str:
@@ -115,7 +115,7 @@ class Tensor:
         if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
         kind = self.dtype.kind
-        value = self._backend.xp.reshape(self.data, ())
+        value = self._backend.xp.reshape(self.array, ())
         value = float(value) if kind == "f" else bool(value) if kind == "b" else int(value)
         if _checks.pending():  # a synchronisation point: value checks deferred on a GPU raise here
             _checks.raise_deferred_errors()
@@ -137,14 +137,14 @@ class Tensor:
 
     def numpy(self):
         """A host NumPy copy (detached)."""
-        return self._backend.to_numpy(self.data)
+        return self._backend.to_numpy(self.array)
 
     def tolist(self):
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph."""
-        return Tensor._make(self.data, self._backend)
+        return Tensor._make(self.array, self._backend)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         """Make this leaf record operations for ``backward()`` (floating-point tensors only, as in PyTorch)."""

@@ -169,7 +169,7 @@ def peer_device(backend: Any) -> str:
 def to_torch_tensor(t: Any, device: str | torch.device | None = None) -> torch.Tensor:
     """The data of an anynn Tensor as a torch tensor on ``device`` (no copy for NumPy, CuPy and torch data
     already on that device)."""
-    backend, data = t.backend, t.data
+    backend, data = t.backend, t.array
     if backend.name == "torch":
         out = data.detach()
     elif backend.name == "cupy":

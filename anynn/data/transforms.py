@@ -30,9 +30,9 @@ def to_float(x: Tensor, dtype: D.DType = D.float32) -> Tensor:
     _check_tensor("to_float", x, 0)
     native = x.backend.dtype(dtype)
     if x.dtype is D.uint8:
-        return _wrap(x, x.xp.astype(x.data, native) / 255.0)
+        return _wrap(x, x.xp.astype(x.array, native) / 255.0)
     if x.dtype.is_floating_point:
-        return x if x.dtype is dtype else _wrap(x, x.xp.astype(x.data, native))
+        return x if x.dtype is dtype else _wrap(x, x.xp.astype(x.array, native))
     raise TypeError(f"to_float expects uint8 pixels or floats, got {x.dtype}")
 
 
@@ -71,13 +71,13 @@ class Normalize:
         if not x.dtype.is_floating_point:
             raise TypeError(f"{self!r} got {x.dtype} input: convert it first (transforms.ToFloat())")
         mean, std = self._on_device(x)
-        return _wrap(x, (x.data - mean) / std)
+        return _wrap(x, (x.array - mean) / std)
 
     def _on_device(self, x: Tensor) -> tuple[Any, Any]:
         """mean and std shaped (1, C, 1, ...) in x's dtype on x's device, made once per backend/dtype/rank."""
         key = (x.backend, x.dtype, x.ndim)
         if key not in self._constants:
-            xp, native, device = x.xp, x.data.dtype, x.backend.device
+            xp, native, device = x.xp, x.array.dtype, x.backend.device
             shape = (1, len(self.mean)) + (1,) * (x.ndim - 2)
             self._constants[key] = (xp.reshape(xp.asarray(self.mean, dtype=native, device=device), shape),
                                     xp.reshape(xp.asarray(self.std, dtype=native, device=device), shape))
@@ -109,7 +109,7 @@ class RandomCrop:
         if th > hp or tw > wp:
             raise ValueError(f"{self!r} got input of shape {x.shape}: the padded image is {hp}x{wp}, smaller "
                              f"than the {th}x{tw} crop; use a smaller size or more padding")
-        data = xp.reshape(x.data, (n, -1, h, w))
+        data = xp.reshape(x.array, (n, -1, h, w))
         padded = _pad(xp, data, top, left, hp, wp, backend.device)
         index = _window_index(xp, backend, n, (hp, wp), (th, tw))
         index = xp.broadcast_to(xp.reshape(index, (n, 1, th * tw)), (n, data.shape[1], th * tw))
@@ -133,7 +133,7 @@ class RandomHorizontalFlip:
         xp = x.xp
         draw = x.backend.rand((x.shape[0],), D.float32)
         flip = xp.reshape(draw < self.p, (x.shape[0],) + (1,) * (x.ndim - 1))
-        return _wrap(x, xp.where(flip, xp.flip(x.data, axis=-1), x.data))
+        return _wrap(x, xp.where(flip, xp.flip(x.array, axis=-1), x.array))
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"

@@ -10,7 +10,7 @@ for CuPy arrays, NCCL bootstrapped over MPI. anynn adds only the model-aware par
 
 ``init()`` detects a launch by ``mpiexec``/``mpirun``/``srun`` from the environment the launcher sets. Tensor
 collectives (``all_reduce``, ``broadcast``, ``all_gather``) work on every backend; like PyTorch's they
-update the given tensor (its ``.data`` is rebound to a fresh array: no array is written in place) and return
+update the given tensor (its ``.array`` is rebound to a fresh array: no array is written in place) and return
 it. Every collective waits at most ``ANYNN_DIST_TIMEOUT`` seconds (default 300) and then aborts all ranks
 with a message naming the rank and the collective; an uncaught exception on any rank also aborts all ranks.
 """
@@ -128,24 +128,24 @@ def all_reduce(tensor: Tensor, op: str = "sum") -> Tensor:
     """Reduce ``tensor`` over all ranks in place ("sum", "mean", "max", "min", "prod") and return it."""
     comm = get_communicator()
     mean = op == "mean"
-    result = comm.allreduce(tensor.data, tensor.backend, "sum" if mean else op, what=f"all_reduce({op})")
+    result = comm.allreduce(tensor.array, tensor.backend, "sum" if mean else op, what=f"all_reduce({op})")
     if mean:
         result = result / comm.size
-        if result.dtype != tensor.data.dtype:
-            result = tensor.xp.astype(result, tensor.data.dtype)
-    tensor.data = result
+        if result.dtype != tensor.array.dtype:
+            result = tensor.xp.astype(result, tensor.array.dtype)
+    tensor.array = result
     return tensor
 
 
 def broadcast(tensor: Tensor, src: int = 0) -> Tensor:
     """Overwrite ``tensor`` with rank ``src``'s values on every rank and return it."""
-    tensor.data = get_communicator().broadcast(tensor.data, tensor.backend, src, what=f"broadcast(src={src})")
+    tensor.array = get_communicator().broadcast(tensor.array, tensor.backend, src, what=f"broadcast(src={src})")
     return tensor
 
 
 def all_gather(tensor: Tensor) -> Tensor:
     """Every rank's ``tensor`` (same shape everywhere) stacked along a new first axis, indexed by rank."""
-    return Tensor._make(get_communicator().allgather(tensor.data, tensor.backend, what="all_gather"),
+    return Tensor._make(get_communicator().allgather(tensor.array, tensor.backend, what="all_gather"),
                         tensor.backend)
 
 

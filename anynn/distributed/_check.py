@@ -53,9 +53,9 @@ def collectives(backend_name: str) -> None:
     summed = dist.all_reduce(anynn.tensor([1.0 + r, 2.0 * r], dtype="float64"), "sum").tolist()
     mean = dist.all_reduce(anynn.tensor([1.0 + r, 2.0 * r], dtype="float32"), "mean").tolist()
     biggest = dist.all_reduce(anynn.tensor([r, -r], dtype="int64"), "max").tolist()
-    before = t.data
+    before = t.array
     shared = dist.broadcast(t, src=w - 1).tolist()
-    untouched = t.data is not before and anynn.tensor(before).tolist() == [1.0 + r, 2.0 * r]
+    untouched = t.array is not before and anynn.tensor(before).tolist() == [1.0 + r, 2.0 * r]
     gathered = dist.all_gather(anynn.tensor([float(r)] * 3)).tolist()
     objects = dist.all_gather_object({"rank": r})
     told = dist.broadcast_object(("hello", r), src=0)
@@ -122,7 +122,7 @@ def equivalence(dtype: str, mode: str, steps: int = 30) -> None:
     model = build(mode == "syncbn")
     if r == 1:  # a different initialisation: DDP's broadcast must make it rank 0's
         for p in model.parameters():
-            p.data = p.data * 0.5 + 1.0
+            p.array = p.array * 0.5 + 1.0
     ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.001, first_bucket_mb=0.0005)  # several buckets
     sampler = DistributedSampler(dataset, seed=5)
     began = time.perf_counter()

@@ -1,7 +1,7 @@
 """The communicator interface: what anynn needs from a distributed engine (MPI, NCCL), on backend arrays.
 
 anynn writes no transport. A ``Communicator`` wraps an existing engine and moves *native* arrays of any
-backend (``tensor.data``), given with their ``Backend``; it never writes into an array it is given (anynn's
+backend (``tensor.array``), given with their ``Backend``; it never writes into an array it is given (anynn's
 rule: gradient and state arrays may be shared), so every result is a fresh array on the same backend.
 
 Every wait has a deadline (``timeout`` seconds, ``ANYNN_DIST_TIMEOUT``): a collective that does not complete

@@ -124,13 +124,13 @@ class DistributedDataParallel(Module):
         """Rank 0's values into the live tensors: one coalesced broadcast per backend and dtype."""
         for (backend, _), group in self._groups(tensors).items():
             xp = backend.xp
-            flat = xp.concat([xp.reshape(t.data, (-1,)) for t in group]) if len(group) > 1 else \
-                xp.reshape(group[0].data, (-1,))
+            flat = xp.concat([xp.reshape(t.array, (-1,)) for t in group]) if len(group) > 1 else \
+                xp.reshape(group[0].array, (-1,))
             flat = self.comm.broadcast(flat, backend, 0, what=what)
             start = 0
             for t in group:
                 n = t.numel()
-                t.data = xp.reshape(flat[start:start + n], t.shape)
+                t.array = xp.reshape(flat[start:start + n], t.shape)
                 start += n
 
     def _make_buckets(self) -> list[_Bucket]:
@@ -202,7 +202,7 @@ class DistributedDataParallel(Module):
                 pieces.append(xp.zeros((p.numel(),), dtype=native, device=backend.device))
                 flags.append(0.0)
             else:
-                pieces.append(xp.reshape(p.grad.data, (-1,)))
+                pieces.append(xp.reshape(p.grad.array, (-1,)))
                 flags.append(1.0)
         pieces.append(xp.asarray(flags, dtype=native, device=backend.device))
         flat = xp.concat(pieces)

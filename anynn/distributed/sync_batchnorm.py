@@ -109,17 +109,17 @@ class SyncBatchNorm(_BatchNorm):
         running = None
         if self.track_running_stats:
             tracked = self.num_batches_tracked
-            tracked.data = tracked.data + 1
+            tracked.array = tracked.array + 1
             if self.momentum is None:
-                factor = (1.0 / tracked.to(input.dtype)).data
-            running = (self.running_mean.data, self.running_var.data, factor)
+                factor = (1.0 / tracked.to(input.dtype)).array
+            running = (self.running_mean.array, self.running_var.array, factor)
         if math.prod(input.shape) // input.shape[1] < 1:
             raise ValueError(f"{self!r}: got an empty batch (shape {input.shape})")
         updated: list = []
         out = SyncBatchNormFunction.apply(input, self.weight, self.bias, comm=comm, eps=self.eps, running=running,
                                           updated=updated)
         if running is not None:
-            self.running_mean.data, self.running_var.data = updated
+            self.running_mean.array, self.running_var.array = updated
         return out
 
 

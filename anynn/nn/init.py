@@ -33,7 +33,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 
 
 def _fill(tensor: Tensor, data) -> Tensor:
-    tensor.data = data
+    tensor.array = data
     return tensor
 
 
@@ -52,7 +52,7 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with ``val`` (cast to the tensor's kind, so integer buffers such as num_batches_tracked work too)."""
     kind = tensor.dtype.kind
     fill = bool(val) if kind == "b" else int(val) if kind in "iu" else float(val)
-    return _fill(tensor, tensor.xp.full_like(tensor.data, fill))
+    return _fill(tensor, tensor.xp.full_like(tensor.array, fill))
 
 
 def zeros_(tensor: Tensor) -> Tensor:

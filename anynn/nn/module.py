@@ -48,7 +48,7 @@ class Module:
             return
         if name in self._parameters and value is not None and not isinstance(value, Parameter):
             raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' (anynn.nn.Parameter or "
-                            "None expected); to change its values assign to .data")
+                            "None expected); to change its values assign to .array")
         for table in (self._parameters, self._buffers, self._modules):
             table.pop(name, None)
         if isinstance(value, Parameter):
@@ -122,7 +122,7 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
             if p.grad is not None:
-                p.grad = None if set_to_none else Tensor._make(p.grad.xp.zeros_like(p.grad.data), p.grad.backend)
+                p.grad = None if set_to_none else Tensor._make(p.grad.xp.zeros_like(p.grad.array), p.grad.backend)
 
     def requires_grad_(self, flag: bool = True) -> "Module":
         for p in self.parameters():
@@ -244,7 +244,7 @@ class Module:
         for key, (_, _, target) in own.items():
             if key in state_dict and key not in bad:
                 value = state_dict[key]
-                target.data = target.backend.asarray(value.data if isinstance(value, Tensor) else value, target.dtype)
+                target.array = target.backend.asarray(value.array if isinstance(value, Tensor) else value, target.dtype)
         return missing, unexpected
 
     # ------------------------------------------------------------ movement
@@ -257,7 +257,7 @@ class Module:
         for tensor in list(self.parameters()) + list(self.buffers()):
             moved = tensor.detach().to(target, backend=backend, device=device,
                                        dtype=dtype if tensor.dtype.is_floating_point else None)
-            tensor.data, tensor._backend = moved.data, moved.backend
+            tensor.array, tensor._backend = moved.array, moved.backend
             tensor.grad = None
         return self
 

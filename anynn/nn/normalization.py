@@ -93,7 +93,7 @@ class _BatchNorm(Module):
         factor: float | Tensor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             tracked = self.num_batches_tracked
-            tracked.data = tracked.data + 1
+            tracked.array = tracked.array + 1
             if self.momentum is None:  # cumulative average: 1/n, computed on the device (no host sync)
                 factor = 1.0 / tracked.to(input.dtype)
         use_batch_stats = self.training or self.running_mean is None

@@ -13,7 +13,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any, requires_grad: bool = True):
         if isinstance(data, Tensor):
-            self.data, self._backend = data.data, data.backend
+            self.array, self._backend = data.array, data.backend
         else:
             super().__init__(data)
         self.grad = None

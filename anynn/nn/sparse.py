@@ -59,7 +59,7 @@ class Embedding(Module):
         w = self.weight
         xp = w.xp
         rows = xp.arange(self.num_embeddings, device=w.backend.device)
-        w.data = xp.where(xp.reshape(rows == self.padding_idx, (-1, 1)), 0.0, w.data)
+        w.array = xp.where(xp.reshape(rows == self.padding_idx, (-1, 1)), 0.0, w.array)
 
     @classmethod
     def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None) -> "Embedding":

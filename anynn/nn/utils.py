@@ -2,7 +2,7 @@
 
 Clipping stays on the device: the total norm and the scale factor ``min(max_norm / (norm + 1e-6), 1)`` are
 0-d arrays, and every gradient is multiplied by the factor (also when it is 1) instead of branching on a value
-read back to the host. A clipped gradient is a new array bound to ``p.grad.data``: the engine may hand the
+read back to the host. A clipped gradient is a new array bound to ``p.grad.array``: the engine may hand the
 same gradient array to several parameters, so writing into it would clip the others too.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ def get_total_norm(tensors: TensorOrTensors, norm_type: float = 2.0, error_if_no
         return _tensor(0.0)
     backend = _same_backend("get_total_norm", tensors)
     xp = backend.xp
-    partials = [_partial_norm(xp, t.data, norm_type, backend.device) for t in tensors]
+    partials = [_partial_norm(xp, t.array, norm_type, backend.device) for t in tensors]
     dtype = xp.result_type(*partials) if len(partials) > 1 else partials[0].dtype
     partials = [n if n.dtype == dtype else xp.astype(n, dtype) for n in partials]
     total = _finish(xp, _combine(xp, partials, norm_type), norm_type)
@@ -105,9 +105,9 @@ def clip_grads_with_norm_(parameters: TensorOrTensors, max_norm: float, total_no
         return
     backend = _same_backend("clip_grads_with_norm_", grads + [total_norm])
     xp = backend.xp
-    coef = xp.clip(float(max_norm) / (total_norm.data + 1e-6), max=1.0)
+    coef = xp.clip(float(max_norm) / (total_norm.array + 1e-6), max=1.0)
     for g in grads:
-        g.data = g.data * (coef if coef.dtype == g.data.dtype else xp.astype(coef, g.data.dtype))
+        g.array = g.array * (coef if coef.dtype == g.array.dtype else xp.astype(coef, g.array.dtype))
 
 
 def clip_grad_norm_(parameters: TensorOrTensors, max_norm: float, norm_type: float = 2.0,
@@ -130,7 +130,7 @@ def clip_grad_value_(parameters: TensorOrTensors, clip_value: float, foreach: bo
     """Clamp every gradient element into ``[-clip_value, clip_value]``."""
     clip_value = float(clip_value)
     for g in _grads(parameters):
-        g.data = g.xp.clip(g.data, min=-clip_value, max=clip_value)
+        g.array = g.xp.clip(g.array, min=-clip_value, max=clip_value)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
@@ -156,5 +156,5 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     xp, offset = vec.xp, 0
     for p in params:
         n = p.numel()
-        p.data = p.backend.asarray(xp.reshape(vec.data[offset:offset + n], p.shape), p.dtype)
+        p.array = p.backend.asarray(xp.reshape(vec.array[offset:offset + n], p.shape), p.dtype)
         offset += n

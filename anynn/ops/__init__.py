@@ -17,7 +17,7 @@ def compare(a: Tensor, b: Any, name: str) -> Tensor:
     if isinstance(b, Tensor):
         if b._backend is not a._backend:
             raise BackendMismatchError(name, a._backend, b._backend)
-        other = b.data
+        other = b.array
     elif isinstance(b, (int, float, bool)):
         other = b if type(b) in (int, float, bool) else float(b) if isinstance(b, float) else int(b)
     elif hasattr(b, "shape") or hasattr(b, "__array__") or hasattr(b, "__dlpack__"):
@@ -25,7 +25,7 @@ def compare(a: Tensor, b: Any, name: str) -> Tensor:
                         "was expected; wrap arrays with anynn.tensor(...) (it converts from any backend)")
     else:
         return NotImplemented
-    return Tensor._make(getattr(a._backend.xp, name)(a.data, other), a._backend)
+    return Tensor._make(getattr(a._backend.xp, name)(a.array, other), a._backend)
 
 
 def where(condition: Tensor, a: Tensor | float, b: Tensor | float) -> Tensor:

@@ -88,7 +88,7 @@ def check_index_range(indices: Tensor, num_rows: int, who: str) -> Tensor:
         return indices
     backend = indices.backend
     xp = backend.xp
-    flat = xp.reshape(indices.data, (-1,))
+    flat = xp.reshape(indices.array, (-1,))
     if check_now(backend):
         error = _first_bad_index(xp, flat, num_rows, who, "")
         if error is not None:

@@ -587,7 +587,7 @@ def _check_class_values(who: Any, target: Tensor, classes: int, ignore_index: in
     sync (host backends, or CHECK_VALUES); returns False where the check must be deferred (:func:`_defer_labels`)."""
     if not check_now(target.backend):
         return False
-    error = _class_value_error(who, target.backend, target.data, classes, ignore_index, "")
+    error = _class_value_error(who, target.backend, target.array, classes, ignore_index, "")
     if error is not None:
         raise error
     return True
@@ -616,7 +616,7 @@ def _defer_labels(who: Any, out: Tensor, target: Tensor, classes: int, ignore_in
     """On a GPU backend, check the labels at the next synchronisation point (:mod:`anynn.ops._checks`) without
     a launch or a sync now: a bad label makes its loss NaN, so the loss itself is the flag, and the labels are
     read only when it is not finite. Only arrays are kept (never the tensors, whose graph would stay alive)."""
-    backend, loss, labels = out.backend, out.data, target.data
+    backend, loss, labels = out.backend, out.array, target.array
 
     def check(where: str) -> IndexError | None:
         total = backend.xp.sum(loss) if loss.ndim else loss
@@ -635,7 +635,7 @@ def _check_unit_interval(who: Any, name: str, value: Tensor, fix: str) -> None:
     if value.numel() == 0 or not check_now(value.backend):
         return
     xp = value.xp
-    low, high = float(xp.min(value.data)), float(xp.max(value.data))
+    low, high = float(xp.min(value.array)), float(xp.max(value.array))
     if not (0.0 <= low and high <= 1.0):
         raise ValueError(f"{who} got {name} values in [{low:g}, {high:g}]: expected probabilities in [0, 1]; {fix}")
 

@@ -212,10 +212,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if running_mean is None:
         return BatchNorm.apply(input, weight, bias, None, None, eps=eps)
     updated: list = []
-    factor = momentum.data if isinstance(momentum, Tensor) else momentum
+    factor = momentum.array if isinstance(momentum, Tensor) else momentum
     out = BatchNorm.apply(input, weight, bias, None, None, eps=eps,
-                          running=(running_mean.data, running_var.data, factor), updated=updated)
-    running_mean.data, running_var.data = updated
+                          running=(running_mean.array, running_var.array, factor), updated=updated)
+    running_mean.array, running_var.array = updated
     return out
 
 

@@ -83,7 +83,7 @@ class Max(Function):
 def argmax(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Index of the first maximum (int64, no gradient); ``axis=None`` indexes the flattened tensor."""
     xp = x.xp
-    data = x.data if axis is not None else xp.reshape(x.data, (-1,))
+    data = x.array if axis is not None else xp.reshape(x.array, (-1,))
     out = xp.argmax(data, axis=axis if axis is not None else 0, keepdims=keepdims)
     return Tensor._make(out, x.backend)
 

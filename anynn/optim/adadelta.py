@@ -37,11 +37,11 @@ class Adadelta(Optimizer):
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:
-            grad = grad + weight_decay * p.data
-        square_avg, acc_delta = state["square_avg"].data, state["acc_delta"].data
+            grad = grad + weight_decay * p.array
+        square_avg, acc_delta = state["square_avg"].array, state["acc_delta"].array
         square_avg *= rho
         square_avg += (1.0 - rho) * (grad * grad)
         delta = xp.sqrt(acc_delta + eps) / xp.sqrt(square_avg + eps) * grad
         acc_delta *= rho
         acc_delta += (1.0 - rho) * (delta * delta)
-        p.data -= lr * delta
+        p.array -= lr * delta

@@ -46,8 +46,8 @@ class Adagrad(Optimizer):
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:
-            grad = grad + weight_decay * p.data
+            grad = grad + weight_decay * p.array
         clr = lr / (1 + (state["step"] - 1) * float(group["lr_decay"]))
-        total = state["sum"].data
+        total = state["sum"].array
         total += grad * grad
-        p.data -= clr * (grad / (xp.sqrt(total) + eps))
+        p.array -= clr * (grad / (xp.sqrt(total) + eps))

@@ -54,17 +54,17 @@ class Adam(Optimizer):
             grad = -grad
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
-                p.data *= 1.0 - lr * weight_decay
+                p.array *= 1.0 - lr * weight_decay
             else:
-                grad = grad + weight_decay * p.data
-        exp_avg, exp_avg_sq = state["exp_avg"].data, state["exp_avg_sq"].data
+                grad = grad + weight_decay * p.array
+        exp_avg, exp_avg_sq = state["exp_avg"].array, state["exp_avg_sq"].array
         exp_avg += (1.0 - beta1) * (grad - exp_avg)
         exp_avg_sq *= beta2
         exp_avg_sq += (1.0 - beta2) * (grad * grad)
         if group["amsgrad"]:
-            max_sq = state["max_exp_avg_sq"].data
+            max_sq = state["max_exp_avg_sq"].array
             max_sq[...] = xp.maximum(max_sq, exp_avg_sq)
             exp_avg_sq = max_sq
         step_size = lr / (1.0 - beta1 ** step)
         denom = xp.sqrt(exp_avg_sq) / math.sqrt(1.0 - beta2 ** step) + eps
-        p.data -= step_size * (exp_avg / denom)
+        p.array -= step_size * (exp_avg / denom)

@@ -2,7 +2,7 @@
 
 A subclass passes its defaults to ``Optimizer.__init__`` and writes ``_update(p, grad, state, group)``: the
 update of one parameter from its gradient array. ``step()`` runs it under ``no_grad`` for every parameter that
-has a gradient. Updates work on backend arrays in place (``p.data -= ...``) and on state buffers the optimizer
+has a gradient. Updates work on backend arrays in place (``p.array -= ...``) and on state buffers the optimizer
 owns, never leave the device, and keep each parameter's dtype because hyperparameters enter only as Python
 floats. Gradient arrays are never written to: the engine may hand one array to several parameters.
 
@@ -171,7 +171,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                p.grad = None if set_to_none else Tensor._make(p.grad.xp.zeros_like(p.grad.data), p.grad.backend)
+                p.grad = None if set_to_none else Tensor._make(p.grad.xp.zeros_like(p.grad.array), p.grad.backend)
 
     # --------------------------------------------------------------- step
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -245,13 +245,13 @@ class Optimizer:
         if g.backend is not p.backend:
             raise TypeError(f"{where} lives on {p.backend.name} ({p.device}) but its .grad on {g.backend.name} "
                             f"({g.device}); move the gradient with p.grad = p.grad.to(p.backend)")
-        if tuple(g.data.shape) != tuple(p.data.shape):
+        if tuple(g.array.shape) != tuple(p.array.shape):
             raise ValueError(f"{where} has shape {p.shape} but its .grad has shape {g.shape}; a gradient must have "
                              "its parameter's shape")
-        if g.data.dtype != p.data.dtype:
+        if g.array.dtype != p.array.dtype:
             raise TypeError(f"{where} is {p.dtype} but its .grad is {g.dtype}; cast the gradient "
                             f"(p.grad = p.grad.to({p.dtype!r})) so the update keeps the parameter's dtype")
-        return g.data
+        return g.array
 
     # --------------------------------------------------------- state dict
     def state_dict(self) -> dict[str, Any]:
@@ -327,7 +327,7 @@ def check_hyperparameters(name: str, *, signed: bool = False, **values: Any) -> 
 
 def zeros_state(p: Tensor, fill: float = 0.0) -> Tensor:
     """A new state buffer with ``p``'s shape, dtype and backend, filled with ``fill``."""
-    return Tensor._make(p.xp.full_like(p.data, fill), p.backend)
+    return Tensor._make(p.xp.full_like(p.array, fill), p.backend)
 
 
 def copy_state(p: Tensor, array: Any) -> Tensor:
@@ -337,7 +337,7 @@ def copy_state(p: Tensor, array: Any) -> Tensor:
 
 def _snapshot(value: Any) -> Any:
     if isinstance(value, Tensor):
-        return Tensor._make(value.xp.asarray(value.data, copy=True), value.backend)
+        return Tensor._make(value.xp.asarray(value.array, copy=True), value.backend)
     if isinstance(value, dict):
         return {k: _snapshot(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -350,7 +350,7 @@ def _cast(p: Tensor, key: str, value: Any, index: Any, name: str) -> Any:
     if key == "step" and value is not None:
         return int(value)
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         shape = tuple(value.shape)
         if shape and shape != p.shape:

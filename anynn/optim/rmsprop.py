@@ -42,20 +42,20 @@ class RMSprop(Optimizer):
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:
-            grad = grad + weight_decay * p.data
-        square_avg = state["square_avg"].data
+            grad = grad + weight_decay * p.array
+        square_avg = state["square_avg"].array
         square_avg *= alpha
         square_avg += (1.0 - alpha) * (grad * grad)
         if group["centered"]:
-            grad_avg = state["grad_avg"].data
+            grad_avg = state["grad_avg"].array
             grad_avg += (1.0 - alpha) * (grad - grad_avg)
             avg = xp.sqrt(square_avg - grad_avg * grad_avg) + eps
         else:
             avg = xp.sqrt(square_avg) + eps
         if momentum > 0:
-            buf = state["momentum_buffer"].data
+            buf = state["momentum_buffer"].array
             buf *= momentum
             buf += grad / avg
-            p.data -= lr * buf
+            p.array -= lr * buf
         else:
-            p.data -= lr * (grad / avg)
+            p.array -= lr * (grad / avg)

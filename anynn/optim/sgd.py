@@ -37,13 +37,13 @@ class SGD(Optimizer):
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:
-            grad = grad + weight_decay * p.data
+            grad = grad + weight_decay * p.array
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = copy_state(p, grad)
             else:
-                buf.data *= momentum
-                buf.data += grad if dampening == 0 else (1.0 - dampening) * grad  # 1.0 * g is g: one op saved
-            grad = grad + momentum * buf.data if group["nesterov"] else buf.data
-        p.data -= lr * grad
+                buf.array *= momentum
+                buf.array += grad if dampening == 0 else (1.0 - dampening) * grad  # 1.0 * g is g: one op saved
+            grad = grad + momentum * buf.array if group["nesterov"] else buf.array
+        p.array -= lr * grad

@@ -51,9 +51,9 @@ class _Meter:
     def update(self, loss: Tensor, logits: Tensor, target: Tensor, step: int) -> None:
         xp = loss.xp
         n = target.shape[0]
-        value = loss.data
+        value = loss.array
         batch_loss = value * n
-        hits = xp.sum(xp.astype(xp.argmax(logits.data, axis=-1) == target.data, value.dtype)) \
+        hits = xp.sum(xp.astype(xp.argmax(logits.array, axis=-1) == target.array, value.dtype)) \
             if logits.ndim == 2 and target.ndim == 1 else xp.zeros_like(value)
         step_array = xp.full((), step, dtype=loss.backend.dtype(anynn.int64), device=loss.backend.device)
         bad = xp.where(xp.isfinite(value), -1, step_array)

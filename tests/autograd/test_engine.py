@@ -77,9 +77,9 @@ def test_leaf_gradients_do_not_alias_each_other(backend):
     a = leaf(np.array([1.0, 2.0]))
     b = leaf(np.array([3.0, 4.0]))
     (a + b).sum().backward()
-    a.grad.data = a.grad.data * 5.0
+    a.grad.array = a.grad.array * 5.0
     assert_close(b.grad, [1.0, 1.0])
-    assert a.grad.data is not b.grad.data
+    assert a.grad.array is not b.grad.array
 
 
 def test_no_grad_enable_grad_set_grad_enabled(backend):

@@ -24,7 +24,7 @@ def test_tensor_from_python_data(backend):
              ([True, False], anynn.bool_, (2,)), ([], F32, (0,)), ([[1, 2.5]], F32, (1, 2)), ((1, 2), I64, (2,))]
     for data, dtype, shape in cases:
         t = anynn.tensor(data)
-        assert t.backend is backend and backend.is_native(t.data), data
+        assert t.backend is backend and backend.is_native(t.array), data
         assert t.dtype is dtype and t.shape == shape, (data, t.dtype, t.shape)
     assert anynn.tensor([1, 2], dtype=F64).dtype is F64
     assert anynn.tensor([1, 2], dtype="float32").dtype is F32
@@ -48,8 +48,8 @@ def test_tensor_from_torch_and_strict_arrays(backend):
     torch = pytest.importorskip("torch")
     source = torch.arange(6, dtype=torch.float64).reshape(2, 3).requires_grad_()
     t = anynn.tensor(source)
-    assert t.backend is backend and backend.is_native(t.data) and t.dtype is F64
-    assert not getattr(t.data, "requires_grad", False), "anynn arrays must never record torch's own autograd"
+    assert t.backend is backend and backend.is_native(t.array) and t.dtype is F64
+    assert not getattr(t.array, "requires_grad", False), "anynn arrays must never record torch's own autograd"
     assert_close(t, source.detach().numpy())
     xp = pytest.importorskip("array_api_strict")
     s = anynn.tensor(xp.asarray([[1.0, 2.0]], dtype=xp.float32))

@@ -22,7 +22,7 @@ def _targets() -> list[str]:
 
 def test_attributes(backend):
     x = anynn.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    assert backend.is_native(x.data)
+    assert backend.is_native(x.array)
     assert x.grad is None and x.requires_grad is False and x.is_leaf
     assert x.shape == (2, 3) and isinstance(x.shape, tuple)
     assert x.dtype is F32 and x.dtype == anynn.float32
@@ -58,7 +58,7 @@ def test_detach_shares_data_and_drops_the_graph(backend):
     x = anynn.tensor([1.0, 2.0], requires_grad=True)
     y = (x * 2.0).detach()
     assert not y.requires_grad and y.is_leaf and y.grad is None
-    assert x.detach().data is x.data
+    assert x.detach().array is x.array
 
 
 def test_to_backend_moves_data_and_gradient_back(backend):

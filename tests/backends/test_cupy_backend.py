@@ -247,7 +247,7 @@ def test_gpu_every_creation_path_lands_on_the_backend_device(index):
     arrays.append(arrays[0] + arrays[1])
     assert [a.device.id for a in arrays] == [index] * len(arrays)
     t = anynn.zeros(4, backend="cupy", device=f"cuda:{index}") + 1
-    assert t.data.device.id == index
+    assert t.array.device.id == index
 
 
 # ====================================================================== erf

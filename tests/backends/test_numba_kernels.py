@@ -98,7 +98,7 @@ def test_batch_norm_in_eval_mode_gives_the_input_gradient_through_the_kernels(bu
     for compiled in (True, False):
         with _numpy_backend(compiled) as backend:
             bn = anynn.nn.BatchNorm2d(3, dtype=anynn.float64).eval()
-            bn.running_mean.data = backend.from_numpy(np.array([0.5, -1.0, 2.0]))
+            bn.running_mean.array = backend.from_numpy(np.array([0.5, -1.0, 2.0]))
             x = anynn.tensor(x_host, requires_grad=True)
             bn(x).sum().backward()
             grads.append(x.grad.numpy())
@@ -252,11 +252,11 @@ def test_direct_conv_equals_the_im2col_gemms_and_torch(build, case, dtype, layou
         with _numpy_backend(compiled):
             x = anynn.tensor(x_host, requires_grad=needs != "weight only (a first layer)")
             if layout == "batch-last":
-                x.data = np.moveaxis(np.ascontiguousarray(np.moveaxis(x_host, 0, -1)), -1, 0)
+                x.array = np.moveaxis(np.ascontiguousarray(np.moveaxis(x_host, 0, -1)), -1, 0)
             elif layout == "strided":
                 wide = np.zeros(x_shape[:-1] + (2 * x_shape[-1],), dtype=dtype)
                 wide[..., ::2] = x_host
-                x.data = wide[..., ::2]
+                x.array = wide[..., ::2]
             w = anynn.tensor(w_host, requires_grad=True)
             b = None if b_host is None else anynn.tensor(b_host, requires_grad=True)
             out = conv(x, w, b, stride=stride, padding=padding, dilation=dilation)

@@ -102,8 +102,8 @@ def test_batches_stay_on_the_device_without_host_copies(backend, monkeypatch):
     for shuffle in (False, True):
         loader = DataLoader(ds, batch_size=5, shuffle=shuffle, seed=0, transform=ToFloat(anynn.float64))
         for x, y in loader:
-            assert isinstance(x, anynn.Tensor) and x.backend is backend and backend.is_native(x.data)
-            assert y.backend is backend and backend.is_native(y.data)
+            assert isinstance(x, anynn.Tensor) and x.backend is backend and backend.is_native(x.array)
+            assert y.backend is backend and backend.is_native(y.array)
             assert x.dtype == anynn.float64 and y.dtype == anynn.int64
 
 

@@ -316,7 +316,7 @@ def test_small_model_trains_like_torch(backend):
         tloss.backward()
         with anynn.no_grad(), torch.no_grad():
             for p, tp in zip(ours.parameters(), theirs.parameters()):
-                p.data = (p - 0.1 * p.grad).data
+                p.array = (p - 0.1 * p.grad).array
                 p.grad = None
                 tp -= 0.1 * tp.grad
                 tp.grad = None

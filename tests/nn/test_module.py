@@ -103,7 +103,7 @@ def test_parameter_wraps_a_tensor_and_registers_on_assignment(backend):
     t = anynn.tensor(_x(2, 3))
     p = nn.Parameter(t)
     assert isinstance(p, anynn.Tensor) and p.requires_grad and p.is_leaf and p.grad is None
-    assert p.data is t.data and p.backend is backend
+    assert p.array is t.array and p.backend is backend
     assert nn.Parameter(t, requires_grad=False).requires_grad is False
     layer = nn.Linear(3, 2)
     layer.extra = nn.Parameter(anynn.zeros(2))
@@ -407,7 +407,7 @@ def test_state_dict_is_detached_from_the_graph(backend):
     layer = nn.Linear(2, 2)
     state = layer.state_dict()
     assert not any(v.requires_grad for v in state.values())
-    assert state["weight"].data is layer.weight.data
+    assert state["weight"].array is layer.weight.array
 
 
 def test_loaded_torch_state_dict_gives_identical_outputs_and_grads(backend):
@@ -438,8 +438,8 @@ def test_loads_another_backends_tensors_and_arrays(backend):
     other = "torch" if backend.name != "torch" else "numpy"
     with anynn.use_backend(other):
         source = _mixed_model(nn)
-        source.features[1].num_batches_tracked.data = anynn.tensor(7).data
-    for state in (source.state_dict(), {k: v.data for k, v in source.state_dict().items()}):
+        source.features[1].num_batches_tracked.array = anynn.tensor(7).array
+    for state in (source.state_dict(), {k: v.array for k, v in source.state_dict().items()}):
         target = _mixed_model(nn)
         assert target.load_state_dict(state) == ([], [])
         for (key, value), (_, mine) in zip(source.state_dict().items(), target.state_dict().items()):

@@ -271,7 +271,7 @@ def test_module_gradcheck_with_parameters(backend, name, kwargs, shape):
     output (the sequence and the final states) is checked."""
     layer = getattr(nn, name)(2, 2, **kwargs).double()
     for p in layer.parameters():  # spread beyond U(±1/√2) so relu units switch on and off
-        p.data = anynn.tensor(np.random.default_rng(len(p.shape)).standard_normal(p.shape)).data
+        p.array = anynn.tensor(np.random.default_rng(len(p.shape)).standard_normal(p.shape)).array
     params = list(layer.parameters())
 
     def run(x, *ps):

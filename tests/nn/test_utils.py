@@ -82,7 +82,7 @@ def test_clip_rebinds_instead_of_writing_shared_arrays(backend):
     """Two parameters holding one gradient array: clipping one must leave the other alone."""
     a, b = anynn_params()[:2]
     shared = anynn.tensor(GRADS[1], dtype=anynn.float64)
-    a.grad, b.grad = shared, anynn.Tensor._make(shared.data, shared.backend)
+    a.grad, b.grad = shared, anynn.Tensor._make(shared.array, shared.backend)
     U.clip_grad_norm_([a], 0.1)
     U.clip_grad_value_([a], 0.01)
     np.testing.assert_array_equal(b.grad.numpy(), GRADS[1])
@@ -148,7 +148,7 @@ def test_parameters_to_vector_and_back(backend):
     for p, tp, v in zip(params, tparams, values):
         assert p.shape == v.shape
         assert_close(p, tp.detach().numpy())
-    new.data *= 0.0  # the parameters hold copies, not views of the vector
+    new.array *= 0.0  # the parameters hold copies, not views of the vector
     assert float(abs(params[0]).sum()) > 0
 
 

@@ -204,7 +204,7 @@ def _max_pool_both_ways(backend, x_host, args, kernels, monkeypatch, upstream=1.
     with np.errstate(invalid="ignore"):
         out = F.max_pool2d(x, **args)
         out.backward(anynn.full(out.shape, upstream, dtype=anynn.float64))
-    return backend.to_numpy(out.data), backend.to_numpy(x.grad.data)
+    return backend.to_numpy(out.array), backend.to_numpy(x.grad.array)
 
 
 @pytest.mark.parametrize("kernels", ["as configured", "standard ops only"])

@@ -110,7 +110,7 @@ def test_model_load_state_dict_rebinds_every_parameter(backend, name):
 def test_user_rebinds_one_parameter(backend, name):
     def halve_first_bias(model, opt):
         bias = model[0].bias
-        bias.data = bias.data * 0.5
+        bias.array = bias.array * 0.5
 
     run_with(name, STATEFUL[name], halve_first_bias)
 
@@ -143,7 +143,7 @@ def test_user_rebinds_or_replaces_a_state_tensor(backend, name):
 
     def rebind(model, opt):
         t = opt.state[model[2].weight][key]
-        t.data = t.data * 0.25
+        t.array = t.array * 0.25
 
     def replace(model, opt):
         opt.state[model[0].bias][key] = opt.state[model[0].bias][key] * 3.0
@@ -155,7 +155,7 @@ def test_user_rebinds_or_replaces_a_state_tensor(backend, name):
 def test_model_to_another_dtype_makes_new_buffers(backend):
     flat_model, opt = run_with("SGD", dict(lr=0.1), lambda model, opt: model.to(anynn.float32))
     assert all(p.dtype == anynn.float32 for p in flat_model.parameters())
-    assert [bucket.dtype for bucket in opt._buckets[0].buckets] == [flat_model[0].weight.data.dtype]
+    assert [bucket.dtype for bucket in opt._buckets[0].buckets] == [flat_model[0].weight.array.dtype]
 
 
 def test_model_to_another_backend_makes_new_buffers(backend):
@@ -205,8 +205,8 @@ def test_parameters_and_state_are_views_into_flat_buffers(backend, name):
     train_step(model, opt, 0)
     (bucket,) = opt._buckets[0].buckets
     xp = backend.xp
-    bucket.param.data[...] = xp.zeros_like(bucket.param.data)
-    bucket.flat_state([opt.state[p] for p in bucket.params])[FIRST_KEY[name]].data[...] = 7.0
+    bucket.param.array[...] = xp.zeros_like(bucket.param.array)
+    bucket.flat_state([opt.state[p] for p in bucket.params])[FIRST_KEY[name]].array[...] = 7.0
     for p in model.parameters():
         assert not p.numpy().any()
         assert (opt.state[p][FIRST_KEY[name]].numpy() == 7.0).all()
@@ -336,7 +336,7 @@ def test_gradient_arrays_are_never_written(backend, name):
         for state in opt.state.values():
             for value in state.values():
                 if isinstance(value, anynn.Tensor):
-                    assert value.data is not g.data
+                    assert value.array is not g.array
     assert len(calls) == 3
 
 

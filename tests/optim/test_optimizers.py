@@ -292,9 +292,9 @@ def test_closure_add_param_group_and_zero_grad(backend):
             assert_close(loss, tloss.detach().numpy())
     for p, tp in zip(params, tparams):
         assert_close(p, tp.detach().numpy())
-    old = params[0].grad.data
+    old = params[0].grad.array
     opt.zero_grad(set_to_none=False)
-    assert params[0].grad.data is not old and not params[0].grad.numpy().any()
+    assert params[0].grad.array is not old and not params[0].grad.numpy().any()
     opt.zero_grad()
     assert params[0].grad is None
 
