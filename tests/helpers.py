@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -54,43 +56,148 @@ def forward_backward(fn, arrays, dtype=anynn.float64):
     return out, [x.grad for x in xs], weights
 
 
+@dataclass(frozen=True)
+class Fixed:
+    """An op input passed as a constant (no gradient): a floating array in the run's float dtype, any other
+    array (class indices) in its own dtype."""
+
+    array: np.ndarray
+
+
+@dataclass(frozen=True)
+class OpCase:
+    """One declared op case for ``op_case_suite``, as Chainer's FunctionTestCase declares one.
+
+    - ``inputs``: positional inputs. An array is a differentiable input (float64 leaves against PyTorch and in
+      gradcheck, float32 leaves in the float32 check); ``Fixed(array)`` a constant; ``None`` an absent input.
+    - ``kwargs``: keyword arguments for both functions; an array among them is a constant, as ``Fixed``.
+    - ``torch_fn``: PyTorch's function, or its dotted name under ``torch`` (``"nn.functional.conv2d"``), looked
+      up when the test runs, so that collecting needs no PyTorch.
+    - ``tol``: the tolerance of the PyTorch comparison (forward and every gradient).
+    - ``forward_only``: compare outputs only (no gradients, no gradcheck), for ops without a backward.
+    - ``gradcheck``: False leaves gradcheck to other cases (large inputs, or ties where the op has a kink);
+      ``gradcheck_inputs`` checks other inputs than ``inputs`` (points away from kinks, a smaller shape).
+    - ``float32``: False for ops whose output is not floating.
+    - ``marks``: pytest marks for this case's tests (e.g. ``pytest.mark.filterwarnings``).
+    """
+
+    fn: Callable
+    torch_fn: Callable | str
+    inputs: Sequence
+    kwargs: dict = field(default_factory=dict)
+    tol: dict = field(default_factory=lambda: dict(F64))
+    forward_only: bool = False
+    gradcheck: bool = True
+    gradcheck_inputs: Sequence | None = None
+    float32: bool = True
+    marks: tuple = ()
+
+
+def _as_case(case) -> OpCase:
+    return case if isinstance(case, OpCase) else OpCase(*case)
+
+
+def _differentiable(value) -> bool:
+    return value is not None and not isinstance(value, Fixed)
+
+
+def _constant(value, dtype):
+    """An anynn constant for a fixed input or keyword argument (non-arrays pass through)."""
+    value = value.array if isinstance(value, Fixed) else value
+    if not isinstance(value, np.ndarray):
+        return value
+    return anynn.tensor(value, dtype=dtype) if np.issubdtype(value.dtype, np.floating) else anynn.tensor(value)
+
+
+def _torch_constant(value):
+    value = value.array if isinstance(value, Fixed) else value
+    return torch_or_skip().tensor(value) if isinstance(value, np.ndarray) else value
+
+
+def _bind(fn, inputs, kwargs, make_leaf, make_constant):
+    """``fn`` as a function of its differentiable inputs only (constants and keyword arguments bound), and those
+    inputs as leaves."""
+    fixed = {i: make_constant(a) for i, a in enumerate(inputs) if not _differentiable(a)}
+    bound_kwargs = {k: make_constant(v) for k, v in kwargs.items()}
+
+    def call(*leaves):
+        given = iter(leaves)
+        return fn(*[fixed[i] if i in fixed else next(given) for i in range(len(inputs))], **bound_kwargs)
+
+    return call, [make_leaf(a) for a in inputs if _differentiable(a)]
+
+
+def _ours(case: OpCase, dtype=anynn.float64, inputs=None):
+    return _bind(case.fn, case.inputs if inputs is None else inputs, case.kwargs,
+                 (lambda a: _constant(a, dtype)) if case.forward_only else (lambda a: leaf(a, dtype)),
+                 lambda a: _constant(a, dtype))
+
+
+def _theirs(case: OpCase):
+    torch_fn = case.torch_fn
+    if isinstance(torch_fn, str):
+        torch_fn = torch_or_skip()
+        for name in case.torch_fn.split("."):
+            torch_fn = getattr(torch_fn, name)
+    return _bind(torch_fn, case.inputs, case.kwargs, _torch_constant if case.forward_only else torch_leaf,
+                 _torch_constant)
+
+
+def _run(case: OpCase, dtype=anynn.float64):
+    """Output and differentiable inputs' gradients of sum(fn(...) * w) for fixed weights w (no gradients for a
+    forward-only case)."""
+    call, leaves = _ours(case, dtype)
+    out = call(*leaves)
+    if case.forward_only:
+        return out, [], None
+    weights = np.random.default_rng(7).standard_normal(out.shape)
+    (out * anynn.tensor(weights, dtype=dtype)).sum().backward()
+    return out, [x.grad for x in leaves], weights
+
+
 def op_case_suite(cases: dict):
-    """The four checks for a table of op cases {name: (anynn fn, torch fn, input arrays)}: equal to PyTorch
-    (float64 forward and every input gradient), gradcheck, float32 kept, and the same on every backend.
-    A test module binds the returned functions to ``test_*`` names so pytest collects them."""
+    """The four checks for a table of op cases ``{name: OpCase(...)}`` (or the short form ``{name: (anynn fn,
+    torch fn, input arrays)}``): equal to PyTorch (float64 forward, its dtype and every input gradient),
+    gradcheck, float32 kept, and the same on every backend. A test module binds the returned functions to
+    ``test_*`` names so pytest collects them."""
+    cases = {name: _as_case(case) for name, case in cases.items()}
 
-    @pytest.mark.parametrize("case", sorted(cases))
+    def params(keep=lambda case: True):
+        return [pytest.param(name, marks=cases[name].marks, id=name) for name in sorted(cases) if keep(cases[name])]
+
+    @pytest.mark.parametrize("case", params())
     def test_matches_torch(backend, case):
-        torch = torch_or_skip()
-        fn, torch_fn, arrays = cases[case]
-        out, grads, weights = forward_backward(fn, arrays)
-        ts = [torch_leaf(a) for a in arrays]
-        ref = torch_fn(*ts)
-        (ref * torch.tensor(weights)).sum().backward()
+        case = cases[case]
+        out, grads, weights = _run(case)
+        call, ts = _theirs(case)
+        ref = call(*ts)
         assert out.shape == tuple(ref.shape)
-        assert_close(out, ref.detach().numpy())
+        assert host(out).dtype == ref.detach().numpy().dtype
+        assert_close(out, ref.detach().numpy(), **case.tol)
+        if case.forward_only:
+            return
+        (ref * torch_or_skip().tensor(weights)).sum().backward()
         for grad, t in zip(grads, ts):
-            assert_close(grad, t.grad.numpy())
+            assert grad is not None
+            assert_close(grad, t.grad.numpy(), **case.tol)
 
-    @pytest.mark.parametrize("case", sorted(cases))
+    @pytest.mark.parametrize("case", params(lambda case: case.gradcheck and not case.forward_only))
     def test_gradcheck(backend, case):
-        fn, _, arrays = cases[case]
-        assert anynn.gradcheck(fn, [leaf(a) for a in arrays])
+        case = cases[case]
+        assert anynn.gradcheck(*_ours(case, inputs=case.gradcheck_inputs))
 
-    @pytest.mark.parametrize("case", sorted(cases))
+    @pytest.mark.parametrize("case", params(lambda case: case.float32))
     def test_float32_stays_float32(backend, case):
-        fn, _, arrays = cases[case]
-        out, grads, _ = forward_backward(fn, arrays, anynn.float32)
+        out, grads, _ = _run(cases[case], anynn.float32)
         assert out.dtype is anynn.float32
         assert all(g.dtype is anynn.float32 for g in grads)
 
-    @pytest.mark.parametrize("case", sorted(cases))
+    @pytest.mark.parametrize("case", params())
     def test_same_results_on_every_backend(case):
-        fn, _, arrays = cases[case]
         results = {}
         for name in backends_that_run():
             with anynn.use_backend(name):
-                out, grads, _ = forward_backward(fn, arrays)
+                out, grads, _ = _run(cases[case])
                 results[name] = [out.numpy()] + [g.numpy() for g in grads]
         first, *others = results
         for name in others:
