@@ -114,7 +114,7 @@ def _equal_threads():
     try:
         import torch
 
-        from anynn.backends.torch_peer import numpy_blas_threads
+        from anynn.backends.numpy import numpy_blas_threads
     except ImportError:
         return
     torch.set_num_threads(numpy_blas_threads())

@@ -11,7 +11,7 @@ import pytest
 import anynn
 from anynn import nn
 from anynn.bench import count_forward_flops, image_shape, run_bench
-from anynn.backends.memory import measure_peak
+from anynn.bench.memory import measure_peak
 from anynn.models import get_model, resnet18
 from helpers import F64, assert_close, torch_or_skip
 
@@ -121,7 +121,7 @@ def _twin_case(name: str):
 @pytest.mark.parametrize("name", ["lenet5", "lenet5_bn", "vgg_small", "resnet18_w8"])
 def test_torch_twin_matches_anynn_in_float64(backend, name):
     torch = torch_or_skip()
-    from anynn.backends.torch_peer import to_torch
+    from anynn.bench.torch_twin import to_torch
 
     model, shape = _twin_case(name)
     model.double()
@@ -149,7 +149,7 @@ def test_torch_twin_matches_anynn_in_float64(backend, name):
 def test_torch_twin_of_nin_in_eval_mode(backend):
     """NiN adds AvgPool2d (padding, stride) and Dropout; eval mode makes the dropout deterministic."""
     torch = torch_or_skip()
-    from anynn.backends.torch_peer import to_torch
+    from anynn.bench.torch_twin import to_torch
 
     model = get_model("nin", width=12).double().eval()
     twin = to_torch(model)
@@ -161,7 +161,7 @@ def test_torch_twin_of_nin_in_eval_mode(backend):
 
 def test_to_torch_refuses_what_it_cannot_mirror():
     torch_or_skip()
-    from anynn.backends.torch_peer import to_torch
+    from anynn.bench.torch_twin import to_torch
 
     class Doubler(nn.Module):
         def forward(self, x):

@@ -2,19 +2,21 @@
 
 :func:`to_torch` walks an anynn module tree and builds the equivalent ``torch.nn`` tree with the same child
 names (so the two ``state_dict``s have the same keys), then copies every parameter and buffer across.
-:func:`to_torch_tensor` hands a tensor's data to torch once (zero-copy where the libraries allow), and
-:func:`match_threads` gives torch as many CPU threads as NumPy's BLAS uses, so neither side gets more cores.
+:func:`to_torch_tensor` hands a tensor's data to torch once (zero-copy where the libraries allow),
+:func:`match_threads` gives torch as many CPU threads as NumPy's BLAS uses, so neither side gets more cores, and
+:class:`TorchTwin` trains and times the twin with the clocks of :mod:`anynn.bench.workload`, as anynn's run is.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn as tnn
 
 from anynn.backends.numpy import numpy_blas_threads
+from anynn.bench.memory import measure_peak
+from anynn.bench.workload import time_epoch, time_inference
 
 REQUIRED = object()  # an attribute the anynn module must have (no default)
 
@@ -104,7 +106,7 @@ def _convert(module: Any) -> tnn.Module:
     name = _anynn_name(module)
     if name is None:
         raise TypeError(f"to_torch cannot convert {type(module).__name__} ({module!r}); supported layers: "
-                        f"{', '.join(SUPPORTED)}. Add a twin to anynn/backends/torch_peer.py")
+                        f"{', '.join(SUPPORTED)}. Add a twin to anynn/bench/torch_twin.py")
     if name in _COMPOSITES:
         children = {child_name: _convert(child) for child_name, child in module._modules.items() if child is not None}
         return _COMPOSITES[name](children)
@@ -148,8 +150,7 @@ def copy_weights(model: Any, twin: tnn.Module) -> None:
     Only ``num_batches_tracked`` may be absent on the anynn side (it does not change the computation when
     BatchNorm's ``momentum`` is set); any other mismatch raises, listing the keys.
     """
-    state = OrderedDict((key, torch.from_numpy(np.ascontiguousarray(value.numpy())))
-                        for key, value in model.state_dict().items())
+    state = OrderedDict((key, torch.tensor(value.numpy())) for key, value in model.state_dict().items())
     missing, unexpected = twin.load_state_dict(state, strict=False)
     missing = [key for key in missing if not key.endswith("num_batches_tracked")]
     if missing or unexpected:
@@ -194,10 +195,6 @@ def synchronize(device: str | torch.device) -> None:
         torch.cuda.synchronize(torch.device(device))
 
 
-__all__ = ["SUPPORTED", "TorchBasicBlock", "TorchResNet", "TorchVGG", "copy_weights", "match_threads",
-           "numpy_blas_threads", "peer_device", "synchronize", "to_torch", "to_torch_tensor", "torch_dtype"]
-
-
 def count_aten_ops(step: Any, *args: Any) -> int:
     """How many aten operations that are not views ``step(*args)`` runs: about one CUDA kernel each (PyTorch's
     foreach optimizers launch one per chunk of tensors, so this slightly under-counts those)."""
@@ -218,21 +215,18 @@ def count_aten_ops(step: Any, *args: Any) -> int:
 
 class TorchTwin:
     """A PyTorch training run mirroring an anynn one: ``model`` converted with :func:`to_torch` (same initial
-    weights), the same data cut into the same batches, SGD with the same settings. Used by ``anynn bench``."""
+    weights), the same data cut into the same batches, SGD with the same settings, timed by the same clocks.
+    Used by ``anynn bench``."""
 
     def __init__(self, model: Any, x: Any, y: Any, bounds: list[tuple[int, int]], lr: float, momentum: float,
-                 device: str, infer_images: int):
-        import time
-
-        self._clock = time.perf_counter
+                 device: str):
         self.device = device
         self.model = to_torch(model, device)
         xt, yt = to_torch_tensor(x, device), to_torch_tensor(y, device)
         self.batches = [(xt[s:e], yt[s:e]) for s, e in bounds]
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=momentum)
         self.loss_fn = tnn.CrossEntropyLoss()
-        self.infer_images = infer_images
-        self._loss = None
+        self._loss: torch.Tensor | None = None
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
@@ -241,41 +235,26 @@ class TorchTwin:
         self.optimizer.step()
         return loss
 
+    def _synchronize(self) -> None:
+        synchronize(self.device)
+
     def train_epoch(self) -> float:
-        synchronize(self.device)
-        began = self._clock()
-        for x, y in self.batches:
-            self._loss = self.step(x, y)
-        synchronize(self.device)
-        return self._clock() - began
+        """Seconds for one pass over the data (:func:`~anynn.bench.workload.time_epoch`)."""
+        seconds, self._loss = time_epoch(self.step, self.batches, self._synchronize)
+        return seconds
 
     def infer_ms_per_image(self) -> float:
-        """Eval-mode forward time per image over the leading batches (at most ``infer_images`` images)."""
-        chosen, count = [], 0
-        for x, _ in self.batches:
-            if chosen and count + x.shape[0] > self.infer_images:
-                break
-            chosen.append(x)
-            count += x.shape[0]
-        was = {m: m.training for m in self.model.modules()}
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                self.model(chosen[0])
-                synchronize(self.device)
-                began = self._clock()
-                for x in chosen:
-                    self.model(x)
-                synchronize(self.device)
-        finally:
-            for module, mode in was.items():
-                module.training = mode
-        return (self._clock() - began) * 1000 / count
+        """Milliseconds per image of batched eval-mode forward passes without autograd."""
+        return time_inference(self.model, self.batches, torch.no_grad, self._synchronize)
 
     def peak_bytes(self) -> int | None:
-        from anynn.backends.memory import measure_peak
-
+        """Extra memory of one training step on the first batch (None on the CPU, where torch cannot tell)."""
         return measure_peak("torch", self.device, lambda: self.step(*self.batches[0]))
 
     def final_loss(self) -> float | None:
         return None if self._loss is None else float(self._loss.item())
+
+
+__all__ = ["SUPPORTED", "TorchBasicBlock", "TorchResNet", "TorchTwin", "TorchVGG", "copy_weights",
+           "count_aten_ops", "match_threads", "peer_device", "synchronize", "to_torch", "to_torch_tensor",
+           "torch_dtype"]
