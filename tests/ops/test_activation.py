@@ -9,8 +9,7 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from helpers import assert_close, compare_with_torch, leaf, torch_or_skip
-
+from helpers import OpCase, assert_close, leaf, op_case_suite
 
 
 def _data(shape=(3, 4, 5), seed=0):
@@ -23,63 +22,54 @@ def _data(shape=(3, 4, 5), seed=0):
     return x
 
 
-def _torch_pairs():
-    tf = torch_or_skip().nn.functional
-    return {
-        "relu": (F.relu, tf.relu),
-        "leaky_relu": (F.leaky_relu, tf.leaky_relu),
-        "leaky_relu_0.2": (lambda x: F.leaky_relu(x, 0.2), lambda x: tf.leaky_relu(x, 0.2)),
-        "elu": (F.elu, tf.elu),
-        "elu_0.5": (lambda x: F.elu(x, alpha=0.5), lambda x: tf.elu(x, alpha=0.5)),
-        "gelu": (F.gelu, tf.gelu),
-        "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), lambda x: tf.gelu(x, approximate="tanh")),
-        "sigmoid": (F.sigmoid, tf.sigmoid),
-        "tanh": (F.tanh, tf.tanh),
-        "softmax_1": (lambda x: F.softmax(x, dim=1), lambda x: tf.softmax(x, dim=1)),
-        "softmax_-1": (lambda x: F.softmax(x, dim=-1), lambda x: tf.softmax(x, dim=-1)),
-        "log_softmax_0": (lambda x: F.log_softmax(x, dim=0), lambda x: tf.log_softmax(x, dim=0)),
-        "log_softmax_-1": (lambda x: F.log_softmax(x, dim=-1), lambda x: tf.log_softmax(x, dim=-1)),
-    }
+X = _data()
+SMOOTH = np.random.default_rng(2).standard_normal((2, 3, 2)) + 0.05  # gradcheck away from the kinks at 0
 
 
-NAMES = ["relu", "leaky_relu", "leaky_relu_0.2", "elu", "elu_0.5", "gelu", "gelu_tanh", "sigmoid", "tanh",
-         "softmax_1", "softmax_-1", "log_softmax_0", "log_softmax_-1"]
+def _activation(fn, torch_name, **kwargs) -> OpCase:
+    return OpCase(fn, f"nn.functional.{torch_name}", [X], kwargs=kwargs, gradcheck_inputs=[SMOOTH])
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_activation_matches_torch(backend, name):
-    ours, theirs = _torch_pairs()[name]
-    compare_with_torch(ours, theirs, [_data()])
+def _prelu(shape, n) -> OpCase:
+    rng = np.random.default_rng(3)
+    weight = rng.uniform(0.0, 0.5, n)
+    return OpCase(F.prelu, "nn.functional.prelu", [_data(shape), weight],
+                  gradcheck_inputs=[rng.standard_normal(shape) + 0.05, weight])
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_activation_gradcheck(backend, name):
-    ours, _ = _torch_pairs()[name]
-    x = np.random.default_rng(2).standard_normal((2, 3, 2)) + 0.05  # away from the kinks at 0
-    assert anynn.gradcheck(ours, [leaf(x)])
+EXTREME_LOGITS = np.array([[1e4, 0.0, -1e4], [1e4, 1e4, 1e4], [-1e4, -1e4 + 1.0, -1e4 - 5.0]])
+MINUS_INFINITY = np.array([[-np.inf, 0.0, 1.0], [-np.inf, -np.inf, 2.0]])
 
+CASES = {
+    "relu": _activation(F.relu, "relu"),
+    "leaky_relu": _activation(F.leaky_relu, "leaky_relu"),
+    "leaky_relu_0.2": _activation(F.leaky_relu, "leaky_relu", negative_slope=0.2),
+    "elu": _activation(F.elu, "elu"),
+    "elu_0.5": _activation(F.elu, "elu", alpha=0.5),
+    "gelu": _activation(F.gelu, "gelu"),
+    "gelu_tanh": _activation(F.gelu, "gelu", approximate="tanh"),
+    "sigmoid": _activation(F.sigmoid, "sigmoid"),
+    "tanh": _activation(F.tanh, "tanh"),
+    "softmax_1": _activation(F.softmax, "softmax", dim=1),
+    "softmax_-1": _activation(F.softmax, "softmax", dim=-1),
+    "log_softmax_0": _activation(F.log_softmax, "log_softmax", dim=0),
+    "log_softmax_-1": _activation(F.log_softmax, "log_softmax", dim=-1),
+    "prelu_(4, 3, 2, 2)_3_slopes": _prelu((4, 3, 2, 2), 3),
+    "prelu_(5, 3)_3_slopes": _prelu((5, 3), 3),
+    "prelu_(2, 3, 4)_1_slope": _prelu((2, 3, 4), 1),
+    "prelu_(6,)_1_slope": _prelu((6,), 1),
+    # extreme logits: finite outputs and gradients (PyTorch's are finite, and ours must equal them)
+    "softmax_extreme_logits": OpCase(F.softmax, "nn.functional.softmax", [EXTREME_LOGITS], kwargs={"dim": 1}),
+    "log_softmax_extreme_logits": OpCase(F.log_softmax, "nn.functional.log_softmax", [EXTREME_LOGITS],
+                                         kwargs={"dim": 1}),
+    "softmax_minus_infinity": OpCase(F.softmax, "softmax", [MINUS_INFINITY], kwargs={"dim": 1},
+                                     forward_only=True),
+    "log_softmax_minus_infinity": OpCase(F.log_softmax, "log_softmax", [MINUS_INFINITY], kwargs={"dim": 1},
+                                         forward_only=True),
+}
 
-@pytest.mark.parametrize("name", NAMES)
-def test_activation_keeps_float32(backend, name):
-    ours, _ = _torch_pairs()[name]
-    x = leaf(_data((2, 3)), dtype=anynn.float32)
-    out = ours(x)
-    out.sum().backward()
-    assert out.dtype == x.grad.dtype == anynn.float32
-
-
-@pytest.mark.parametrize("shape,n", [((4, 3, 2, 2), 3), ((5, 3), 3), ((2, 3, 4), 1), ((6,), 1)])
-def test_prelu_matches_torch(backend, shape, n):
-    torch = torch_or_skip()
-    weight = np.random.default_rng(3).uniform(0.0, 0.5, n)
-    compare_with_torch(F.prelu, torch.nn.functional.prelu, [_data(shape), weight])
-
-
-def test_prelu_gradcheck(backend):
-    rng = np.random.default_rng(4)
-    x, w = leaf(rng.standard_normal((2, 3, 2)) + 0.05), leaf(rng.uniform(0, 0.5, 3))
-    assert anynn.gradcheck(F.prelu, [x, w])
-    assert anynn.gradcheck(F.prelu, [x, leaf(np.array([0.3]))])
+test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_results_on_every_backend = \
+    op_case_suite(CASES)
 
 
 def test_prelu_errors(backend):
@@ -95,26 +85,6 @@ def test_gradients_at_the_kinks_follow_torch(backend):
         x.grad = None
         fn(x).sum().backward()
         assert_close(x.grad, [expected])
-
-
-@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
-def test_softmax_extreme_logits_are_finite(backend, fn):
-    torch = torch_or_skip()
-    logits = np.array([[1e4, 0.0, -1e4], [1e4, 1e4, 1e4], [-1e4, -1e4 + 1.0, -1e4 - 5.0]])
-    x = leaf(logits)
-    out = fn(x, dim=1)
-    out.sum().backward()
-    assert np.isfinite(out.numpy()).all() and np.isfinite(x.grad.numpy()).all()
-    tfn = getattr(torch.nn.functional, fn.__name__)
-    assert_close(out, tfn(torch.tensor(logits), dim=1).numpy())
-
-
-def test_softmax_handles_minus_infinity_like_torch(backend):
-    torch = torch_or_skip()
-    logits = np.array([[-np.inf, 0.0, 1.0], [-np.inf, -np.inf, 2.0]])
-    for fn in (F.softmax, F.log_softmax):
-        expected = getattr(torch, fn.__name__)(torch.tensor(logits), dim=1).numpy()
-        assert_close(fn(anynn.tensor(logits), dim=1), expected)
 
 
 def test_softmax_implicit_dim_warns_like_torch(backend):
