@@ -58,7 +58,8 @@ def environment() -> dict:
     env = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": sys.version.split()[0],
            "executable": sys.executable, "platform": platform.platform(), "cpu_count": os.cpu_count(),
            "versions": {name: _version(name) for name in LIBRARIES},
-           "anynn_env": {k: v for k, v in os.environ.items() if k.startswith(("ANYNN_", "CUPY_", "CUDA_", "GPU_CHECK"))}}
+           "anynn_env": {k: v for k, v in os.environ.items()
+                         if k.startswith(("ANYNN_", "CUPY_", "CUDA_", "GPU_CHECK"))}}
     try:
         import anynn
 
@@ -117,7 +118,8 @@ def write_summary(out: str) -> int:
     except OSError:
         rows = []
     for name, rc, seconds, *note in rows:
-        state = {"0": "ok", "124": "TIMED OUT", "137": "KILLED (timeout)", "skipped": "skipped"}.get(rc, f"FAILED (rc {rc})")
+        state = {"0": "ok", "124": "TIMED OUT", "137": "KILLED (timeout)",
+                 "skipped": "skipped"}.get(rc, f"FAILED (rc {rc})")
         failed += state not in ("ok", "skipped")
         lines.append(f"{name:<14} {state:<18} {seconds:>6}s  {' '.join(note)}")
     try:
@@ -132,7 +134,8 @@ def write_summary(out: str) -> int:
     tests_log = os.path.join(out, "tests.log")
     if os.path.exists(tests_log):
         with open(tests_log, errors="replace") as handle:
-            tail = [line.strip() for line in handle if " passed" in line or " failed" in line or "error" in line.lower()]
+            tail = [line.strip() for line in handle
+                    if " passed" in line or " failed" in line or "error" in line.lower()]
         if tail:
             lines.append(f"tests: {tail[-1]}")
     for name in sorted(os.listdir(out)):

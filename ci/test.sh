@@ -11,4 +11,7 @@ VENV=${ANYNN_VENV:-.venv}
 "$VENV/bin/python" -m pip install -q -e ".[test,plot,fast,mpi]"  # mpi: the distributed tests run, not skip
 bash ci/ensure_fashion_mnist.sh  # the real-data tests skip (saying why) where it cannot be had
 export ANYNN_TEST_BACKENDS=${ANYNN_TEST_BACKENDS:-numpy,array_api_strict,torch,cupy}
+# Numba's compiled kernels are cached outside the clone, so a fresh checkout does not compile them all again
+export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-$HOME/.cache/anynn/numba}
+mkdir -p "$NUMBA_CACHE_DIR"
 exec "$VENV/bin/python" -m pytest "$@"
