@@ -7,12 +7,7 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from helpers import assert_close, compare_with_torch, leaf, torch_leaf, torch_or_skip
-
-
-def _compare_with_torch(ours, theirs, x_host, seed=1):
-    """Same float64 input and output gradient for both; compare output and input gradient."""
-    compare_with_torch(ours, theirs, [x_host], seed)
+from helpers import OpCase, leaf, op_case_suite, torch_leaf, torch_or_skip
 
 
 def _relu_with_ties(shape, seed=0):
@@ -23,7 +18,13 @@ def _relu_with_ties(shape, seed=0):
     return x
 
 
-MAX_POOL2D_CASES = [
+def _pool(name: str, x: np.ndarray, gradcheck: bool = False, **opts) -> tuple[str, OpCase]:
+    """A case named after its call: ``name`` from anynn.nn.functional and torch.nn.functional on ``x``."""
+    call = f"{name}({', '.join(f'{k}={v}' for k, v in opts.items())})"
+    return call, OpCase(getattr(F, name), f"nn.functional.{name}", [x], kwargs=opts, gradcheck=gradcheck)
+
+
+MAX_POOL2D_OPTIONS = [
     dict(kernel_size=2),
     dict(kernel_size=2, stride=1),
     dict(kernel_size=3, stride=2),
@@ -35,39 +36,9 @@ MAX_POOL2D_CASES = [
     dict(kernel_size=2, padding=1, ceil_mode=True),
     dict(kernel_size=(1, 3), stride=(1, 3)),
 ]
-
-
-@pytest.mark.parametrize("opts", MAX_POOL2D_CASES, ids=str)
-@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "relu_ties"])
-def test_max_pool2d_matches_torch(backend, opts, ties):
-    torch = torch_or_skip()
-    shape = (2, 3, 9, 8)
-    x = _relu_with_ties(shape) if ties else np.random.default_rng(0).standard_normal(shape)
-    _compare_with_torch(lambda t: F.max_pool2d(t, **opts), lambda t: torch.nn.functional.max_pool2d(t, **opts), x)
-
-
-@pytest.mark.parametrize("opts", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
-                                  dict(kernel_size=2, dilation=3, ceil_mode=True), dict(kernel_size=4, stride=3,
-                                                                                        ceil_mode=True)], ids=str)
-def test_max_pool1d_matches_torch(backend, opts):
-    torch = torch_or_skip()
-    x = _relu_with_ties((2, 3, 11), seed=1)
-    _compare_with_torch(lambda t: F.max_pool1d(t, **opts), lambda t: torch.nn.functional.max_pool1d(t, **opts), x)
-
-
-def test_max_pool_after_conv_matches_torch(backend):
-    """Pooling a conv output (batch-innermost layout) with ties from the ReLU, as in LeNet."""
-    torch = torch_or_skip()
-    rng = np.random.default_rng(2)
-    w_host = rng.standard_normal((4, 2, 3, 3))
-    w, tw = leaf(w_host), torch_leaf(w_host)
-    tf = torch.nn.functional
-    _compare_with_torch(lambda t: F.max_pool2d(F.conv2d(t, w).relu(), 2),
-                        lambda t: tf.max_pool2d(tf.conv2d(t, tw).relu(), 2), rng.standard_normal((3, 2, 9, 9)))
-    assert_close(w.grad, tw.grad.numpy())
-
-
-AVG_POOL2D_CASES = [
+MAX_POOL1D_OPTIONS = [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                      dict(kernel_size=2, dilation=3, ceil_mode=True), dict(kernel_size=4, stride=3, ceil_mode=True)]
+AVG_POOL2D_OPTIONS = [
     dict(kernel_size=2),
     dict(kernel_size=3, stride=1),
     dict(kernel_size=3, stride=2, padding=1),
@@ -79,60 +50,50 @@ AVG_POOL2D_CASES = [
     dict(kernel_size=2, divisor_override=3),
     dict(kernel_size=3, stride=2, padding=1, divisor_override=5),
 ]
+AVG_POOL1D_OPTIONS = [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1, count_include_pad=False,
+                                               ceil_mode=True)]
+
+DISTINCT = np.random.default_rng(0).standard_normal((2, 3, 9, 8))
+TIES = _relu_with_ties((2, 3, 9, 8))
+# distinct values a few eps apart would make max non-differentiable; a permutation keeps them well apart
+SPREAD = np.random.default_rng(7).permutation(50).reshape(1, 2, 5, 5) / 10.0
 
 
-@pytest.mark.parametrize("opts", AVG_POOL2D_CASES, ids=str)
-def test_avg_pool2d_matches_torch(backend, opts):
-    torch = torch_or_skip()
-    x = np.random.default_rng(3).standard_normal((2, 3, 9, 8))
-    _compare_with_torch(lambda t: F.avg_pool2d(t, **opts), lambda t: torch.nn.functional.avg_pool2d(t, **opts), x)
+def _max_pool_after_conv(x, w, functional=F):
+    return functional.max_pool2d(functional.conv2d(x, w).relu(), 2)
 
 
-@pytest.mark.parametrize("opts", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1,
-                                                           count_include_pad=False, ceil_mode=True)], ids=str)
-def test_avg_pool1d_matches_torch(backend, opts):
-    torch = torch_or_skip()
-    x = np.random.default_rng(4).standard_normal((2, 3, 10))
-    _compare_with_torch(lambda t: F.avg_pool1d(t, **opts), lambda t: torch.nn.functional.avg_pool1d(t, **opts), x)
+_rng = np.random.default_rng(2)
+CONV_WEIGHT, CONV_INPUT = _rng.standard_normal((4, 2, 3, 3)), _rng.standard_normal((3, 2, 9, 9))
 
+CASES = {
+    # max pooling on distinct data and on ReLU data with ties (the gradient goes to the first maximum, as in torch)
+    **{f"{call} distinct": case for call, case in (_pool("max_pool2d", DISTINCT, **o) for o in MAX_POOL2D_OPTIONS)},
+    **{f"{call} relu_ties": case for call, case in (_pool("max_pool2d", TIES, **o) for o in MAX_POOL2D_OPTIONS)},
+    **dict(_pool("max_pool1d", _relu_with_ties((2, 3, 11), seed=1), **o) for o in MAX_POOL1D_OPTIONS),
+    **dict(_pool("avg_pool2d", np.random.default_rng(3).standard_normal((2, 3, 9, 8)), **o)
+           for o in AVG_POOL2D_OPTIONS),
+    **dict(_pool("avg_pool1d", np.random.default_rng(4).standard_normal((2, 3, 10)), **o) for o in AVG_POOL1D_OPTIONS),
+    **dict(_pool("adaptive_avg_pool2d", np.random.default_rng(5).standard_normal((2, 3, 9, 8)), output_size=size)
+           for size in [1, 3, (3, 4), (5, 7), (9, 8), (None, 3), (4, None), (2, 1)]),
+    **dict(_pool("adaptive_avg_pool1d", np.random.default_rng(6).standard_normal((2, 3, 10)), output_size=size)
+           for size in [1, 4, 5]),
+    # pooling a conv output (batch-innermost layout) with ties from the ReLU, as in LeNet; the weight gets grads too
+    "max_pool2d(conv2d(x, w).relu(), 2)": OpCase(
+        _max_pool_after_conv, lambda x, w: _max_pool_after_conv(x, w, functional=torch_or_skip().nn.functional),
+        [CONV_INPUT, CONV_WEIGHT], gradcheck=False),
+    # gradchecked (with the three checks above) on well-separated values
+    **{f"{call} spread": case for call, case in [
+        _pool("max_pool2d", SPREAD, True, kernel_size=3, stride=2, padding=1),
+        _pool("max_pool2d", SPREAD, True, kernel_size=2, ceil_mode=True),
+        _pool("avg_pool2d", SPREAD, True, kernel_size=3, stride=2, padding=1, count_include_pad=False),
+        _pool("adaptive_avg_pool2d", SPREAD, True, output_size=(2, 3)),
+        _pool("max_pool1d", SPREAD.reshape(1, 2, 25), True, kernel_size=3, stride=2),
+        _pool("avg_pool1d", SPREAD.reshape(1, 2, 25), True, kernel_size=2)]},
+}
 
-@pytest.mark.parametrize("output_size", [1, 3, (3, 4), (5, 7), (9, 8), (None, 3), (4, None), (2, 1)], ids=str)
-def test_adaptive_avg_pool2d_matches_torch(backend, output_size):
-    torch = torch_or_skip()
-    x = np.random.default_rng(5).standard_normal((2, 3, 9, 8))
-    _compare_with_torch(lambda t: F.adaptive_avg_pool2d(t, output_size),
-                        lambda t: torch.nn.functional.adaptive_avg_pool2d(t, output_size), x)
-
-
-@pytest.mark.parametrize("output_size", [1, 4, 5], ids=str)
-def test_adaptive_avg_pool1d_matches_torch(backend, output_size):
-    torch = torch_or_skip()
-    x = np.random.default_rng(6).standard_normal((2, 3, 10))
-    _compare_with_torch(lambda t: F.adaptive_avg_pool1d(t, output_size),
-                        lambda t: torch.nn.functional.adaptive_avg_pool1d(t, output_size), x)
-
-
-@pytest.mark.parametrize("pool", [
-    lambda t: F.max_pool2d(t, 3, stride=2, padding=1),
-    lambda t: F.max_pool2d(t, 2, ceil_mode=True),
-    lambda t: F.avg_pool2d(t, 3, stride=2, padding=1, count_include_pad=False),
-    lambda t: F.adaptive_avg_pool2d(t, (2, 3)),
-    lambda t: F.max_pool1d(t.reshape(1, 2, 25), 3, stride=2),
-    lambda t: F.avg_pool1d(t.reshape(1, 2, 25), 2),
-], ids=["max3s2p1", "max2ceil", "avg3s2p1", "adaptive", "max1d", "avg1d"])
-def test_pool_gradcheck(backend, pool):
-    # distinct values a few eps apart would make max non-differentiable; a permutation keeps them well apart
-    x_host = np.random.default_rng(7).permutation(50).reshape(1, 2, 5, 5) / 10.0
-    assert anynn.gradcheck(pool, [leaf(x_host)])
-
-
-@pytest.mark.parametrize("pool", [lambda t: F.max_pool2d(t, 2), lambda t: F.avg_pool2d(t, 3, 2, 1),
-                                  lambda t: F.adaptive_avg_pool2d(t, 3)], ids=["max", "avg", "adaptive"])
-def test_pool_keeps_float32(backend, pool):
-    x = leaf(np.random.default_rng(8).standard_normal((2, 3, 8, 8)), dtype=anynn.float32)
-    out = pool(x)
-    out.sum().backward()
-    assert out.dtype == x.grad.dtype == anynn.float32
+test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_results_on_every_backend = \
+    op_case_suite(CASES)
 
 
 def test_pool_errors(backend):
