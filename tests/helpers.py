@@ -68,8 +68,9 @@ class Fixed:
 class OpCase:
     """One declared op case for ``op_case_suite``, as Chainer's FunctionTestCase declares one.
 
-    - ``inputs``: positional inputs. An array is a differentiable input (float64 leaves against PyTorch and in
-      gradcheck, float32 leaves in the float32 check); ``Fixed(array)`` a constant; ``None`` an absent input.
+    - ``inputs``: positional inputs. A NumPy array is a differentiable input (float64 leaves against PyTorch and
+      in gradcheck, float32 leaves in the float32 check); ``Fixed(array)`` a constant tensor; anything else
+      (``None`` for an absent input, a shape, a number) is passed to both functions as it is.
     - ``kwargs``: keyword arguments for both functions; an array among them is a constant, as ``Fixed``.
     - ``torch_fn``: PyTorch's function, or its dotted name under ``torch`` (``"nn.functional.conv2d"``), looked
       up when the test runs, so that collecting needs no PyTorch.
@@ -98,7 +99,7 @@ def _as_case(case) -> OpCase:
 
 
 def _differentiable(value) -> bool:
-    return value is not None and not isinstance(value, Fixed)
+    return isinstance(value, np.ndarray)
 
 
 def _constant(value, dtype):

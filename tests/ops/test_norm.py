@@ -7,36 +7,72 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from helpers import assert_close, compare_with_torch, leaf, torch_or_skip
-
+from helpers import Fixed, OpCase, assert_close, compare_with_torch, leaf, op_case_suite, torch_or_skip
 
 
 SHAPES = [(6, 3), (4, 3, 5), (2, 3, 4, 5)]
+BATCH_NORM = "nn.functional.batch_norm"
+LAYER_NORM = "nn.functional.layer_norm"
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("affine", [True, False])
-def test_batch_norm_training_matches_torch(backend, shape, affine):
-    torch = torch_or_skip()
+def _batch_norm_training(shape, affine) -> OpCase:
     rng = np.random.default_rng(0)
     c = shape[1]
     x = rng.standard_normal(shape) * 3 + 1
     w, b = (rng.standard_normal(c), rng.standard_normal(c)) if affine else (None, None)
-    compare_with_torch(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=1e-3),
-                        lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b, training=True, eps=1e-3),
-                        [x, w, b])
+    return OpCase(F.batch_norm, BATCH_NORM, [x, None, None, w, b], kwargs=dict(training=True, eps=1e-3),
+                  gradcheck=False)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_batch_norm_eval_uses_running_stats(backend, shape):
-    torch = torch_or_skip()
+def _batch_norm_eval(shape) -> OpCase:
+    """Eval mode normalizes with the running statistics (constants here)."""
     rng = np.random.default_rng(1)
     c = shape[1]
     mean, var = rng.standard_normal(c), rng.uniform(0.5, 2.0, c)
-    ours = lambda x, w, b: F.batch_norm(x, anynn.tensor(mean), anynn.tensor(var), w, b)  # noqa: E731
-    theirs = lambda x, w, b: torch.nn.functional.batch_norm(  # noqa: E731
-        x, torch.tensor(mean), torch.tensor(var), w, b, training=False)
-    compare_with_torch(ours, theirs, [rng.standard_normal(shape), rng.standard_normal(c), rng.standard_normal(c)])
+    x, w, b = rng.standard_normal(shape), rng.standard_normal(c), rng.standard_normal(c)
+    return OpCase(F.batch_norm, BATCH_NORM, [x, Fixed(mean), Fixed(var), w, b], gradcheck=False)
+
+
+def _layer_norm(shape, normalized, affine) -> OpCase:
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(shape) * 2 - 1
+    w, b = (rng.standard_normal(normalized), rng.standard_normal(normalized)) if affine else (None, None)
+    return OpCase(F.layer_norm, LAYER_NORM, [x, normalized, w, b], kwargs=dict(eps=1e-4), gradcheck=False)
+
+
+def _gradchecked_batch_norm(shape, training, seed) -> OpCase:
+    """Small enough to gradcheck x, weight and bias; the running statistics are used in eval and updated (on a
+    copy) in training."""
+    rng = np.random.default_rng(seed)
+    x, w, b = rng.standard_normal(shape), rng.standard_normal(2), rng.standard_normal(2)
+    mean, var = rng.standard_normal(2), rng.uniform(0.5, 2, 2)
+    return OpCase(F.batch_norm, BATCH_NORM, [x, Fixed(mean), Fixed(var), w, b], kwargs=dict(training=training))
+
+
+_rng = np.random.default_rng(5)
+_X, _W, _B = _rng.standard_normal((3, 2, 2)), _rng.standard_normal(2), _rng.standard_normal(2)
+_MEAN, _VAR = _rng.standard_normal(2), _rng.uniform(0.5, 2, 2)
+_rng = np.random.default_rng(8)
+_LN = [_rng.standard_normal((2, 2, 3)), (2, 3), _rng.standard_normal((2, 3)), _rng.standard_normal((2, 3))]
+
+CASES = {
+    **{f"batch_norm training {shape}{' affine' if affine else ''}": _batch_norm_training(shape, affine)
+       for shape in SHAPES for affine in (True, False)},
+    **{f"batch_norm eval {shape}": _batch_norm_eval(shape) for shape in SHAPES},
+    **{f"layer_norm {shape} over {normalized}{' affine' if affine else ''}": _layer_norm(shape, normalized, affine)
+       for shape, normalized in [((4, 5), (5,)), ((2, 3, 4), (4,)), ((2, 3, 4), (3, 4)), ((3, 4), (3, 4))]
+       for affine in (True, False)},
+    # gradchecked, with the three other checks
+    "batch_norm training (3, 2, 2) batch statistics": OpCase(F.batch_norm, BATCH_NORM, [_X, None, None, _W, _B],
+                                                             kwargs=dict(training=True)),
+    "batch_norm eval (3, 2, 2)": OpCase(F.batch_norm, BATCH_NORM, [_X, Fixed(_MEAN), Fixed(_VAR), _W, _B]),
+    **{f"batch_norm {'training' if training else 'eval'} {shape}": _gradchecked_batch_norm(shape, training, 9)
+       for shape in [(2, 2, 2, 2), (2, 2, 1, 2, 2)] for training in (True, False)},
+    "layer_norm (2, 2, 3) over (2, 3) affine": OpCase(F.layer_norm, LAYER_NORM, _LN),
+}
+
+test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_results_on_every_backend = \
+    op_case_suite(CASES)
 
 
 @pytest.mark.parametrize("momentum", [0.1, 0.5])
@@ -69,14 +105,6 @@ def test_batch_norm_running_stats_keep_their_dtype(backend):
     assert out.dtype == mean.dtype == var.dtype == anynn.float32
 
 
-def test_batch_norm_gradcheck(backend):
-    rng = np.random.default_rng(5)
-    x, w, b = leaf(rng.standard_normal((3, 2, 2))), leaf(rng.standard_normal(2)), leaf(rng.standard_normal(2))
-    assert anynn.gradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [x, w, b])
-    mean, var = anynn.tensor(rng.standard_normal(2)), anynn.tensor(rng.uniform(0.5, 2, 2))
-    assert anynn.gradcheck(lambda x, w, b: F.batch_norm(x, mean, var, w, b), [x, w, b])
-
-
 def test_batch_norm_errors(backend):
     with pytest.raises(ValueError, match=r"more than 1 value per channel when training"):
         F.batch_norm(anynn.zeros(1, 3), None, None, training=True)
@@ -90,18 +118,6 @@ def test_batch_norm_errors(backend):
         F.batch_norm(anynn.zeros(3), None, None, training=True)
 
 
-@pytest.mark.parametrize("shape,normalized", [((4, 5), (5,)), ((2, 3, 4), (4,)), ((2, 3, 4), (3, 4)),
-                                              ((3, 4), (3, 4))])
-@pytest.mark.parametrize("affine", [True, False])
-def test_layer_norm_matches_torch(backend, shape, normalized, affine):
-    torch = torch_or_skip()
-    rng = np.random.default_rng(6)
-    x = rng.standard_normal(shape) * 2 - 1
-    w, b = (rng.standard_normal(normalized), rng.standard_normal(normalized)) if affine else (None, None)
-    compare_with_torch(lambda x, w, b: F.layer_norm(x, normalized, w, b, eps=1e-4),
-                        lambda x, w, b: torch.nn.functional.layer_norm(x, normalized, w, b, eps=1e-4), [x, w, b])
-
-
 def test_layer_norm_int_shape_and_float32(backend):
     x = leaf(np.random.default_rng(7).standard_normal((3, 4)), dtype=anynn.float32)
     w = leaf(np.ones(4), dtype=anynn.float32)
@@ -111,12 +127,6 @@ def test_layer_norm_int_shape_and_float32(backend):
     assert_close(out.mean(axis=-1), np.zeros(3), atol=1e-6)
 
 
-def test_layer_norm_gradcheck(backend):
-    rng = np.random.default_rng(8)
-    x, w, b = leaf(rng.standard_normal((2, 2, 3))), leaf(rng.standard_normal((2, 3))), leaf(rng.standard_normal((2, 3)))
-    assert anynn.gradcheck(lambda x, w, b: F.layer_norm(x, (2, 3), w, b), [x, w, b])
-
-
 def test_layer_norm_errors(backend):
     with pytest.raises(ValueError, match=r"normalized_shape=\(5,\) needs an input of shape \(\*, 5\), got \(2, 4\)"):
         F.layer_norm(anynn.zeros(2, 4), 5)
@@ -124,15 +134,6 @@ def test_layer_norm_errors(backend):
         F.layer_norm(anynn.zeros(3, 4), (2, 3, 4))
     with pytest.raises(ValueError, match=r"weight has shape \(3,\), expected normalized_shape \(4,\)"):
         F.layer_norm(anynn.zeros(2, 4), 4, anynn.ones(3))
-
-
-@pytest.mark.parametrize("shape", [(2, 2, 2, 2), (2, 2, 1, 2, 2)], ids=["4d", "5d"])
-@pytest.mark.parametrize("training", [True, False], ids=["batch_stats", "running_stats"])
-def test_batch_norm_gradcheck_4d_and_5d(backend, shape, training):
-    rng = np.random.default_rng(9)
-    x, w, b = leaf(rng.standard_normal(shape)), leaf(rng.standard_normal(2)), leaf(rng.standard_normal(2))
-    mean, var = anynn.tensor(rng.standard_normal(2)), anynn.tensor(rng.uniform(0.5, 2, 2))
-    assert anynn.gradcheck(lambda x, w, b: F.batch_norm(x, mean, var, w, b, training=training), [x, w, b])
 
 
 @pytest.mark.parametrize("affine", [True, False])
