@@ -6,8 +6,7 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from helpers import assert_close, compare_with_torch, leaf, torch_leaf, torch_or_skip
-
+from helpers import OpCase, assert_close, leaf, op_case_suite, torch_leaf, torch_or_skip
 
 
 # (N, C, H, W), out channels, kernel, stride, padding, dilation, groups
@@ -27,21 +26,6 @@ CONV2D_CASES = [
     ((1, 1, 4, 4), 1, (4, 4), 1, 0, 1, 1),
 ]
 
-
-@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")  # torch's own copy warning
-@pytest.mark.parametrize("case", CONV2D_CASES, ids=lambda c: f"{c}")
-@pytest.mark.parametrize("with_bias", [True, False])
-def test_conv2d_matches_torch(backend, case, with_bias):
-    torch = torch_or_skip()
-    x_shape, out_ch, kernel, stride, padding, dilation, groups = case
-    rng = np.random.default_rng(0)
-    arrays = [rng.standard_normal(x_shape), rng.standard_normal((out_ch, x_shape[1] // groups) + kernel),
-              rng.standard_normal(out_ch) if with_bias else None]
-    opts = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, **opts),
-                        lambda x, w, b: torch.nn.functional.conv2d(x, w, b, **opts), arrays)
-
-
 # (N, C, L), out channels, kernel, stride, padding, dilation, groups
 CONV1D_CASES = [
     ((2, 3, 9), 4, 3, 1, 0, 1, 1),
@@ -51,49 +35,50 @@ CONV1D_CASES = [
     ((1, 2, 6), 3, 1, 3, (2,), 1, 1),
 ]
 
+TORCH_SAME_PADDING_COPY = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
 
-@pytest.mark.parametrize("case", CONV1D_CASES, ids=lambda c: f"{c}")
-def test_conv1d_matches_torch(backend, case):
-    torch = torch_or_skip()
+
+def _conv(name, case, seed, with_bias=True) -> OpCase:
+    """``name`` (conv1d or conv2d) on one table row: x, weight and (if any) bias all get gradients."""
     x_shape, out_ch, kernel, stride, padding, dilation, groups = case
-    rng = np.random.default_rng(1)
-    arrays = [rng.standard_normal(x_shape), rng.standard_normal((out_ch, x_shape[1] // groups, kernel)),
-              rng.standard_normal(out_ch)]
-    opts = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    compare_with_torch(lambda x, w, b: F.conv1d(x, w, b, **opts),
-                        lambda x, w, b: torch.nn.functional.conv1d(x, w, b, **opts), arrays)
+    kernel = kernel if isinstance(kernel, tuple) else (kernel,)
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(x_shape), rng.standard_normal((out_ch, x_shape[1] // groups) + kernel),
+              rng.standard_normal(out_ch) if with_bias else None]
+    return OpCase(getattr(F, name), f"nn.functional.{name}", arrays, gradcheck=False, marks=(TORCH_SAME_PADDING_COPY,),
+                  kwargs=dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
 
 
-def test_stacked_convs_match_torch(backend):
+def _stacked(x, w1, w2, functional=F):
     """A conv feeding a conv (and a ReLU between): the first output's internal layout is the second's input."""
-    torch = torch_or_skip()
-    rng = np.random.default_rng(2)
-    arrays = [rng.standard_normal((3, 2, 8, 8)), rng.standard_normal((4, 2, 3, 3)), rng.standard_normal((5, 4, 3, 3))]
-
-    def ours(x, w1, w2):
-        return F.conv2d(F.conv2d(x, w1, padding=1).relu(), w2, stride=2) * 2.0
-
-    def theirs(x, w1, w2):
-        tf = torch.nn.functional
-        return tf.conv2d(tf.conv2d(x, w1, padding=1).relu(), w2, stride=2) * 2.0
-
-    compare_with_torch(ours, theirs, arrays)
+    return functional.conv2d(functional.conv2d(x, w1, padding=1).relu(), w2, stride=2) * 2.0
 
 
-@pytest.mark.parametrize("opts", [dict(stride=1, padding=1), dict(stride=2, padding=0, dilation=2),
-                                  dict(padding="same", groups=2)], ids=str)
-def test_conv2d_gradcheck(backend, opts):
-    rng = np.random.default_rng(3)
-    x = leaf(rng.standard_normal((2, 2, 5, 5)))
-    w = leaf(rng.standard_normal((2, 2 // opts.get("groups", 1), 2, 3)))
-    b = leaf(rng.standard_normal(2))
-    assert anynn.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **opts), [x, w, b])
+def _gradchecked(name, x_shape, w_shape, seed, **opts) -> OpCase:
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])]
+    return OpCase(getattr(F, name), f"nn.functional.{name}", arrays, kwargs=opts)
 
 
-def test_conv1d_gradcheck(backend):
-    rng = np.random.default_rng(4)
-    x, w, b = leaf(rng.standard_normal((2, 2, 6))), leaf(rng.standard_normal((3, 2, 3))), leaf(rng.standard_normal(3))
-    assert anynn.gradcheck(lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1), [x, w, b])
+_rng = np.random.default_rng(2)
+CASES = {
+    **{f"conv2d {case}{' bias' if with_bias else ''}": _conv("conv2d", case, 0, with_bias)
+       for case in CONV2D_CASES for with_bias in (True, False)},
+    **{f"conv1d {case} bias": _conv("conv1d", case, 1) for case in CONV1D_CASES},
+    "conv2d(conv2d(x, w1).relu(), w2)": OpCase(
+        _stacked, lambda x, w1, w2: _stacked(x, w1, w2, torch_or_skip().nn.functional),
+        [_rng.standard_normal((3, 2, 8, 8)), _rng.standard_normal((4, 2, 3, 3)), _rng.standard_normal((5, 4, 3, 3))],
+        gradcheck=False),
+    # gradchecked (x, weight and bias), with the three other checks
+    **{f"conv2d (2, 2, 5, 5) {opts}": _gradchecked("conv2d", (2, 2, 5, 5), (2, 2 // opts.get("groups", 1), 2, 3), 3,
+                                                   **opts)
+       for opts in [dict(stride=1, padding=1), dict(stride=2, padding=0, dilation=2), dict(padding="same", groups=2)]},
+    "conv1d (2, 2, 6) {'stride': 2, 'padding': 1}": _gradchecked("conv1d", (2, 2, 6), (3, 2, 3), 4, stride=2,
+                                                                 padding=1),
+}
+
+test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_results_on_every_backend = \
+    op_case_suite(CASES)
 
 
 def test_conv2d_skips_gradients_nobody_needs(backend):
@@ -109,17 +94,6 @@ def test_conv2d_skips_gradients_nobody_needs(backend):
     x, w = leaf(x_host), anynn.tensor(w_host, dtype=anynn.float64)
     F.conv2d(x, w).sum().backward()
     assert w.grad is None and x.grad.shape == x.shape
-
-
-def test_conv2d_keeps_float32(backend):
-    rng = np.random.default_rng(6)
-    x = leaf(rng.standard_normal((2, 3, 6, 6)), dtype=anynn.float32)
-    w = leaf(rng.standard_normal((4, 3, 3, 3)), dtype=anynn.float32)
-    b = leaf(rng.standard_normal(4), dtype=anynn.float32)
-    out = F.conv2d(x, w, b, padding=1)
-    out.sum().backward()
-    assert out.dtype == anynn.float32
-    assert x.grad.dtype == w.grad.dtype == b.grad.dtype == anynn.float32
 
 
 def test_conv_errors(backend):
