@@ -1,7 +1,9 @@
-"""Element-wise functions: exp, log, sqrt, tanh, sigmoid, relu, abs, clip, maximum/minimum, where, casts."""
+"""Element-wise functions: exp, log, sqrt, trigonometry, rounding, tanh, sigmoid, relu, abs, clip, maximum/minimum,
+where, casts, and the tests isnan/isinf/isfinite."""
 from __future__ import annotations
 
 from anynn.autograd.function import Function
+from anynn.autograd.tensor import Tensor
 from anynn.ops._fused import FusedOp
 from anynn.ops._util import shape_of, unbroadcast
 
@@ -175,4 +177,171 @@ class Cast(Function):
         return ctx.xp.astype(grad, ctx.source)
 
 
-__all__ = ["Abs", "Cast", "Clip", "Exp", "Log", "Maximum", "Relu", "Sigmoid", "Sqrt", "Tanh", "Where"]
+class Log1p(Function):
+    """log(1 + x), accurate for small x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return ctx.xp.log1p(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad / (1.0 + ctx.saved[0])
+
+
+class Expm1(Function):
+    """exp(x) - 1, accurate for small x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = ctx.xp.expm1(x)
+        ctx.save(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * (ctx.saved[0] + 1.0)
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return ctx.xp.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.xp.cos(ctx.saved[0])
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return ctx.xp.cos(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad * ctx.xp.sin(ctx.saved[0])
+
+
+class Tan(Function):
+    @staticmethod
+    def forward(ctx, x):
+        out = ctx.xp.tan(x)
+        ctx.save(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = ctx.saved[0]
+        return grad * (1.0 + out * out)
+
+
+class Asin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return ctx.xp.asin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x = ctx.saved[0]
+        return grad / ctx.xp.sqrt(1.0 - x * x)
+
+
+class Acos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return ctx.xp.acos(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x = ctx.saved[0]
+        return -grad / ctx.xp.sqrt(1.0 - x * x)
+
+
+class Atan(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return ctx.xp.atan(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x = ctx.saved[0]
+        return grad / (1.0 + x * x)
+
+
+class Sinh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return ctx.xp.sinh(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.xp.cosh(ctx.saved[0])
+
+
+class Cosh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return ctx.xp.cosh(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.xp.sinh(ctx.saved[0])
+
+
+class Atan2(Function):
+    """The angle of the point (b, a), i.e. atan(a / b) in the right quadrant; tensors or scalars, broadcast."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return ctx.xp.atan2(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        xp = ctx.xp
+        scale = grad / (a * a + b * b)
+        return (unbroadcast(xp, scale * b, shape_of(a)) if hasattr(a, "shape") else None,
+                unbroadcast(xp, -scale * a, shape_of(b)) if hasattr(b, "shape") else None)
+
+
+class Rounding(Function):
+    """floor, ceil, round (half to even), trunc or sign: piecewise constant, so the gradient is zero, as in
+    PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, how):
+        return getattr(ctx.xp, how)(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.xp.zeros_like(grad)
+
+
+def is_nan(x: Tensor) -> Tensor:
+    """Boolean mask of NaN elements (no gradient)."""
+    return Tensor._make(x.xp.isnan(x.array), x.backend)
+
+
+def is_inf(x: Tensor) -> Tensor:
+    """Boolean mask of +-inf elements (no gradient)."""
+    return Tensor._make(x.xp.isinf(x.array), x.backend)
+
+
+def is_finite(x: Tensor) -> Tensor:
+    """Boolean mask of finite elements (no gradient)."""
+    return Tensor._make(x.xp.isfinite(x.array), x.backend)
+
+
+__all__ = ["Abs", "Acos", "Asin", "Atan", "Atan2", "Cast", "Clip", "Cos", "Cosh", "Exp", "Expm1", "Log", "Log1p",
+           "Maximum", "Relu", "Rounding", "Sigmoid", "Sin", "Sinh", "Sqrt", "Tan", "Tanh", "Where", "is_finite",
+           "is_inf", "is_nan"]
