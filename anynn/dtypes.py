@@ -20,6 +20,14 @@ class DType:
     def is_floating_point(self) -> bool:
         return self.kind == "f"
 
+    @property
+    def is_signed(self) -> bool:
+        return self.kind in "fi"
+
+    @property
+    def is_complex(self) -> bool:
+        return False  # no complex dtypes here (yet); PyTorch code asks
+
     def __repr__(self) -> str:
         return f"anynn.{self.name}"
 
@@ -38,8 +46,12 @@ uint8 = DType("uint8", "u", 1)
 bool_ = DType("bool", "b", 1)
 
 ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+#: PyTorch's other names for the same dtypes (``torch.float`` is float32, ``torch.long`` int64, ...); the
+#: package exports them as ``anynn.float``, ``anynn.long`` ...
+TORCH_ALIASES = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32,
+                 "short": int16, "bool": bool_}
 _BY_NAME = {d.name: d for d in ALL}
-_BY_NAME.update({"float": float32, "double": float64, "half": float16, "long": int64, "int": int32})
+_BY_NAME.update(TORCH_ALIASES)
 
 _default_float = float32
 
@@ -80,5 +92,5 @@ def get_default_dtype() -> DType:
     return _default_float
 
 
-__all__ = ["ALL", "DType", "as_dtype", "bool_", "float16", "float32", "float64", "from_name", "get_default_dtype",
-           "int8", "int16", "int32", "int64", "set_default_dtype", "uint8"]
+__all__ = ["ALL", "DType", "TORCH_ALIASES", "as_dtype", "bool_", "float16", "float32", "float64", "from_name",
+           "get_default_dtype", "int8", "int16", "int32", "int64", "set_default_dtype", "uint8"]

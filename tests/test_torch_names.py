@@ -1,0 +1,121 @@
+"""PyTorch's top-level names: dtype aliases, ``anynn.device``, ``anynn.cuda``, ``anynn.utils.data``; compared
+with real torch where both have the name."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+import anynn
+from anynn import backends as B
+from helpers import torch_or_skip
+
+
+ALIASES = ("float", "double", "half", "long", "int", "short", "bool", "float16", "float32", "float64", "int8",
+           "int16", "int32", "int64", "uint8")
+
+
+@pytest.mark.parametrize("name", ALIASES)
+def test_dtype_aliases_name_what_torch_names(name):
+    torch = torch_or_skip()
+    ours, theirs = getattr(anynn, name), getattr(torch, name)
+    assert ours.name == str(theirs).removeprefix("torch.")
+    assert ours.is_floating_point == theirs.is_floating_point
+    assert ours.is_signed == theirs.is_signed
+    assert ours.itemsize == theirs.itemsize
+    assert anynn.dtypes.as_dtype(theirs) is ours
+
+
+def test_aliases_leave_the_builtins_working_in_the_package():
+    assert anynn.clip(anynn.tensor([-2.0, 0.5, 3.0]), 0, 1).tolist() == [0.0, 0.5, 1.0]
+    assert anynn.float is anynn.float32 and anynn.bool is anynn.bool_
+
+
+def test_tensor_dtype_casts_accept_the_aliases(backend):
+    x = anynn.tensor([1.5, 2.5])
+    assert x.to(anynn.double).dtype == anynn.float64
+    assert x.to(anynn.long).tolist() == [1, 2]
+    assert anynn.zeros(2, dtype=anynn.short).dtype == anynn.int16  # (array-api-strict has no float16)
+
+
+# ------------------------------------------------------------------------------- device
+@pytest.mark.parametrize("spec", ["cpu", "cuda", "cuda:0", "cuda:3", ("cuda", 1)])
+def test_device_parses_and_prints_like_torch(spec):
+    torch = torch_or_skip()
+    ours = anynn.device(*spec) if isinstance(spec, tuple) else anynn.device(spec)
+    theirs = torch.device(*spec) if isinstance(spec, tuple) else torch.device(spec)
+    assert (ours.type, ours.index) == (theirs.type, theirs.index)
+    assert str(ours) == str(theirs) and repr(ours) == repr(theirs)
+    assert ours == theirs and ours == str(theirs) and anynn.device(theirs) == ours
+    assert hash(ours) == hash(str(theirs))
+
+
+def test_a_bare_index_is_a_gpu():
+    assert anynn.device(2) == anynn.device("cuda:2")  # torch.device(2): accelerator 2 (cuda:2 on NVIDIA GPUs)
+
+
+def test_device_equality_follows_torch():
+    torch = torch_or_skip()
+    for a, b in (("cuda", "cuda:0"), ("cpu", "cuda"), ("cuda:0", "cuda:1")):
+        assert (anynn.device(a) == anynn.device(b)) == (torch.device(a) == torch.device(b))
+    assert anynn.device("cpu") != 3.5 and anynn.device("cpu") != "not a device:x"
+    assert pickle.loads(pickle.dumps(anynn.device("cuda:2"))) == "cuda:2"
+    with pytest.raises(AttributeError):
+        anynn.device("cpu").index = 1
+
+
+@pytest.mark.parametrize("bad", ["cuda:x", "", "cuda:-1", ":0"])
+def test_device_rejects_what_torch_rejects(bad):
+    torch = torch_or_skip()
+    with pytest.raises(RuntimeError):
+        torch.device(bad)
+    with pytest.raises(ValueError, match="anynn.device"):
+        anynn.device(bad)
+
+
+def test_device_rejects_two_indices():
+    with pytest.raises(ValueError, match="already has an index"):
+        anynn.device("cuda:1", 1)
+
+
+def test_cpu_device_is_each_librarys_own_cpu(backend):
+    from anynn.device import backend_on
+
+    landed = backend_on("cpu", backend)
+    expected = backend if backend.name in ("numpy", "array_api_strict", "torch") else B.backend_for("numpy")
+    assert landed is expected
+    assert backend_on(anynn.device("cpu"), backend) is expected
+
+
+def test_cuda_without_a_gpu_says_why(backend):
+    from anynn.device import backend_on
+
+    if anynn.cuda.is_available():
+        pytest.skip("a GPU is usable here: this test is about machines without one")
+    with pytest.raises(B.BackendUnavailable, match="cannot move to cuda") as err:
+        backend_on("cuda", backend)
+    assert anynn.cuda.why_unavailable() in str(err.value)
+
+
+# ---------------------------------------------------------------------------------- cuda
+def test_cuda_namespace_answers_without_a_gpu(backend):
+    if anynn.cuda.is_available():
+        pytest.skip("a GPU is usable here: this test is about machines without one")
+    library = "torch" if backend.name == "torch" else "cupy"
+    assert anynn.cuda.why_unavailable() == B.why_unavailable(library, "cuda")
+    assert anynn.cuda.device_count() == 0
+    dev = anynn.device("cuda" if anynn.cuda.is_available() else "cpu")
+    assert dev == "cpu"
+    anynn.cuda.manual_seed(1)  # silently nothing, as in PyTorch
+    anynn.cuda.manual_seed_all(1)
+    with pytest.raises(B.BackendUnavailable, match="no GPU is usable here"):
+        anynn.cuda.synchronize()
+    with pytest.raises(B.BackendUnavailable, match="no GPU is usable here"):
+        anynn.cuda.current_device()
+
+
+def test_cuda_agrees_with_torch_about_this_machine():
+    torch = torch_or_skip()
+    with anynn.use_backend("torch"):
+        assert anynn.cuda.is_available() == torch.cuda.is_available()
+        assert anynn.cuda.device_count() == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
