@@ -6,20 +6,21 @@ The same model trains on NumPy, CuPy, PyTorch tensors or array-api-strict; pick 
 from anynn import backends
 from anynn.backends import (BackendUnavailable, available, get_backend, manual_seed, set_backend, use_backend,
                             why_unavailable)
-from anynn.dtypes import (DType, bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
-                          set_default_dtype, uint8)
+from anynn.dtypes import (TORCH_ALIASES, DType, bool_, float16, float32, float64, get_default_dtype, int8, int16,
+                          int32, int64, set_default_dtype, uint8)
 from anynn.autograd import (BackendMismatchError, Function, Tensor, enable_grad, is_grad_enabled, no_grad,
                             set_grad_enabled)
 from anynn.autograd.factories import (arange, eye, full, full_like, linspace, ones, ones_like, rand, randint, randn,
                                       randperm, tensor, zeros, zeros_like)
 from anynn.autograd.gradcheck import GradcheckError, gradcheck
 from anynn import data, datasets, models, nn, optim, training
+from anynn import cuda, utils
+from anynn.device import device
 from anynn.serialization import load, save
 from anynn import ops
 from anynn.ops import argmax, concat, logsumexp, maximum, minimum, stack, where
 
 cat = concat
-globals()["bool"] = bool_
 __version__ = "0.1.0"
 
 
@@ -84,3 +85,8 @@ def transpose(x: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` with NumPy's rules for 1-D operands and broadcast batch dimensions."""
     return ops.MatMul.apply(a, b)
+
+
+# PyTorch's dtype names (anynn.float, anynn.long, anynn.int, anynn.bool, ...), bound last: they shadow the builtins
+# of this module, whose annotations (float | None) are evaluated when each def runs.
+globals().update(TORCH_ALIASES)

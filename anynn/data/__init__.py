@@ -8,8 +8,12 @@
         for images, labels in loader: ...
 """
 from anynn.data import transforms
-from anynn.data.dataset import Dataset, ImageDataset, TensorDataset
-from anynn.data.loader import DataLoader, collate
-from anynn.data.sampler import DistributedSampler
+from anynn.data.dataset import (ConcatDataset, Dataset, ImageDataset, IterableDataset, Subset, TensorDataset,
+                                random_split)
+from anynn.data.loader import DataLoader, collate, default_collate
+from anynn.data.sampler import (BatchSampler, DistributedSampler, RandomSampler, Sampler, SequentialSampler,
+                                SubsetRandomSampler, WeightedRandomSampler)
 
-__all__ = ["DataLoader", "Dataset", "DistributedSampler", "ImageDataset", "TensorDataset", "collate", "transforms"]
+__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler", "ImageDataset",
+           "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
+           "TensorDataset", "WeightedRandomSampler", "collate", "default_collate", "random_split", "transforms"]

@@ -1,11 +1,15 @@
-"""Datasets: the abstract ``Dataset``, ``TensorDataset`` (tensors already on the device) and ``ImageDataset``.
+"""Datasets: the abstract ``Dataset``, ``TensorDataset`` (tensors already on the device) and ``ImageDataset``;
+PyTorch's ``IterableDataset``, ``Subset``, ``ConcatDataset`` and ``random_split``.
 
 A ``TensorDataset`` keeps whole tensors on its backend, so ``DataLoader`` can cut a batch out of each with one
 device-side ``take`` (``dataset.batch(index)``) instead of collecting items one by one on the host.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import bisect
+import itertools
+import math
+from typing import Any, Iterator, Sequence
 
 from anynn import backends as B
 from anynn.autograd.tensor import Tensor
@@ -19,6 +23,81 @@ class Dataset:
 
     def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__()")
+
+
+class IterableDataset(Dataset):
+    """A stream of samples (``__iter__``) rather than indexed ones; a ``DataLoader`` batches them in order."""
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__()")
+
+    def __getitem__(self, index: int) -> Any:
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate it; it has no samples by index")
+
+
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices``, in that order."""
+
+    def __init__(self, dataset: Dataset, indices: Sequence[int]):
+        self.dataset, self.indices = dataset, indices
+
+    def __getitem__(self, index: int | list[int]) -> Any:
+        if isinstance(index, list):
+            return [self.dataset[self.indices[i]] for i in index]
+        return self.dataset[self.indices[index]]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class ConcatDataset(Dataset):
+    """Several datasets one after the other: index ``i`` of the whole is found in the one that holds it."""
+
+    def __init__(self, datasets: Sequence[Dataset]):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise TypeError("ConcatDataset does not support IterableDataset (it has no length or indices)")
+        self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index: int) -> Any:
+        if index < 0:
+            if -index > len(self):
+                raise ValueError(f"ConcatDataset: absolute value of index {index} should not exceed dataset length "
+                                 f"{len(self)}")
+            index += len(self)
+        which = bisect.bisect_right(self.cumulative_sizes, index)
+        start = self.cumulative_sizes[which - 1] if which else 0
+        return self.datasets[which][index - start]
+
+
+def random_split(dataset: Dataset, lengths: Sequence[int | float], generator: Any = None) -> list[Subset]:
+    """Split into non-overlapping ``Subset``s of the given lengths (or fractions of the whole summing to 1,
+    the remainder given out one by one from the first split, as PyTorch does), in a random order from the
+    current backend's generator, or from ``generator`` (an int seed or a ``torch.Generator``)."""
+    from anynn.data.sampler import _permutation, _private_rng
+
+    n = len(dataset)
+    lengths = list(lengths)
+    if lengths and all(isinstance(x, float) for x in lengths) and math.isclose(sum(lengths), 1.0):
+        for i, frac in enumerate(lengths):
+            if not 0 <= frac <= 1:
+                raise ValueError(f"random_split: fraction at index {i} is not between 0 and 1: {frac}")
+        counts = [int(math.floor(n * frac)) for frac in lengths]
+        for i in range(n - sum(counts)):
+            counts[i % len(counts)] += 1
+        lengths = counts
+    if sum(lengths) != n:
+        raise ValueError(f"random_split: sum of input lengths ({sum(lengths)}) does not equal the length of the "
+                         f"input dataset ({n}); give lengths that add up to {n}, or fractions that add up to 1")
+    order = _permutation(n, _private_rng(generator, "random_split"))
+    bounds = list(itertools.accumulate(lengths))
+    return [Subset(dataset, order[stop - length:stop]) for stop, length in zip(bounds, lengths)]
 
 
 class TensorDataset(Dataset):
@@ -107,4 +186,5 @@ def as_backend(backend: str | B.Backend | None) -> B.Backend:
     return B.backend_for(backend)
 
 
-__all__ = ["Dataset", "ImageDataset", "TensorDataset", "as_backend"]
+__all__ = ["ConcatDataset", "Dataset", "ImageDataset", "IterableDataset", "Subset", "TensorDataset", "as_backend",
+           "random_split"]

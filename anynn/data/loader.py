@@ -13,6 +13,13 @@ seed, orders come from the backend's global generator (reproducible under ``anyn
 ``sampler=`` (e.g. ``anynn.distributed.DistributedSampler``) gives the indices instead: the loader batches
 them in the order the sampler yields, ``len(loader)`` counts batches of ``len(sampler)`` indices, and
 ``loader.set_epoch(k)`` is passed on to the sampler.
+
+PyTorch's other keywords work as there: ``batch_sampler=`` (lists of indices, one batch each), ``collate_fn=``
+(the batch is ``collate_fn(list of samples)``; a TensorDataset is then read item by item), ``batch_size=None``
+(single samples, uncollated), an ``IterableDataset`` (batched in the order it yields), ``generator=`` (its
+``initial_seed()`` serves as ``seed``). ``num_workers``, ``pin_memory``, ``timeout``, ``worker_init_fn``,
+``prefetch_factor`` and ``persistent_workers`` are checked as PyTorch checks them and change nothing: batches
+are made in the calling process (see ``DataLoader.__init__``).
 """
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ from anynn import backends as B
 from anynn import dtypes as D
 from anynn.autograd.factories import tensor
 from anynn.autograd.tensor import Tensor
-from anynn.data.dataset import Dataset, TensorDataset
+from anynn.data.dataset import Dataset, IterableDataset, TensorDataset
 from anynn.ops.shape import stack
 
 Batch = Any
@@ -35,48 +42,96 @@ class DataLoader:
     batch (the inputs), or to the whole batch when samples are single tensors.
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None, transform: Callable[[Tensor], Tensor] | None = None,
-                 sampler: Iterable[int] | None = None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        if seed is not None and not isinstance(seed, int):
+    def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool | None = None,
+                 sampler: Iterable[int] | None = None, batch_sampler: Iterable[list[int]] | None = None,
+                 num_workers: int = 0, collate_fn: Callable[[list[Any]], Batch] | None = None,
+                 pin_memory: bool = False, drop_last: bool = False, timeout: float = 0,
+                 worker_init_fn: Callable[[int], None] | None = None, generator: Any = None, *,
+                 prefetch_factor: int | None = None, persistent_workers: bool = False, pin_memory_device: str = "",
+                 seed: int | None = None, transform: Callable[[Tensor], Tensor] | None = None):
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size < 1):
+            raise ValueError(f"DataLoader: batch_size must be a positive int (or None for single samples), got "
+                             f"{batch_size!r}")
+        if generator is not None and seed is None:
+            seed = _seed_of(generator)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"DataLoader: seed must be an int or None, got {seed!r}")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler= and shuffle=True are exclusive: the sampler decides the order "
                              "(DistributedSampler shuffles by itself)")
-        if sampler is not None and (not hasattr(sampler, "__iter__") or not hasattr(sampler, "__len__")):
-            raise TypeError(f"DataLoader: sampler must be an iterable of indices with a length, got "
-                            f"{type(sampler).__name__}")
+        for name, value in (("sampler", sampler), ("batch_sampler", batch_sampler)):
+            if value is not None and (not hasattr(value, "__iter__") or not hasattr(value, "__len__")):
+                raise TypeError(f"DataLoader: {name} must be an iterable of indices with a length, got "
+                                f"{type(value).__name__}")
+        if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
+            raise ValueError("DataLoader: batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                             "sampler, and drop_last (the batch sampler decides all four)")
+        if isinstance(dataset, IterableDataset) and (shuffle or sampler is not None or batch_sampler is not None):
+            raise ValueError("DataLoader: an IterableDataset decides its own order; shuffle, sampler and "
+                             "batch_sampler are not allowed with it")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"DataLoader: num_workers option should be non-negative, got {num_workers!r}")
+        if timeout < 0:
+            raise ValueError(f"DataLoader: timeout option should be non-negative, got {timeout!r}")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("DataLoader: prefetch_factor option could only be specified in multiprocessing. let "
+                             "num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None.")
+        if num_workers == 0 and persistent_workers:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
         self.dataset = dataset
-        self.batch_size = batch_size
+        self.batch_size = None if batch_sampler is not None else batch_size
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.seed = seed
         self.transform = transform
         self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self.collate_fn = collate_fn
+        # Accepted so PyTorch scripts run unchanged; batches are made in the calling process (a TensorDataset
+        # batch is one device-side take that worker processes could not speed up), so no worker starts and
+        # worker_init_fn is not called, and nothing needs pinning: the data is read onto its device directly.
+        self.num_workers, self.pin_memory, self.timeout = num_workers, bool(pin_memory), timeout
+        self.worker_init_fn, self.prefetch_factor = worker_init_fn, prefetch_factor
+        self.persistent_workers, self.pin_memory_device = persistent_workers, pin_memory_device
         self.epoch = 0
         self._rng: dict[B.Backend, B.Backend] = {}
 
     def __len__(self) -> int:
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
         n = len(self.dataset) if self.sampler is None else len(self.sampler)
+        if self.batch_size is None:
+            return n
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration use epoch ``epoch``'s order (resume a run: ``loader.set_epoch(k)``)."""
         self.epoch = int(epoch)
-        if self.sampler is not None and hasattr(self.sampler, "set_epoch"):
-            self.sampler.set_epoch(epoch)
+        for sampler in (self.sampler, self.batch_sampler, getattr(self.batch_sampler, "sampler", None)):
+            if sampler is not None and hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[Batch]:
         epoch, self.epoch = self.epoch, self.epoch + 1
-        if self.sampler is not None:
+        if isinstance(self.dataset, IterableDataset):
+            batches = self._stream_batches()
+        elif self.batch_sampler is not None:
+            batches = (self._fetch([int(i) for i in indices]) for indices in self.batch_sampler)
+        elif self.batch_size is None:
+            batches = self._single_samples(epoch)
+        elif self.sampler is not None:
             batches = self._sampled_batches()
-        elif isinstance(self.dataset, TensorDataset):
+        elif self._device_batches:
             batches = self._tensor_batches(epoch)
         else:
             batches = self._item_batches(epoch)
         return (self._apply_transform(b) for b in batches)
+
+    @property
+    def _device_batches(self) -> bool:
+        """Whether batches are cut on the device (a TensorDataset with the default collation)."""
+        return isinstance(self.dataset, TensorDataset) and self.collate_fn is None
 
     def __repr__(self) -> str:
         return (f"DataLoader(dataset={type(self.dataset).__name__}, batch_size={self.batch_size}, "
@@ -117,14 +172,14 @@ class DataLoader:
         if len(indices) != len(self.sampler):
             raise RuntimeError(f"DataLoader: the sampler yielded {len(indices)} indices but its len() is "
                                f"{len(self.sampler)}")
-        if isinstance(self.dataset, TensorDataset):
+        if self._device_batches:
             backend = self.dataset.backend
             order = backend.asarray(indices, D.int64)  # one upload per epoch
             for start, stop in self._bounds():
                 yield self.dataset.batch(Tensor._make(order[start:stop], backend))
             return
         for start, stop in self._bounds():
-            yield collate([self.dataset[i] for i in indices[start:stop]])
+            yield self._fetch(indices[start:stop])
 
     def _item_batches(self, epoch: int) -> Iterator[Batch]:
         n = len(self.dataset)
@@ -134,7 +189,40 @@ class DataLoader:
         else:
             order = range(n)
         for start, stop in self._bounds():
-            yield collate([self.dataset[i] for i in order[start:stop]])
+            yield self._fetch(order[start:stop])
+
+    def _fetch(self, indices: list[int]) -> Batch:
+        """The batch of samples ``indices``: one device-side take for a TensorDataset, else collated items."""
+        if self._device_batches:
+            backend = self.dataset.backend
+            return self.dataset.batch(Tensor._make(backend.asarray(indices, D.int64), backend))
+        return (self.collate_fn or collate)([self.dataset[i] for i in indices])
+
+    def _single_samples(self, epoch: int) -> Iterator[Any]:
+        """``batch_size=None``: the samples one by one, uncollated (PyTorch's automatic batching off)."""
+        if self.sampler is not None:
+            order: Iterable[int] = [int(i) for i in self.sampler]
+        elif self.shuffle:
+            backend = B.get_backend()
+            order = backend.to_numpy(self._permutation(backend, epoch)).tolist()
+        else:
+            order = range(len(self.dataset))
+        for i in order:
+            yield self.dataset[i] if self.collate_fn is None else self.collate_fn(self.dataset[i])
+
+    def _stream_batches(self) -> Iterator[Batch]:
+        """An IterableDataset's samples in the order it yields them, ``batch_size`` at a time."""
+        if self.batch_size is None:
+            yield from (s if self.collate_fn is None else self.collate_fn(s) for s in self.dataset)
+            return
+        batch: list[Any] = []
+        for sample in self.dataset:
+            batch.append(sample)
+            if len(batch) == self.batch_size:
+                yield (self.collate_fn or collate)(batch)
+                batch = []
+        if batch and not self.drop_last:
+            yield (self.collate_fn or collate)(batch)
 
     def _apply_transform(self, batch: Batch) -> Batch:
         if self.transform is None:
@@ -145,6 +233,16 @@ class DataLoader:
             return (self.transform(batch[0]),) + batch[1:]
         raise TypeError(f"DataLoader: cannot apply transform to a batch of type {type(batch).__name__}; "
                         "samples should be tensors or tuples whose first field is the input tensor")
+
+
+def _seed_of(generator: Any) -> int:
+    """The seed a ``generator=`` stands for: an int, or a ``torch.Generator``'s ``initial_seed()``."""
+    if isinstance(generator, int) and not isinstance(generator, bool):
+        return generator
+    if callable(getattr(generator, "initial_seed", None)):
+        return int(generator.initial_seed())
+    raise TypeError(f"DataLoader: generator must be an int seed or have initial_seed() (a torch.Generator), got "
+                    f"{type(generator).__name__}")
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -173,4 +271,6 @@ def _stack_field(values: list[Any]) -> Tensor:
     return tensor(values)
 
 
-__all__ = ["DataLoader", "collate", "epoch_seed"]
+default_collate = collate
+
+__all__ = ["DataLoader", "collate", "default_collate", "epoch_seed"]
