@@ -12,7 +12,7 @@ import pytest
 import anynn
 import anynn.nn.functional as F
 from anynn.ops import _checks
-from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+from helpers import OpCase, assert_close, leaf, op_case_suite, torch_leaf, torch_or_skip
 
 REDUCTIONS = ["none", "mean", "sum"]
 
@@ -58,50 +58,169 @@ def _class_data(rng, shape, classes, ignore_index=-100):
 CLASS_SHAPES = [(6, 4), (3, 4, 2, 2), (4,)]
 
 
-# ---------------------------------------------------------------- cross_entropy
-@pytest.mark.parametrize("shape", CLASS_SHAPES)
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
-@pytest.mark.parametrize("weighted", [False, True])
-def test_cross_entropy_class_indices_match_torch(backend, shape, reduction, label_smoothing, weighted):
-    torch = torch_or_skip()
+# ---------------------------------------------------------------- every loss, reduction and option: declared cases
+def _loss(name: str, inputs, gradcheck: bool = False, **kwargs) -> OpCase:
+    """F.<name> and torch.nn.functional.<name> on ``inputs`` (every array differentiated; the logits, and the
+    target where it is a float), with ``kwargs`` (class indices and weights among them are constants)."""
+    return OpCase(getattr(F, name), f"nn.functional.{name}", inputs, kwargs=kwargs, gradcheck=gradcheck)
+
+
+def _with_weight(name: str, functional=F):
+    """``name`` with its element weight as a third, differentiable, positional input."""
+    return lambda a, b, c, **kwargs: getattr(functional, name)(a, b, weight=c, **kwargs)
+
+
+def _torch_with_weight(name: str):
+    return lambda a, b, c, **kwargs: _with_weight(name, torch_or_skip().nn.functional)(a, b, c, **kwargs)
+
+
+def _label(shape, **options) -> str:
+    shown = [f"{k}={v}" for k, v in options.items() if not isinstance(v, np.ndarray) and v is not None]
+    shown += [k for k, v in options.items() if isinstance(v, np.ndarray)]
+    return f"{shape} {' '.join(shown)}"
+
+
+def _cross_entropy_indices(shape, reduction, label_smoothing, weighted):
     rng = np.random.default_rng(0)
     x, y = _class_data(rng, shape, 4)
     w = rng.random(4) + 0.1 if weighted else None
-    opts = dict(reduction=reduction, label_smoothing=label_smoothing)
-    _compare(lambda a: F.cross_entropy(a, _ours(y, anynn.int64), _ours(w), **opts),
-             lambda a: torch.nn.functional.cross_entropy(a, _theirs(y), _theirs(w), **opts), [x])
+    return _loss("cross_entropy", [x], target=y, weight=w, reduction=reduction, label_smoothing=label_smoothing)
 
 
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
-def test_cross_entropy_in_range_ignore_index_matches_torch(backend, reduction, label_smoothing):
-    torch = torch_or_skip()
+def _cross_entropy_in_range_ignore_index(reduction, label_smoothing):
     rng = np.random.default_rng(1)
     x, y = _class_data(rng, (7, 3), 3, ignore_index=1)
-    w = rng.random(3) + 0.1
-    opts = dict(ignore_index=1, reduction=reduction, label_smoothing=label_smoothing)
-    _compare(lambda a: F.cross_entropy(a, _ours(y, anynn.int64), _ours(w), **opts),
-             lambda a: torch.nn.functional.cross_entropy(a, _theirs(y), _theirs(w), **opts), [x])
+    return _loss("cross_entropy", [x], target=y, weight=rng.random(3) + 0.1, ignore_index=1, reduction=reduction,
+                 label_smoothing=label_smoothing)
 
 
-@pytest.mark.parametrize("shape", CLASS_SHAPES)
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
-@pytest.mark.parametrize("weighted", [False, True])
-def test_cross_entropy_probabilities_match_torch(backend, shape, reduction, label_smoothing, weighted):
+def _cross_entropy_probabilities(shape, reduction, label_smoothing, weighted):
     """Class-probability targets: gradients for both the logits and the (differentiable) target."""
-    torch = torch_or_skip()
     rng = np.random.default_rng(2)
     x = rng.standard_normal(shape)
     p = rng.random(shape)
     p = p / p.sum(axis=0 if len(shape) == 1 else 1, keepdims=True)
     w = rng.random(4) + 0.1 if weighted else None
-    opts = dict(reduction=reduction, label_smoothing=label_smoothing)
-    _compare(lambda a, t: F.cross_entropy(a, t, _ours(w), **opts),
-             lambda a, t: torch.nn.functional.cross_entropy(a, t, _theirs(w), **opts), [x, p])
+    return _loss("cross_entropy", [x, p], weight=w, reduction=reduction, label_smoothing=label_smoothing)
 
 
+def _nll_loss(shape, reduction, weighted, ignore_index):
+    rng = np.random.default_rng(5)
+    x, y = _class_data(rng, shape, 4, ignore_index=ignore_index)
+    w = rng.random(4) + 0.1 if weighted else None
+    return _loss("nll_loss", [x], target=y, weight=w, ignore_index=ignore_index, reduction=reduction)
+
+
+def _multi_margin_loss(shape, reduction, p, margin, weighted):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(shape)
+    y = rng.integers(0, 4, size=shape[:-1]).astype(np.int64)
+    w = rng.random(4) + 0.1 if weighted else None
+    return _loss("multi_margin_loss", [x], target=y, p=p, margin=margin, weight=w, reduction=reduction)
+
+
+def _difference(name, options, reduction):
+    """Input and target both get gradients; one exact tie (d == 0) checks the kink's gradient."""
+    rng = np.random.default_rng(7)
+    x, t = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    t[0, 0] = x[0, 0]
+    return _loss(name, [x, t], reduction=reduction, **options)
+
+
+def _weighted_difference(name, options, reduction):
+    """torch 2.13's element weights: 'mean' divides by sum(weight) (mse, l1) or the count (huber); all get grads."""
+    rng = np.random.default_rng(8)
+    arrays = [rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.random((3, 4)) + 0.1]
+    return OpCase(_with_weight(name), _torch_with_weight(name), arrays, kwargs=dict(reduction=reduction, **options),
+                  gradcheck=False)
+
+
+def _binary_cross_entropy(reduction, weight_shape):
+    rng = np.random.default_rng(11)
+    x, t = rng.uniform(0.05, 0.95, (3, 4)), rng.random((3, 4))
+    w = None if weight_shape is None else rng.random(weight_shape) + 0.1
+    return _loss("binary_cross_entropy", [x, t], weight=w, reduction=reduction)
+
+
+def _binary_cross_entropy_with_logits(reduction, weight_shape, with_pos_weight):
+    rng = np.random.default_rng(12)
+    x, t = rng.standard_normal((3, 4)) * 3.0, rng.random((3, 4))
+    w = None if weight_shape is None else rng.random(weight_shape) + 0.1
+    pw = rng.random(4) * 3.0 if with_pos_weight else None
+    return _loss("binary_cross_entropy_with_logits", [x, t], weight=w, reduction=reduction, pos_weight=pw)
+
+
+def _gradchecked(rng):
+    """Every loss with its options switched on, gradchecked (with the three other checks)."""
+    y = np.array([0, 2, -100], dtype=np.int64)
+    y2 = np.array([[1, 0], [2, 2]], dtype=np.int64)
+    w3 = rng.random(3) + 0.1
+    probs = rng.random((2, 3))
+    t = rng.random((2, 3))
+    ww = rng.random((2, 3)) + 0.1
+    return {
+        "cross_entropy": _loss("cross_entropy", [rng.standard_normal((3, 3))], True, target=y, weight=w3,
+                               label_smoothing=0.2),
+        "cross_entropy spatial": _loss("cross_entropy", [rng.standard_normal((2, 3, 2))], True, target=y2,
+                                       reduction="none"),
+        "cross_entropy probabilities": _loss("cross_entropy", [rng.standard_normal((2, 3)), probs], True, weight=w3,
+                                             label_smoothing=0.1),
+        "nll_loss": _loss("nll_loss", [rng.standard_normal((3, 3))], True, target=y, weight=w3, reduction="sum"),
+        "multi_margin_loss p=1": _loss("multi_margin_loss", [rng.standard_normal((2, 3))], True, target=y[:2],
+                                       weight=w3),
+        "multi_margin_loss p=2": _loss("multi_margin_loss", [rng.standard_normal((2, 3))], True, target=y[:2], p=2,
+                                       margin=0.5),
+        "mse_loss": OpCase(_with_weight("mse_loss"), _torch_with_weight("mse_loss"),
+                           [rng.standard_normal((2, 3)), t, ww]),
+        "l1_loss": _loss("l1_loss", [rng.standard_normal((2, 3)), t], True, reduction="sum"),
+        "smooth_l1_loss": _loss("smooth_l1_loss", [rng.standard_normal((2, 3)), t], True, beta=0.5),
+        "huber_loss": OpCase(_with_weight("huber_loss"), _torch_with_weight("huber_loss"),
+                             [rng.standard_normal((2, 3)), t, ww], kwargs=dict(delta=0.5)),
+        "binary_cross_entropy": _loss("binary_cross_entropy", [rng.uniform(0.1, 0.9, (2, 3)), t], True, weight=ww),
+        "binary_cross_entropy_with_logits": _loss("binary_cross_entropy_with_logits", [rng.standard_normal((2, 3)), t],
+                                                  True, weight=ww, pos_weight=w3),
+    }
+
+
+DIFFERENCE = [
+    ("mse_loss", {}), ("l1_loss", {}), ("smooth_l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+    ("smooth_l1_loss", {"beta": 0.0}), ("huber_loss", {}), ("huber_loss", {"delta": 0.7}),
+]
+_uint8 = np.random.default_rng(3)
+
+CASES = {
+    **{f"cross_entropy indices {_label(shape, reduction=r, label_smoothing=ls)}{' weighted' if w else ''}":
+       _cross_entropy_indices(shape, r, ls, w)
+       for shape in CLASS_SHAPES for r in REDUCTIONS for ls in (0.0, 0.3) for w in (False, True)},
+    **{f"cross_entropy in-range ignore_index=1 {r} label_smoothing={ls}": _cross_entropy_in_range_ignore_index(r, ls)
+       for r in REDUCTIONS for ls in (0.0, 0.2)},
+    **{f"cross_entropy probabilities {_label(shape, reduction=r, label_smoothing=ls)}{' weighted' if w else ''}":
+       _cross_entropy_probabilities(shape, r, ls, w)
+       for shape in CLASS_SHAPES for r in REDUCTIONS for ls in (0.0, 0.3) for w in (False, True)},
+    "cross_entropy uint8 targets": _loss("cross_entropy", [_uint8.standard_normal((5, 3))],
+                                         target=_uint8.integers(0, 3, 5).astype(np.uint8)),
+    **{f"nll_loss {_label(shape, reduction=r, ignore_index=i)}{' weighted' if w else ''}": _nll_loss(shape, r, w, i)
+       for shape in CLASS_SHAPES for r in REDUCTIONS for w in (False, True) for i in (-100, 2)},
+    **{f"multi_margin_loss {_label(shape, reduction=r, p=p, margin=m)}{' weighted' if w else ''}":
+       _multi_margin_loss(shape, r, p, m, w)
+       for shape in [(6, 4), (4,)] for r in REDUCTIONS for p in (1, 2) for m in (1.0, 0.4) for w in (False, True)},
+    **{f"{name} {_label((4, 5), reduction=r, **options)}": _difference(name, options, r)
+       for name, options in DIFFERENCE for r in REDUCTIONS},
+    **{f"{name} element weights {_label((3, 4), reduction=r, **options)}": _weighted_difference(name, options, r)
+       for name, options in [("mse_loss", {}), ("l1_loss", {}), ("huber_loss", {"delta": 0.5})] for r in REDUCTIONS},
+    **{f"binary_cross_entropy (3, 4) {r} weight={ws}": _binary_cross_entropy(r, ws)
+       for r in REDUCTIONS for ws in (None, (3, 4), (4,))},
+    **{f"binary_cross_entropy_with_logits (3, 4) {r} weight={ws}{' pos_weight' if pw else ''}":
+       _binary_cross_entropy_with_logits(r, ws, pw)
+       for r in REDUCTIONS for ws in (None, (3, 4), (4,)) for pw in (False, True)},
+    **{f"gradcheck {name}": case for name, case in _gradchecked(np.random.default_rng(14)).items()},
+}
+
+test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_results_on_every_backend = \
+    op_case_suite(CASES)
+
+
+# ---------------------------------------------------------------- cross_entropy
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_cross_entropy_all_ignored_mean_is_nan_like_torch(backend):
     torch = torch_or_skip()
@@ -111,14 +230,6 @@ def test_cross_entropy_all_ignored_mean_is_nan_like_torch(backend):
     theirs = torch.nn.functional.cross_entropy(_theirs(x), _theirs(y))
     assert np.isnan(ours.item()) and torch.isnan(theirs)
     assert F.cross_entropy(_ours(x), _ours(y, anynn.int64), reduction="sum").item() == 0.0
-
-
-def test_cross_entropy_accepts_uint8_targets_like_torch(backend):
-    torch = torch_or_skip()
-    rng = np.random.default_rng(3)
-    x, y = rng.standard_normal((5, 3)), rng.integers(0, 3, 5).astype(np.uint8)
-    ours = F.cross_entropy(_ours(x), _ours(y, anynn.uint8))
-    assert_close(ours, torch.nn.functional.cross_entropy(_theirs(x), _theirs(y)).numpy())
 
 
 @pytest.mark.parametrize("dtype", [anynn.float32, anynn.float64])
@@ -153,70 +264,7 @@ def test_cross_entropy_keeps_float32(backend):
     assert a.grad.dtype == anynn.float32 and probs.grad.dtype == anynn.float64
 
 
-# ---------------------------------------------------------------- nll_loss
-@pytest.mark.parametrize("shape", CLASS_SHAPES)
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("ignore_index", [-100, 2])
-def test_nll_loss_matches_torch(backend, shape, reduction, weighted, ignore_index):
-    torch = torch_or_skip()
-    rng = np.random.default_rng(5)
-    x, y = _class_data(rng, shape, 4, ignore_index=ignore_index)
-    w = rng.random(4) + 0.1 if weighted else None
-    opts = dict(ignore_index=ignore_index, reduction=reduction)
-    _compare(lambda a: F.nll_loss(a, _ours(y, anynn.int64), _ours(w), **opts),
-             lambda a: torch.nn.functional.nll_loss(a, _theirs(y), _theirs(w), **opts), [x])
-
-
-# ---------------------------------------------------------------- multi_margin_loss
-@pytest.mark.parametrize("shape", [(6, 4), (4,)])
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("p", [1, 2])
-@pytest.mark.parametrize("margin", [1.0, 0.4])
-@pytest.mark.parametrize("weighted", [False, True])
-def test_multi_margin_loss_matches_torch(backend, shape, reduction, p, margin, weighted):
-    torch = torch_or_skip()
-    rng = np.random.default_rng(6)
-    x = rng.standard_normal(shape)
-    y = rng.integers(0, 4, size=shape[:-1]).astype(np.int64)
-    w = rng.random(4) + 0.1 if weighted else None
-    opts = dict(p=p, margin=margin, reduction=reduction)
-    _compare(lambda a: F.multi_margin_loss(a, _ours(y, anynn.int64), weight=_ours(w), **opts),
-             lambda a: torch.nn.functional.multi_margin_loss(a, _theirs(y), weight=_theirs(w), **opts), [x])
-
-
 # ---------------------------------------------------------------- regression losses
-DIFFERENCE = [
-    ("mse_loss", {}), ("l1_loss", {}), ("smooth_l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
-    ("smooth_l1_loss", {"beta": 0.0}), ("huber_loss", {}), ("huber_loss", {"delta": 0.7}),
-]
-
-
-@pytest.mark.parametrize("name,options", DIFFERENCE)
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_difference_losses_match_torch(backend, name, options, reduction):
-    """Input and target both get gradients; one exact tie (d == 0) checks the kink's gradient."""
-    torch = torch_or_skip()
-    rng = np.random.default_rng(7)
-    x, t = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
-    t[0, 0] = x[0, 0]
-    ours, theirs = getattr(F, name), getattr(torch.nn.functional, name)
-    _compare(lambda a, b: ours(a, b, reduction=reduction, **options),
-             lambda a, b: theirs(a, b, reduction=reduction, **options), [x, t])
-
-
-@pytest.mark.parametrize("name,options", [("mse_loss", {}), ("l1_loss", {}), ("huber_loss", {"delta": 0.5})])
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_weighted_difference_losses_match_torch(backend, name, options, reduction):
-    """torch 2.13's element weights: 'mean' divides by sum(weight) (mse, l1) or the count (huber); all get grads."""
-    torch = torch_or_skip()
-    rng = np.random.default_rng(8)
-    x, t, w = rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), rng.random((3, 4)) + 0.1
-    ours, theirs = getattr(F, name), getattr(torch.nn.functional, name)
-    _compare(lambda a, b, c: ours(a, b, reduction=reduction, weight=c, **options),
-             lambda a, b, c: theirs(a, b, reduction=reduction, weight=c, **options), [x, t, w])
-
-
 def test_mse_broadcasting_warns_and_matches_torch(backend):
     torch = torch_or_skip()
     rng = np.random.default_rng(9)
@@ -237,18 +285,6 @@ def test_mse_float32_input_float64_target_keeps_float32_grad(backend):
 
 
 # ---------------------------------------------------------------- binary cross-entropy
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("weight_shape", [None, (3, 4), (4,)])
-def test_binary_cross_entropy_matches_torch(backend, reduction, weight_shape):
-    torch = torch_or_skip()
-    rng = np.random.default_rng(11)
-    x, t = rng.uniform(0.05, 0.95, (3, 4)), rng.random((3, 4))
-    w = None if weight_shape is None else rng.random(weight_shape) + 0.1
-    opts = dict(reduction=reduction)
-    _compare(lambda a, b: F.binary_cross_entropy(a, b, _ours(w), **opts),
-             lambda a, b: torch.nn.functional.binary_cross_entropy(a, b, _theirs(w), **opts), [x, t])
-
-
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_binary_cross_entropy_clamps_log_at_0_and_1_like_torch(backend):
     torch = torch_or_skip()
@@ -268,21 +304,6 @@ def test_binary_cross_entropy_clamps_log_at_0_and_1_like_torch(backend):
     torch.nn.functional.binary_cross_entropy(torch.tensor(x), tb, reduction="sum").backward()
     assert_close(b.grad, tb.grad.numpy())
     assert np.isinf(b.grad.numpy()[:4]).all()
-
-
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("weight_shape", [None, (3, 4), (4,)])
-@pytest.mark.parametrize("with_pos_weight", [False, True])
-def test_binary_cross_entropy_with_logits_matches_torch(backend, reduction, weight_shape, with_pos_weight):
-    torch = torch_or_skip()
-    rng = np.random.default_rng(12)
-    x, t = rng.standard_normal((3, 4)) * 3.0, rng.random((3, 4))
-    w = None if weight_shape is None else rng.random(weight_shape) + 0.1
-    pw = rng.random(4) * 3.0 if with_pos_weight else None
-    _compare(lambda a, b: F.binary_cross_entropy_with_logits(a, b, _ours(w), reduction=reduction,
-                                                             pos_weight=_ours(pw)),
-             lambda a, b: torch.nn.functional.binary_cross_entropy_with_logits(
-                 a, b, _theirs(w), reduction=reduction, pos_weight=_theirs(pw)), [x, t])
 
 
 @pytest.mark.parametrize("dtype", [anynn.float32, anynn.float64])
@@ -312,46 +333,6 @@ def test_legacy_size_average_and_reduce_map_like_torch(backend, size_average, re
     with pytest.warns(UserWarning, match=f"reduction='{expected}'"):
         legacy = F.cross_entropy(_ours(x), _ours(y, anynn.int64), size_average=size_average, reduce=reduce)
     assert_close(legacy, F.cross_entropy(_ours(x), _ours(y, anynn.int64), reduction=expected))
-
-
-# ---------------------------------------------------------------- gradcheck
-def _gradcheck_cases(rng):
-    """(name, fn, float64 host arrays that get checked) for every loss with its options switched on."""
-    y = np.array([0, 2, -100], dtype=np.int64)
-    y2 = np.array([[1, 0], [2, 2]], dtype=np.int64)
-    w3 = rng.random(3) + 0.1
-    probs = rng.random((2, 3))
-    t = rng.random((2, 3))
-    ww = rng.random((2, 3)) + 0.1
-    return [
-        ("cross_entropy", lambda a: F.cross_entropy(a, _ours(y, anynn.int64), _ours(w3), label_smoothing=0.2),
-         [rng.standard_normal((3, 3))]),
-        ("cross_entropy spatial", lambda a: F.cross_entropy(a, _ours(y2, anynn.int64), reduction="none"),
-         [rng.standard_normal((2, 3, 2))]),
-        ("cross_entropy probabilities", lambda a, p: F.cross_entropy(a, p, _ours(w3), label_smoothing=0.1),
-         [rng.standard_normal((2, 3)), probs]),
-        ("nll_loss", lambda a: F.nll_loss(a, _ours(y, anynn.int64), _ours(w3), reduction="sum"),
-         [rng.standard_normal((3, 3))]),
-        ("multi_margin_loss p=1", lambda a: F.multi_margin_loss(a, _ours(y[:2], anynn.int64), weight=_ours(w3)),
-         [rng.standard_normal((2, 3))]),
-        ("multi_margin_loss p=2", lambda a: F.multi_margin_loss(a, _ours(y[:2], anynn.int64), p=2, margin=0.5),
-         [rng.standard_normal((2, 3))]),
-        ("mse_loss", lambda a, b, c: F.mse_loss(a, b, weight=c), [rng.standard_normal((2, 3)), t, ww]),
-        ("l1_loss", lambda a, b: F.l1_loss(a, b, reduction="sum"), [rng.standard_normal((2, 3)), t]),
-        ("smooth_l1_loss", lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), [rng.standard_normal((2, 3)), t]),
-        ("huber_loss", lambda a, b, c: F.huber_loss(a, b, delta=0.5, weight=c), [rng.standard_normal((2, 3)), t, ww]),
-        ("binary_cross_entropy", lambda a, b: F.binary_cross_entropy(a, b, _ours(ww)),
-         [rng.uniform(0.1, 0.9, (2, 3)), t]),
-        ("binary_cross_entropy_with_logits",
-         lambda a, b: F.binary_cross_entropy_with_logits(a, b, _ours(ww), pos_weight=_ours(w3)),
-         [rng.standard_normal((2, 3)), t]),
-    ]
-
-
-def test_every_loss_passes_gradcheck(backend):
-    rng = np.random.default_rng(14)
-    for name, fn, arrays in _gradcheck_cases(rng):
-        assert anynn.gradcheck(fn, [leaf(a) for a in arrays]), name
 
 
 # ---------------------------------------------------------------- errors
