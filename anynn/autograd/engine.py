@@ -24,7 +24,7 @@ import weakref
 from typing import Any, Callable
 
 from anynn.autograd import anomaly
-from anynn.autograd.tensor import BackendMismatchError, Tensor
+from anynn.autograd.tensor import BORROWED, BackendMismatchError, Tensor, in_place_writes
 
 _FREED = ("backward() went through a graph a second time, but its saved arrays were freed after the first "
           "backward(); pass retain_graph=True to the first call if you need two backward passes")
@@ -98,12 +98,15 @@ def _count_uses(root: Tensor) -> dict[int, int]:
 
 def _accumulate(tensor: Tensor, grad: Any) -> None:
     """Add ``grad`` into ``tensor.grad``. The first gradient is kept as it is, not copied (a launch per
-    parameter on a GPU): it may share memory with another tensor's gradient, which is safe because anynn never
-    writes into gradient arrays (sums and clipping bind new ones); user code should assign, not write in place."""
+    parameter on a GPU): it may share memory with another tensor's gradient or be a read-only broadcast view, so it
+    is marked borrowed and gets memory of its own before anything writes into it (``p.grad.zero_()``)."""
     if tensor.grad is None:
         tensor.grad = Tensor._make(grad, tensor._backend)
+        tensor.grad._version = BORROWED  # copied on the first in-place write or view (Tensor.zero_, .data, ...)
     else:
         tensor.grad.array = tensor.grad.array + grad
+        if tensor.grad._version is BORROWED:
+            tensor.grad._version = [0]
 
 
 def _mismatch(function: type, index: int, parent: Tensor, grad: Any) -> RuntimeError:
@@ -186,6 +189,8 @@ def _walk(root: Tensor, grad: Any, retain_graph: bool) -> None:
         if g is None:  # nothing reached this node's output: pass nothing on, but release its inputs all the same
             input_grads: Any = (None,) * len(inputs)
         else:
+            if node.writes != in_place_writes[0]:  # something was written in place since this node was recorded
+                _check_versions(node, tensor)
             input_grads = node.function.backward(node, g)
             if type(input_grads) is not tuple:
                 input_grads = tuple(input_grads) if isinstance(input_grads, list) else (input_grads,)
@@ -211,6 +216,39 @@ def _walk(root: Tensor, grad: Any, retain_graph: bool) -> None:
         if not retain_graph:
             del node.inputs
             node.saved = ()
+
+
+def _check_versions(node: Any, output: Tensor) -> None:
+    """Raise if an in-place change since the forward makes this node's backward wrong: an array it saved was
+    written, or an input's history was rewritten (anynn rebases a tensor's history on an in-place op, so a node
+    recorded earlier would send its gradient into the new history)."""
+    name = node.function.__name__
+    arrays = [s for s in node.saved if hasattr(s, "shape") and node.backend.is_native(s)]
+
+    def saved(tensor: Tensor) -> bool:
+        return any(node.backend.may_share_memory(s, tensor.array) for s in arrays)
+
+    if node.out_counter[0] != node.out_version and saved(output):
+        raise RuntimeError(
+            f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+            f"the output of {name} is at version {node.out_counter[0]}; expected version {node.out_version}. "
+            f"{name} saved it for backward; compute a new tensor instead of changing it in place "
+            "(e.g. y = y + 1 rather than y += 1 or y.add_(1)).")
+    for index, (parent, version) in enumerate(zip(node.inputs, node.versions)):
+        if version is None or parent._version[0] == version:
+            continue
+        what = f"input {index} of {name} (shape {list(parent.shape)}, {parent.dtype})"
+        if saved(parent):
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+                f"{what} is at version {parent._version[0]}; expected version {version}. Something changed it in "
+                "place between the forward and backward() (an optimizer.step(), add_(), x[...] = ..., += on a "
+                "Tensor); call backward() before the change, or use the out-of-place form (y = y + 1).")
+        if node.needs_input_grad[index] and parent._node is not None:
+            raise RuntimeError(
+                f"{what} was modified in place after {name} used it (version {version} -> {parent._version[0]}); "
+                "anynn rewrites an in-place-modified tensor's history, so this gradient cannot reach the earlier "
+                "value. Use the out-of-place form (y = y * 2) for a tensor that other operations already used.")
 
 
 def _padded(node: Any, grads: tuple) -> tuple:

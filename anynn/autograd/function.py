@@ -24,7 +24,7 @@ from typing import Any
 
 from anynn.autograd import anomaly as _anomaly
 from anynn.autograd.grad_mode import state as _grad_state
-from anynn.autograd.tensor import Tensor, BackendMismatchError
+from anynn.autograd.tensor import Tensor, BORROWED, BackendMismatchError, in_place_writes, own
 
 _SCALARS = (int, float, bool, type(None))
 _new = object.__new__
@@ -56,6 +56,10 @@ def _not_an_input(name: str, arg: Any) -> TypeError:
 class Function:
     """Base class of every differentiable operation (see the module docstring)."""
 
+    #: True for views (reshape, permute, indexing, ...): the output shares its first input's version counter,
+    #: so an in-place change through either is seen by every op that saved the other.
+    shares_storage = False
+
     @staticmethod
     def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -70,10 +74,13 @@ class Function:
 
         This runs once per operation, so it is kept flat: one pass over the arguments, no helper calls.
         """
+        if cls.shares_storage and isinstance(args[0], Tensor) and args[0]._version is BORROWED:
+            own(args[0])  # a view of a gradient the engine handed over unshared gets memory of its own first
         backend = None
         needs_grad = False
         raw = []
         wants = []
+        versions = []
         for arg in args:
             if type(arg) is Tensor or isinstance(arg, Tensor):
                 if arg._backend is not backend:
@@ -86,12 +93,15 @@ class Function:
                 else:
                     wants.append(False)
                 raw.append(arg.array)
+                versions.append(arg._version[0])
             elif type(arg) in _SCALARS:
                 wants.append(False)
                 raw.append(arg)
+                versions.append(None)
             elif isinstance(arg, _SCALARS):  # a subclass such as NumPy's float64 would upcast float32 arrays
                 wants.append(False)
                 raw.append(float(arg) if isinstance(arg, float) else int(arg))
+                versions.append(None)
             else:
                 raise _not_an_input(cls.__name__, arg)
         if backend is None:
@@ -108,12 +118,17 @@ class Function:
         out._backend = backend
         out.grad = None
         out._retain = False
+        out._version = args[0]._version if cls.shares_storage else [0]
         if _anomaly.flag.enabled:
             _anomaly.check_forward(cls, ctx.xp, args, out.array)
         if needs_grad and _grad_state.enabled:
             ctx.function = cls
             ctx.inputs = args
             ctx.needs_input_grad = tuple(wants)
+            ctx.versions = versions
+            ctx.out_counter = out._version
+            ctx.out_version = out._version[0]
+            ctx.writes = in_place_writes[0]
             out.requires_grad = True
             out._node = ctx
         else:

@@ -29,7 +29,7 @@ def _unwrap_axis(axis, dim):
 class Tensor:
     """A multi-dimensional array on the current backend that records operations for ``backward()``."""
 
-    __slots__ = ("array", "grad", "requires_grad", "_node", "_backend", "_retain", "__weakref__")
+    __slots__ = ("array", "grad", "requires_grad", "_node", "_backend", "_retain", "_version", "__weakref__")
     __array_ufunc__ = None  # make NumPy defer to our reflected operators (np.float32(2) * t)
     __hash__ = object.__hash__
 
@@ -37,6 +37,7 @@ class Tensor:
         from anynn.autograd.factories import _to_array
 
         self.array, self._backend = _to_array(data, D.as_dtype(dtype))
+        self._version = [0]
         self.grad: Tensor | None = None
         self.requires_grad = False
         self._node = None
@@ -53,6 +54,7 @@ class Tensor:
         t.requires_grad = requires_grad
         t._node = None
         t._retain = False
+        t._version = [0]
         return t
 
     # ----------------------------------------------------------- properties
@@ -143,8 +145,35 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph."""
+        """The same storage, cut from the graph; in-place changes through either are seen by autograd."""
+        out = Tensor._make(self.array, self._backend)
+        out._version = share_version(self)
+        return out
+
+    def detach_(self) -> "Tensor":
+        """Cut this tensor from the graph, in place."""
+        self._node = None
+        self.requires_grad = False
+        return self
+
+    @property
+    def data(self) -> "Tensor":
+        """A detached Tensor sharing this one's storage, as in PyTorch: in-place changes through it (``p.data.add_``)
+        are not tracked by autograd. The raw backend array is ``Tensor.array``."""
+        if self._version is BORROWED:
+            own(self)
         return Tensor._make(self.array, self._backend)
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Tensor.data = ...: expected a Tensor, got a {type(value).__module__}."
+                            f"{type(value).__name__}; wrap arrays with anynn.tensor(...), or assign the raw array "
+                            "to .array")
+        if value._backend is not self._backend:
+            raise BackendMismatchError("Tensor.data = ...", self._backend, value._backend)
+        self.array = value.array
+        self._version = [0]
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         """Make this leaf record operations for ``backward()`` (floating-point tensors only, as in PyTorch)."""
@@ -235,6 +264,136 @@ class Tensor:
     def __eq__(self, other): return _ops.compare(self, other, "equal")
     def __ne__(self, other): return _ops.compare(self, other, "not_equal")
     def __getitem__(self, index): return _ops.getitem(self, index)
+    def __iadd__(self, other): return self.add_(other)
+    def __isub__(self, other): return self.sub_(other)
+    def __imul__(self, other): return self.mul_(other)
+    def __itruediv__(self, other): return self.div_(other)
+    def __ipow__(self, other): return self.pow_(other)
+
+    def __setitem__(self, index, value) -> None:
+        """``x[index] = value`` in place (differentiable in ``value`` and in the rest of ``x``)."""
+        if _grad_mode.enabled and (self.requires_grad or isinstance(value, Tensor) and value.requires_grad):
+            self._write_result("x[index] = value", lambda source: _ops.setitem(source, index, value), (value,))
+            return
+        if self._version is BORROWED:
+            own(self)
+        self.array[_ops.raw_index(self, index)] = _ops.raw_value(self, value, "x[index] = value")
+        mark_modified(self)
+
+    # ------------------------------------------------------------- in place
+    def add_(self, other, *, alpha: float = 1) -> "Tensor":
+        return self._write_result("add_", lambda t: t + (other if alpha == 1 else other * alpha), (other,))
+
+    def sub_(self, other, *, alpha: float = 1) -> "Tensor":
+        return self._write_result("sub_", lambda t: t - (other if alpha == 1 else other * alpha), (other,))
+
+    def mul_(self, other) -> "Tensor":
+        return self._write_result("mul_", lambda t: t * other, (other,))
+
+    def div_(self, other) -> "Tensor":
+        return self._write_result("div_", lambda t: t / other, (other,))
+
+    def pow_(self, exponent) -> "Tensor":
+        return self._write_result("pow_", lambda t: t ** exponent, (exponent,))
+
+    def neg_(self) -> "Tensor":
+        return self._write_result("neg_", lambda t: -t)
+
+    def abs_(self) -> "Tensor":
+        return self._write_result("abs_", lambda t: t.abs())
+
+    def exp_(self) -> "Tensor":
+        return self._write_result("exp_", lambda t: t.exp())
+
+    def log_(self) -> "Tensor":
+        return self._write_result("log_", lambda t: t.log())
+
+    def sqrt_(self) -> "Tensor":
+        return self._write_result("sqrt_", lambda t: t.sqrt())
+
+    def sigmoid_(self) -> "Tensor":
+        return self._write_result("sigmoid_", lambda t: t.sigmoid())
+
+    def tanh_(self) -> "Tensor":
+        return self._write_result("tanh_", lambda t: t.tanh())
+
+    def relu_(self) -> "Tensor":
+        return self._write_result("relu_", lambda t: t.relu())
+
+    def clamp_(self, min: float | None = None, max: float | None = None) -> "Tensor":
+        return self._write_result("clamp_", lambda t: t.clip(min, max))
+
+    clip_ = clamp_
+
+    def zero_(self) -> "Tensor":
+        return self.fill_(0)
+
+    def fill_(self, value) -> "Tensor":
+        """Set every element to ``value`` (a number or a one-element Tensor)."""
+        if isinstance(value, Tensor):
+            return self._write_result("fill_", lambda t: value.to(dtype=self.dtype).reshape(()).expand(t.shape),
+                                      (value,))
+        kind = self.dtype.kind
+        fill = bool(value) if kind == "b" else int(value) if kind in "iu" else float(value)
+        return self._write_result("fill_", lambda t: Tensor._make(t.xp.full_like(t.array, fill), t._backend))
+
+    def copy_(self, src: "Tensor") -> "Tensor":
+        """Copy ``src`` (broadcast to this shape, from any backend or dtype) into this tensor; differentiable in
+        ``src``."""
+        if not isinstance(src, Tensor):
+            src = Tensor(src)
+        return self._write_result("copy_", lambda t: src.to(self._backend, dtype=self.dtype).expand(t.shape), (src,))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> "Tensor":
+        """Fill with samples of N(mean, std^2) from the backend's generator."""
+        draw = self._backend.randn(self.shape, self.dtype)
+        return self._write_result("normal_", lambda t: Tensor._make(draw * std + mean, t._backend))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> "Tensor":
+        """Fill with samples of U(a, b) from the backend's generator."""
+        draw = self._backend.rand(self.shape, self.dtype)
+        return self._write_result("uniform_", lambda t: Tensor._make(draw * (b - a) + a, t._backend))
+
+    def _write_result(self, op: str, compute, others: tuple = ()) -> "Tensor":
+        """PyTorch's in-place contract: ``compute(self)`` out of place, its values written into this tensor's
+        storage (views see them), its version counter bumped, and its history replaced by the new node."""
+        if self._version is BORROWED:
+            own(self)
+        recording = _grad_mode.enabled and (
+            self.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in others))
+        if recording and self.requires_grad and self._node is None:
+            raise RuntimeError(
+                f"{op}: a leaf Variable that requires grad is being used in an in-place operation; wrap the "
+                "update in `with anynn.no_grad():` (as optimizers do), or change p.data instead")
+        source = self
+        if recording:  # the old value, with the old history, becomes the new node's input
+            source = Tensor._make(self.array, self._backend, self.requires_grad)
+            source._node = self._node
+        out = compute(source)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{op}: expected a Tensor result, got {type(out).__name__}")
+        if out._backend is not self._backend:
+            raise BackendMismatchError(op, self._backend, out._backend)
+        result, target = out.array, self.array
+        if tuple(result.shape) != tuple(target.shape):
+            raise RuntimeError(f"{op}: output with shape {list(target.shape)} doesn't match the broadcast shape "
+                               f"{list(result.shape)}; an in-place result must keep the tensor's shape")
+        if result.dtype != target.dtype:
+            if out.dtype.kind not in "iub" and self.dtype.kind in "iub":
+                raise RuntimeError(f"{op}: result type {out.dtype} can't be cast to the desired output type "
+                                   f"{self.dtype}; convert first, e.g. x = x.float()")
+            result = self.xp.astype(result, target.dtype)
+        node = out._node
+        if node is not None and any(saved is target for saved in node.saved):
+            kept = self.xp.asarray(target, copy=True)  # the new node keeps the old values it needs
+            node.saved = tuple(kept if saved is target else saved for saved in node.saved)
+        target[...] = result
+        self._version[0] += 1
+        in_place_writes[0] += 1
+        if recording:
+            self._node = node
+            self.requires_grad = out.requires_grad
+        return self
 
     def __iter__(self):
         for i in range(len(self)):
@@ -307,7 +466,32 @@ class Tensor:
     clamp = clip
 
 
-__all__ = ["BackendMismatchError", "Tensor"]
+in_place_writes = [0]  # in-place writes so far (all tensors): backward checks versions only when this moved
+BORROWED: list = [0]  # the version counter of a gradient that may share memory with another (see _own)
+
+
+def share_version(tensor: Tensor) -> list:
+    """The version counter a new view of ``tensor`` shares with it."""
+    if tensor._version is BORROWED:
+        own(tensor)
+    return tensor._version
+
+
+def own(tensor: Tensor) -> None:
+    """Give a gradient the engine handed over without copying (it may be shared with another tensor's gradient
+    or be a broadcast view) its own memory, before anything writes into it or views it."""
+    tensor.array = tensor.xp.asarray(tensor.array, copy=True)
+    tensor._version = [0]
+
+
+def mark_modified(tensor: Tensor) -> None:
+    """Record that ``tensor``'s values were changed in place by array code (optimizers, initialisers)."""
+    tensor._version[0] += 1
+    in_place_writes[0] += 1
+
+
+__all__ = ["BORROWED", "BackendMismatchError", "Tensor", "in_place_writes", "mark_modified", "own", "share_version"]
 
 from anynn import ops as _ops  # noqa: E402  (ops import Tensor: bound after the class exists)
 from anynn.ops import _checks  # noqa: E402
+from anynn.autograd.grad_mode import state as _grad_mode  # noqa: E402

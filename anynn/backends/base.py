@@ -85,6 +85,14 @@ class Backend:
         """A host NumPy copy of one of this backend's arrays."""
         return np.array(np.from_dlpack(arr), copy=True)
 
+    def may_share_memory(self, a: Any, b: Any) -> bool:
+        """Whether two of this backend's arrays may overlap in memory (autograd's in-place checks ask; True when
+        it cannot tell)."""
+        try:
+            return bool(np.may_share_memory(np.from_dlpack(a), np.from_dlpack(b)))
+        except (BufferError, RuntimeError, TypeError, ValueError):
+            return True
+
     def from_buffer(self, buffer: bytes, dtype: D.DType, shape: tuple[int, ...]) -> Any:
         """Interpret raw bytes (e.g. a dataset file's payload) as an array on this backend's device."""
         host = np.frombuffer(buffer, dtype=np.dtype(dtype.name)).reshape(shape)

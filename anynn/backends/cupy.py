@@ -210,6 +210,11 @@ class CupyBackend(Backend):
         self._ensure()
         return self.cupy.array(host, dtype=None if dtype is None else self.dtype(dtype))
 
+    def may_share_memory(self, a: Any, b: Any) -> bool:
+        import cupy
+
+        return bool(cupy.may_share_memory(a, b))
+
     def to_numpy(self, arr: Any) -> np.ndarray:
         return self.cupy.asnumpy(arr)
 

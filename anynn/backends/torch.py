@@ -49,6 +49,9 @@ class TorchBackend(Backend):
         native = None if dtype is None else self.dtype(dtype)
         return self.torch.tensor(np.array(host, order="C"), dtype=native, device=self.device)
 
+    def may_share_memory(self, a: Any, b: Any) -> bool:
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
     def to_numpy(self, arr: Any) -> np.ndarray:
         return arr.detach().cpu().numpy().copy()
 

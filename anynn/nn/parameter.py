@@ -20,6 +20,7 @@ class Parameter(Tensor):
         self.requires_grad = requires_grad
         self._node = None
         self._retain = False
+        self._version = [0]
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

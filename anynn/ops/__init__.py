@@ -8,8 +8,8 @@ from anynn.ops._util import norm_axis, unbroadcast
 from anynn.ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
 from anynn.ops.elementwise import Abs, Cast, Clip, Exp, Log, Maximum, Relu, Sigmoid, Sqrt, Tanh, Where
 from anynn.ops.reduction import LogSumExp, Max, Sum, argmax, logsumexp, mean, var
-from anynn.ops.shape import (BroadcastTo, Concat, GetItem, Permute, Reshape, Stack, Take, ToBackend, concat,
-                             flatten, getitem, squeeze, stack, unsqueeze)
+from anynn.ops.shape import (BroadcastTo, Concat, GetItem, Permute, Reshape, SetItem, Stack, Take, ToBackend, concat,
+                             flatten, getitem, raw_index, raw_value, setitem, squeeze, stack, unsqueeze)
 
 
 def compare(a: Tensor, b: Any, name: str) -> Tensor:
@@ -44,5 +44,6 @@ def minimum(a: Tensor | float, b: Tensor | float) -> Tensor:
 __all__ = ["Abs", "Add", "BroadcastTo", "Cast", "Clip", "Concat", "Div", "Exp", "GetItem", "Log", "LogSumExp",
            "MatMul", "Max", "Maximum", "Mul", "Neg", "Permute", "Pow", "Relu", "Reshape", "Sigmoid", "Sqrt", "Stack",
            "Sub", "Sum", "Take", "Tanh", "ToBackend", "Where", "argmax", "compare", "concat", "flatten", "getitem",
+           "raw_index", "raw_value", "setitem", "SetItem",
            "logsumexp", "maximum", "mean", "minimum", "norm_axis", "squeeze", "stack", "unbroadcast", "unsqueeze",
            "var", "where"]

@@ -11,6 +11,8 @@ from anynn.ops._util import unbroadcast
 
 
 class Reshape(Function):
+    shares_storage = True
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = tuple(x.shape)
@@ -22,6 +24,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    shares_storage = True
+
     @staticmethod
     def forward(ctx, x, dims):
         if sorted(dims) != list(range(x.ndim)):
@@ -36,6 +40,8 @@ class Permute(Function):
 
 
 class BroadcastTo(Function):
+    shares_storage = True
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = tuple(x.shape)
@@ -72,6 +78,8 @@ def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
 
 class GetItem(Function):
     """Basic indexing (ints, slices, None, Ellipsis); the gradient is scattered into zeros."""
+
+    shares_storage = True
 
     @staticmethod
     def forward(ctx, x, index):
@@ -127,6 +135,80 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     if not any(part is Ellipsis for part in parts):
         parts += (Ellipsis,)  # the standard wants every axis indexed; NumPy's implicit trailing ':' made explicit
     return GetItem.apply(x, index=parts)
+
+
+class SetItem(Function):
+    """``x[index] = value`` out of place: a copy of ``x`` with ``value`` (broadcast) written at ``index``; the
+    gradient of ``x`` is zero where it was overwritten, ``value`` gets the gradient at ``index``. Tensor's
+    ``__setitem__`` writes this result back into ``x`` when autograd records the assignment."""
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        xp = ctx.xp
+        ctx.index, ctx.value_shape = index, tuple(getattr(value, "shape", ()))
+        out = xp.asarray(x, copy=True)
+        out[index] = value
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = xp.asarray(grad, copy=True)
+            grad_x[ctx.index] = 0
+        grad_value = None
+        if ctx.needs_input_grad[1]:
+            grad_value = unbroadcast(xp, grad[ctx.index], ctx.value_shape)
+        return grad_x, grad_value
+
+
+def raw_index(x: Tensor, index: Any) -> Any:
+    """``index`` for the backend array's ``__setitem__``: index tensors and lists become arrays of ``x``'s backend."""
+    parts = index if isinstance(index, tuple) else (index,)
+    converted = []
+    for part in parts:
+        if isinstance(part, Tensor):
+            if part._backend is not x._backend:
+                raise BackendMismatchError("x[index] = value", x._backend, part._backend)
+            converted.append(part.array)
+        elif isinstance(part, list):
+            kind = D.bool_ if all(isinstance(i, bool) for i in part) else D.int64
+            converted.append(x._backend.asarray(part, kind))
+        elif isinstance(part, range):
+            converted.append(x._backend.asarray(list(part), D.int64))
+        else:
+            converted.append(_basic_index(part))
+    if len(converted) == 1 and not isinstance(converted[0], (int, slice)) and converted[0] is not Ellipsis \
+            and converted[0] is not None:
+        return converted[0]  # a lone index array (a boolean mask must be the only index in the standard)
+    if not any(part is Ellipsis for part in converted):
+        converted.append(Ellipsis)
+    return tuple(converted)
+
+
+def raw_value(x: Tensor, value: Any, op: str) -> Any:
+    """``value`` as something the backend array of ``x`` accepts in ``__setitem__``: a Python number of ``x``'s
+    kind or an array of ``x``'s backend and dtype."""
+    if isinstance(value, Tensor):
+        if value._backend is not x._backend:
+            raise BackendMismatchError(op, x._backend, value._backend)
+        array = value.array
+        return array if array.dtype == x.array.dtype else x.xp.astype(array, x.array.dtype)
+    if isinstance(value, (bool, int, float)) or (hasattr(value, "__float__") and getattr(value, "ndim", 0) == 0):
+        kind = x.dtype.kind
+        return bool(value) if kind == "b" else int(value) if kind in "iu" else float(value)
+    return x._backend.asarray(value, x.dtype)
+
+
+def setitem(x: Tensor, index: Any, value: Any) -> Tensor:
+    """A copy of ``x`` with ``value`` written at ``index`` (differentiable in both)."""
+    raw = raw_index(x, index)
+    if not isinstance(value, Tensor):
+        value = Tensor._make(x._backend.asarray(raw_value(x, value, "x[index] = value"), x.dtype), x._backend)
+    elif value.dtype is not x.dtype:
+        value = value.to(dtype=x.dtype)
+    return SetItem.apply(x, value, index=raw)
 
 
 def _basic_index(part: Any) -> Any:

@@ -30,7 +30,7 @@ from itertools import chain
 from typing import Any, Callable, ClassVar, Iterable, NamedTuple, Union
 
 from anynn.autograd.grad_mode import enable_grad, no_grad
-from anynn.autograd.tensor import Tensor
+from anynn.autograd.tensor import Tensor, mark_modified
 from anynn.optim.flat import FlatBucket, make_buckets
 
 __all__ = ["Optimizer", "required"]
@@ -193,6 +193,9 @@ class Optimizer:
                     self._update(p, grad, state, group)
                     if not state:  # stateless updates (SGD without momentum) leave no entry, as in PyTorch
                         del self.state[p]
+                for p, grad in zip(group["params"], grads):
+                    if grad is not None:
+                        mark_modified(p)  # backward through a graph recorded before this step raises, as in PyTorch
         return loss
 
     def _flat_step(self, gi: int, group: dict[str, Any], grads: list[Any]) -> set[int]:
