@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +22,11 @@ def host(x) -> np.ndarray:
 
 def assert_close(actual, expected, **tol) -> None:
     np.testing.assert_allclose(host(actual), host(expected), **(tol or F64))
+
+
+def raises(exc: type[BaseException], *fragments: str):
+    """``pytest.raises`` whose message must contain every fragment literally (no regex escaping needed)."""
+    return pytest.raises(exc, match="(?s)" + "".join(f"(?=.*{re.escape(f)})" for f in fragments))
 
 
 def torch_or_skip():
@@ -206,6 +212,21 @@ def op_case_suite(cases: dict):
                 np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14, err_msg=f"{name} vs {first}")
 
     return test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_results_on_every_backend
+
+
+def error_case_suite(cases: dict):
+    """One test for a table of bad calls ``{name: (make, exception class, regex)}``: ``make()`` (on the numpy
+    backend) raises that exception with a message the regex finds (anchor it with ^ and $ to pin all of it).
+    A test module binds the returned function to a ``test_*`` name so pytest collects it."""
+
+    @pytest.mark.parametrize("case", list(cases))
+    def test_bad_call_is_named(case):
+        make, exc, pattern = cases[case]
+        with anynn.use_backend("numpy"), pytest.raises(exc) as err:
+            make()
+        assert re.search(pattern, str(err.value)), f"{case}: {type(err.value).__name__}: {err.value}"
+
+    return test_bad_call_is_named
 
 
 def call_with_parameters(module, x, params):

@@ -9,7 +9,8 @@ import pytest
 
 import anynn
 from anynn import nn
-from helpers import assert_close, call_with_parameters, torch_or_skip
+from anynn.ops.conv import ntuple
+from helpers import assert_close, call_with_parameters, raises, torch_or_skip
 
 CONV_CONFIGS = [
     ("Conv2d", (3, 16, 3), {}),
@@ -167,6 +168,41 @@ def test_layer_errors_name_the_layer(backend):
         nn.AdaptiveAvgPool2d(2)(anynn.zeros(3, 8, 8))
 
 
+def test_conv2d_given_3d_input_suggests_a_batch_dimension(backend):
+    with raises(ValueError, "Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1)) got input of shape (1, 8, 8)",
+                "expected 4-D input (N, C, H, W)", "x.unsqueeze(0)"):
+        nn.Conv2d(1, 4, 3)(anynn.zeros(1, 8, 8))
+
+
+def test_conv2d_channel_mismatch_names_both_counts(backend):
+    with raises(ValueError, "Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1)) got input with 1 channels: "
+                            "expected 3", "input shape (2, 1, 8, 8)"):
+        nn.Conv2d(3, 4, 3)(anynn.zeros(2, 1, 8, 8))
+
+
+@pytest.mark.parametrize("layer, fragments", [
+    (lambda: nn.Conv2d(1, 2, 5), ["Conv2d(1, 2, kernel_size=(5, 5)", "spatial size (3, 3) (padded: (3, 3)), smaller "
+                                  "than the kernel (5, 5)", "more padding"]),
+    (lambda: nn.Conv2d(1, 2, 7, padding=1), ["padding=(1, 1)", "(padded: (5, 5))", "spans (7, 7)"]),
+    (lambda: nn.Conv2d(1, 2, 3, dilation=3), ["dilation=(3, 3)", "dilation (3, 3), which spans (7, 7)"]),
+    (lambda: nn.MaxPool2d(4), ["MaxPool2d(kernel_size=4", "padded spatial size (3, 3) is smaller than the pooling "
+                               "window (4, 4)", "use a smaller kernel, more padding or a larger input"]),
+    (lambda: nn.MaxPool2d(2, dilation=3), ["MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=3",
+                                           "pooling window (4, 4)"]),
+    (lambda: nn.AvgPool2d((4, 2)), ["AvgPool2d(kernel_size=(4, 2)", "padded spatial size (3, 3)", "window (4, 2)"]),
+], ids=["conv", "conv-padded", "conv-dilated", "maxpool", "maxpool-dilated", "avgpool"])
+def test_window_larger_than_the_padded_input(backend, layer, fragments):
+    with raises(ValueError, "got input", *fragments):
+        layer()(anynn.zeros(2, 1, 3, 3))
+
+
+def test_uint8_images_into_conv2d_are_refused(backend):
+    images = anynn.zeros(2, 1, 8, 8, dtype=anynn.uint8)
+    with raises(TypeError, "Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1)) got anynn.uint8 input: expected a "
+                           "floating-point tensor", "x.float()"):
+        nn.Conv2d(1, 4, 3)(images)
+
+
 def test_constructor_errors():
     with pytest.raises(ValueError, match=r"Conv2d: in_channels \(3\) and out_channels \(4\) must both be divisible "
                                          r"by groups \(2\)"):
@@ -179,6 +215,12 @@ def test_constructor_errors():
         nn.Conv1d(3, 4, (3, 3))
     with pytest.raises(NotImplementedError, match=r"MaxPool2d: return_indices=True is not supported"):
         nn.MaxPool2d(2, return_indices=True)
+
+
+def test_ntuple_refuses_non_iterables_with_its_own_message():
+    with pytest.raises(ValueError, match=r"^conv2d: stride must be an int or a tuple of 2 ints, got None$"):
+        ntuple(None, 2, "stride", "conv2d")
+    assert ntuple([1, 2], 2, "stride", "conv2d") == (1, 2)
 
 
 
@@ -205,7 +247,7 @@ def test_conv_module_gradcheck_with_parameters(backend, name, args, kwargs, shap
     (lambda: nn.Conv1d(2, 2, 3, dilation=0), r"^Conv1d: dilation must be positive, got 0"),
     (lambda: nn.Conv2d(0, 2, 3), r"^Conv2d: in_channels must be a positive int, got 0"),
     (lambda: nn.Conv2d(2, -1, 3), r"^Conv2d: out_channels must be a positive int, got -1"),
-    (lambda: nn.Conv2d(2, 2, 2.5), r"^Conv2d: kernel_size must be an int or a tuple of 2 ints, got 2\.5"),
+    (lambda: nn.Conv2d(2, 2, 2.5), r"^Conv2d: kernel_size must be an int or a tuple of 2 ints, got 2\.5$"),
     (lambda: nn.Conv2d(2, 2, 3, padding=-1), r"^Conv2d: padding must be non-negative, got -1"),
     (lambda: nn.MaxPool2d(0), r"^MaxPool2d: kernel_size must be positive, got 0"),
     (lambda: nn.MaxPool1d(-2), r"^MaxPool1d: kernel_size must be positive, got -2"),

@@ -2,12 +2,14 @@
 and errors that name the layer, on every backend."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 import anynn
 from anynn import nn
-from helpers import assert_close, leaf, torch_leaf, torch_or_skip
+from helpers import assert_close, error_case_suite, leaf, raises, torch_leaf, torch_or_skip
 
 
 def _classes(rng, n=5, c=4):
@@ -134,6 +136,75 @@ def test_out_of_range_class_names_the_layer_on_host_backends(backend):
         nn.BCELoss()(anynn.tensor(np.array([-1.0, 0.0]), dtype=anynn.float32), anynn.zeros(2))
 
 
+def labels(*values) -> anynn.Tensor:
+    return anynn.tensor(np.array(values, dtype=np.int64))
+
+
+def test_cross_entropy_batch_size_mismatch(backend):
+    with raises(ValueError, "CrossEntropyLoss() got input of shape (4, 10) and target of shape (5,)",
+                "the batch sizes differ (4 vs 5)", "expected target of shape (4,)"):
+        nn.CrossEntropyLoss()(anynn.zeros(4, 10), labels(0, 1, 2, 3, 4))
+
+
+def test_cross_entropy_given_one_hot_integers_suggests_argmax(backend):
+    one_hot = anynn.zeros(4, 10, dtype=anynn.int64)
+    with raises(ValueError, "CrossEntropyLoss() got input of shape (4, 10) and target of shape (4, 10)",
+                "target.argmax(1)", "target.float()"):
+        nn.CrossEntropyLoss()(anynn.zeros(4, 10), one_hot)
+
+
+def test_float_labels_into_cross_entropy_suggest_long(backend):
+    with raises(TypeError, "CrossEntropyLoss() got target with dtype float32: expected integer class indices "
+                           "(int64) of shape (4,)", "target.long()"):
+        nn.CrossEntropyLoss()(anynn.zeros(4, 10), anynn.zeros(4))
+
+
+def test_ignore_index_with_probability_targets_is_refused(backend):
+    probabilities = anynn.tensor(np.full((2, 3), 1 / 3, dtype=np.float32))
+    with raises(ValueError, "CrossEntropyLoss() got ignore_index=0 with class-probability targets",
+                "class indices"):
+        nn.CrossEntropyLoss(ignore_index=0)(anynn.zeros(2, 3), probabilities)
+
+
+def test_out_of_range_label_is_named_by_default_on_host_backends(backend):
+    with raises(IndexError, "CrossEntropyLoss() got target class 10 with 10 classes: class indices must be in "
+                            "[0, 9] or ignore_index=-100", "1-based?", "number of outputs of the model"):
+        nn.CrossEntropyLoss()(anynn.zeros(4, 10), labels(1, 2, 10, 3))
+
+
+def test_negative_label_is_named_by_default_on_host_backends(backend):
+    with raises(IndexError, "NLLLoss() got target class -1 with 3 classes", "[0, 2]"):
+        nn.NLLLoss()(anynn.zeros(2, 3), labels(0, -1))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_out_of_range_label_on_a_device_is_nan_exactly_there_until_named(backend, monkeypatch):
+    """Documented in anynn.ops.loss: on a GPU (deferred check) the index is clamped (never an out-of-bounds read)
+    and its row is NaN; the next synchronisation point names it."""
+    from anynn.ops import _checks
+
+    monkeypatch.setattr(_checks, "on_host", lambda backend: False)
+    monkeypatch.setattr(_checks, "CHECK_VALUES", False)
+    rng = np.random.default_rng(0)
+    logits = anynn.tensor(rng.standard_normal((4, 10)), dtype=anynn.float64, requires_grad=True)
+    per_sample = nn.CrossEntropyLoss(reduction="none")(logits, labels(1, 2, 10, 3)).numpy()
+    good = nn.CrossEntropyLoss(reduction="none")(logits, labels(1, 2, 0, 3)).numpy()
+    assert np.isnan(per_sample[2])
+    np.testing.assert_array_equal(per_sample[[0, 1, 3]], good[[0, 1, 3]])
+    nn.CrossEntropyLoss(reduction="none")(logits, labels(1, 2, 10, 3)).sum().backward()
+    assert np.isnan(logits.grad.numpy()).any(axis=1).tolist() == [False, False, True, False]
+    with raises(IndexError, "CrossEntropyLoss() got target class 10 with 10 classes",
+                "found at a synchronisation point"):
+        _checks.raise_deferred_errors()
+    assert _checks.pending() == 0
+    logits.grad = None
+    mean = nn.CrossEntropyLoss()(logits, labels(1, 2, 10, 3))
+    mean.backward()
+    assert np.isnan(mean.numpy()) and np.isnan(logits.grad.numpy()).all(), "NaN in the mean's denominator"
+    with raises(IndexError, "CrossEntropyLoss() got target class 10"):
+        mean.item()  # .item() is a synchronisation point: the deferred check raises there
+
+
 def test_constructor_errors():
     with pytest.raises(ValueError, match=r"MultiMarginLoss got p=3: only p == 1 and p == 2"):
         nn.MultiMarginLoss(p=3)
@@ -141,3 +212,23 @@ def test_constructor_errors():
         nn.SmoothL1Loss(beta=-1)
     with pytest.raises(ValueError, match=r"HuberLoss got delta=0"):
         nn.HuberLoss(delta=0)
+
+
+# bad layer arguments: anynn's own error, naming the layer, what it expected and what it got (issue 16)
+LAYER_ARGUMENT_ERRORS = {
+    "HuberLoss delta='3'": (lambda: nn.HuberLoss(delta="3"), TypeError,
+                            r"^HuberLoss got delta='3' of type str: expected a float$"),
+    "HuberLoss delta=nan": (lambda: nn.HuberLoss(delta=math.nan), ValueError,
+                            r"^HuberLoss got delta=nan: expected delta > 0"),
+    "SmoothL1Loss beta='3'": (lambda: nn.SmoothL1Loss(beta="3"), TypeError, r"^SmoothL1Loss got beta='3' of type str"),
+    "SmoothL1Loss beta=nan": (lambda: nn.SmoothL1Loss(beta=math.nan), ValueError,
+                              r"^SmoothL1Loss got beta=nan: expected beta >= 0"),
+    "CrossEntropyLoss label_smoothing='3'": (
+        lambda: nn.CrossEntropyLoss(label_smoothing="3")(anynn.randn(2, 3), anynn.tensor(np.array([0, 1]))), TypeError,
+        r"^CrossEntropyLoss\(\) got label_smoothing='3' of type str: expected a float$"),
+    "BCELoss input outside [0, 1]": (lambda: nn.BCELoss()(anynn.tensor(np.array([-0.5, 2.0])), anynn.zeros(2)),
+                                     ValueError, r"^BCELoss\(\) got input values in \[-0\.5, 2\]: expected "
+                                     r"probabilities in \[0, 1\]; apply sigmoid first"),
+}
+
+test_bad_layer_argument_is_named = error_case_suite(LAYER_ARGUMENT_ERRORS)

@@ -9,7 +9,8 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from helpers import OpCase, assert_close, leaf, op_case_suite
+from anynn import nn
+from helpers import OpCase, assert_close, error_case_suite, leaf, op_case_suite
 
 
 def _data(shape=(3, 4, 5), seed=0):
@@ -99,6 +100,23 @@ def test_softmax_implicit_dim_warns_like_torch(backend):
 def test_gelu_rejects_unknown_approximation(backend):
     with pytest.raises(ValueError, match=r"approximate must be 'none' or 'tanh', got 'erf'"):
         F.gelu(anynn.zeros(2), approximate="erf")
+
+
+# bad layer arguments: anynn's own error, naming the layer, what it expected and what it got (issue 16)
+LAYER_ARGUMENT_ERRORS = {
+    "ReLU numpy input": (lambda: nn.ReLU()(np.zeros(3)), TypeError,
+                         r"^ReLU\(\) got input of type numpy\.ndarray: expected an anynn Tensor"),
+    "GELU numpy input": (lambda: nn.GELU()(np.zeros(3)), TypeError, r"^GELU\(approximate='none'\) got input"),
+    "PReLU init=None": (lambda: nn.PReLU(init=None), TypeError, r"^PReLU got init=None of type NoneType"),
+    "ELU alpha='3'": (lambda: nn.ELU(alpha="3"), TypeError, r"^ELU got alpha='3' of type str: expected a float$"),
+    "Softmax list input": (lambda: nn.Softmax(dim=0)([1.0, 2.0]), TypeError,
+                           r"^Softmax\(dim=0\) got input of type builtins\.list"),
+    "LogSoftmax dim=1 on a 0-d input": (lambda: nn.LogSoftmax(dim=1)(anynn.tensor(1.0)), IndexError,
+                                        r"^LogSoftmax\(dim=1\): dim 1 is out of range for a tensor with 0 "
+                                        r"dimension\(s\)"),
+}
+
+test_bad_layer_argument_is_named = error_case_suite(LAYER_ARGUMENT_ERRORS)
 
 
 def _erf_points() -> np.ndarray:

@@ -7,7 +7,9 @@ import pytest
 
 import anynn
 import anynn.nn.functional as F
-from helpers import Fixed, OpCase, assert_close, compare_with_torch, leaf, op_case_suite, torch_or_skip
+from anynn import nn
+from helpers import (Fixed, OpCase, assert_close, compare_with_torch, error_case_suite, leaf, op_case_suite, raises,
+                     torch_or_skip)
 
 
 SHAPES = [(6, 3), (4, 3, 5), (2, 3, 4, 5)]
@@ -116,6 +118,45 @@ def test_batch_norm_errors(backend):
         F.batch_norm(anynn.zeros(2, 3), anynn.zeros(3), None, training=True)
     with pytest.raises(ValueError, match=r"expected an input of shape \(N, C, \.\.\.\)"):
         F.batch_norm(anynn.zeros(3), None, None, training=True)
+
+
+def test_batchnorm2d_wrong_channels_suggests_num_features(backend):
+    with raises(ValueError, "BatchNorm2d(3, eps=1e-05", "got input of shape (2, 4, 5, 5): expected 3 channels in "
+                            "dimension 1, got 4", "set num_features=4"):
+        nn.BatchNorm2d(3)(anynn.zeros(2, 4, 5, 5))
+
+
+def test_batchnorm2d_given_flat_features_suggests_batchnorm1d(backend):
+    with raises(ValueError, "BatchNorm2d(3", "got input of shape (2, 3)", "use nn.BatchNorm1d"):
+        nn.BatchNorm2d(3)(anynn.zeros(2, 3))
+
+
+# bad layer arguments: anynn's own error, naming the layer, what it expected and what it got (issue 16)
+LAYER_ARGUMENT_ERRORS = {
+    "BatchNorm1d num_features=-1": (lambda: nn.BatchNorm1d(-1), ValueError,
+                                    r"^BatchNorm1d got num_features=-1: expected a non-negative int$"),
+    "BatchNorm3d num_features=2.5": (lambda: nn.BatchNorm3d(2.5), ValueError,
+                                     r"^BatchNorm3d got num_features=2\.5: expected a non-negative int$"),
+    "BatchNorm1d list input": (lambda: nn.BatchNorm1d(3)([[1.0, 2.0, 3.0]]), TypeError,
+                               r"^BatchNorm1d\(3, .*\) got input of type builtins\.list: expected an anynn Tensor; "
+                               r"wrap arrays and lists with anynn\.tensor"),
+    "BatchNorm2d eps=0 in training": (lambda: nn.BatchNorm2d(3, eps=0.0)(anynn.randn(2, 3, 4, 4)), ValueError,
+                                      r"^BatchNorm2d\(3, eps=0\.0, .*\): eps must be positive in training .* got "
+                                      r"eps=0\.0; use the default 1e-05"),
+    "BatchNorm2d eps='3'": (lambda: nn.BatchNorm2d(3, eps="3"), TypeError,
+                            r"^BatchNorm2d got eps='3' of type str: expected a float$"),
+    "LayerNorm normalized_shape=-1": (lambda: nn.LayerNorm(-1), ValueError,
+                                      r"^LayerNorm got normalized_shape=-1: expected a non-negative int$"),
+    "LayerNorm normalized_shape=()": (lambda: nn.LayerNorm(()), ValueError,
+                                      r"^LayerNorm got normalized_shape=\(\): expected at least one size"),
+    "LayerNorm numpy input": (lambda: nn.LayerNorm(3)(np.zeros((2, 3))), TypeError,
+                              r"^LayerNorm\(\(3,\), .*\) got input of type numpy\.ndarray: expected an anynn Tensor"),
+    "BatchNorm2d one value per channel": (lambda: nn.BatchNorm2d(3)(anynn.zeros(1, 3, 1, 1)), ValueError,
+                                          r"^BatchNorm2d\(3, .*\) got input of shape \(1, 3, 1, 1\): expected more "
+                                          r"than 1 value per channel when training"),
+}
+
+test_bad_layer_argument_is_named = error_case_suite(LAYER_ARGUMENT_ERRORS)
 
 
 def test_layer_norm_int_shape_and_float32(backend):
