@@ -1,7 +1,7 @@
 """anynn's autograd cost per op against PyTorch's, measured interleaved on one machine (its load hits both).
 
 A chain of 50 tiny ops (4x4 float32: ``(y * w + 1).relu()``) and its backward, so the libraries' own work is
-negligible and what is timed is the Python (and C++) around each op: Function.apply, Tensor construction and
+negligible and what is timed is the Python (and C++) around each op: ArrayFunction.apply, Tensor construction and
 the tape walk against PyTorch's autograd. Prints microseconds per op (forward + backward) for each round and
 the median ratio.
 

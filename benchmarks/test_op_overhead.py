@@ -1,7 +1,7 @@
 """Per-op overhead of anynn's autograd layer on tiny arrays, against the raw library call it wraps.
 
 On a 4x4 array the library's own work is negligible, so the difference between ``anynn_*`` and ``raw_*`` in a
-group is what ``Function.apply``/``Tensor._make`` (and, for the backward rows, the tape walk) cost per op.
+group is what ``ArrayFunction.apply``/``Tensor._make`` (and, for the backward rows, the tape walk) cost per op.
 PyTorch's own autograd on the same tiny graph is the reference for "acceptable".
 
     python -m pytest benchmarks/test_op_overhead.py --benchmark-enable --benchmark-group-by=group

@@ -12,7 +12,7 @@ bucket of gradients while the rest of backward still runs, then finishes at the 
   this backward's gradient into ``leaf.grad``. A leaf receives all of its gradient at once (the second loop
   sums every use first), so the hook runs at most once per backward, and not at all when no gradient reached
   the leaf. Returns a handle whose ``remove()`` unregisters it.
-* ``queue_callback(fn)``: called *during* a backward (from a hook or a Function's backward), runs ``fn()``
+* ``queue_callback(fn)``: called *during* a backward (from a hook or an op's backward), runs ``fn()``
   once after the current backward has finished its walk, in queueing order. Callbacks queued by a backward
   that raises are dropped.
 
@@ -68,7 +68,7 @@ def register_post_accumulate_grad_hook(tensor: Tensor, hook: Callable[[Tensor], 
 def queue_callback(callback: Callable[[], None]) -> None:
     """Run ``callback()`` once when the backward now running has finished (call it from a hook)."""
     if not _RUNNING[0]:
-        raise RuntimeError("queue_callback can only be called during backward (from a hook or a Function's "
+        raise RuntimeError("queue_callback can only be called during backward (from a hook or an op's "
                            "backward)")
     _QUEUED.append(callback)
 

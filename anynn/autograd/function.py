@@ -1,8 +1,8 @@
-"""``Function``: one differentiable operation, its forward and backward side by side, written against ``xp``.
+"""``ArrayFunction``: one differentiable operation, its forward and backward side by side, written against ``xp``.
 
 Subclasses define two static methods::
 
-    class Mul(Function):
+    class Mul(ArrayFunction):
         @staticmethod
         def forward(ctx, a, b):           # backend arrays (or Python scalars) in, one array out
             ctx.save(a, b)
@@ -31,9 +31,9 @@ _new = object.__new__
 
 
 class Context:
-    """What a Function's forward leaves for its backward; also carries ``xp`` and the ``backend``.
+    """What an ArrayFunction's forward leaves for its backward; also carries ``xp`` and the ``backend``.
 
-    When the call is recorded, ``function`` is the Function class, ``inputs`` its positional arguments and
+    When the call is recorded, ``function`` is the ArrayFunction class, ``inputs`` its positional arguments and
     ``needs_input_grad`` says, for each of them, whether it is a Tensor that wants a gradient.
     """
 
@@ -53,7 +53,7 @@ def _not_an_input(name: str, arg: Any) -> TypeError:
                      "anynn.tensor(...) (it converts from any backend), and pass NumPy scalars as float(x)")
 
 
-class Function:
+class ArrayFunction:
     """Base class of every differentiable operation (see the module docstring)."""
 
     #: True for views (reshape, permute, indexing, ...): the output shares its first input's version counter,
@@ -137,4 +137,4 @@ class Function:
         return out
 
 
-__all__ = ["Context", "Function"]
+__all__ = ["ArrayFunction", "Context"]

@@ -60,7 +60,7 @@ class HostSyncError(RuntimeError):
 
 class Tally:
     """Counts of launches, syncs and uploads by (phase, op, call), where phase is forward, backward or optimizer
-    and op is the anynn function that made the call (a Function's forward or backward, an optimizer's step)."""
+    and op is the anynn function that made the call (an ArrayFunction's forward or backward, an optimizer's step)."""
 
     def __init__(self) -> None:
         self.events: Counter[tuple[str, str, str, str]] = Counter()  # (kind, phase, op, call)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.nn.module import Module
 from anynn.nn.normalization import _BatchNorm
 from anynn.ops.norm import AFFINE, STATS
 
 
-class SyncBatchNormFunction(Function):
+class SyncBatchNormFunction(ArrayFunction):
     """Training-mode batch norm over the union of every rank's batch (inputs: x, weight, bias)."""
 
     @staticmethod

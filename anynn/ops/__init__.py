@@ -1,4 +1,4 @@
-"""Differentiable functions by family; each ``Function`` keeps its forward and backward side by side."""
+"""Differentiable functions by family; each ``ArrayFunction`` keeps its forward and backward side by side."""
 from __future__ import annotations
 
 from typing import Any

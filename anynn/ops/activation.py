@@ -1,4 +1,4 @@
-"""Activations: the ReLU family, GELU, sigmoid/tanh and (log-)softmax, each a Function with explicit backward.
+"""Activations: the ReLU family, GELU, sigmoid/tanh and (log-)softmax, each an ArrayFunction with explicit backward.
 
 ``relu``, ``sigmoid`` and ``tanh`` reuse the core element-wise Functions (``Tensor.relu`` etc.).
 """
@@ -9,9 +9,9 @@ import numbers
 import warnings
 from typing import Any
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
-from anynn.ops._checks import tensor_arg
+from anynn.ops._args import expect_tensor
 from anynn.ops._util import unbroadcast
 from anynn.ops.elementwise import Relu, Sigmoid, Tanh
 
@@ -22,7 +22,7 @@ _GELU_CUBIC = 0.044715
 
 
 # ------------------------------------------------------------------ ReLU family
-class LeakyRelu(Function):
+class LeakyRelu(ArrayFunction):
     """``x`` where ``x > 0``, else ``negative_slope * x``."""
 
     @staticmethod
@@ -36,7 +36,7 @@ class LeakyRelu(Function):
         return ctx.xp.where(ctx.saved[0], grad, grad * ctx.slope)
 
 
-class Prelu(Function):
+class Prelu(ArrayFunction):
     """Leaky ReLU with a learned slope per channel (axis 1) or one shared slope (``weight`` of shape (1,))."""
 
     @staticmethod
@@ -62,7 +62,7 @@ class Prelu(Function):
         return gx, gw
 
 
-class Elu(Function):
+class Elu(ArrayFunction):
     """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (``expm1`` for accuracy near 0)."""
 
     @staticmethod
@@ -80,7 +80,7 @@ class Elu(Function):
         return ctx.xp.where(positive, grad, grad * (negative_part + ctx.alpha))
 
 
-class Gelu(Function):
+class Gelu(ArrayFunction):
     """``x * Phi(x)`` with the exact normal CDF (``backend.erf``) or PyTorch's tanh approximation."""
 
     @staticmethod
@@ -154,7 +154,7 @@ def _stable_shift(xp, x, axis: int):
     return x - xp.where(xp.isfinite(m), m, 0.0)
 
 
-class Softmax(Function):
+class Softmax(ArrayFunction):
     @staticmethod
     def forward(ctx, x, axis=-1):
         xp = ctx.xp
@@ -170,7 +170,7 @@ class Softmax(Function):
         return out * (grad - ctx.xp.sum(grad * out, axis=ctx.axis, keepdims=True))
 
 
-class LogSoftmax(Function):
+class LogSoftmax(ArrayFunction):
     @staticmethod
     def forward(ctx, x, axis=-1):
         xp = ctx.xp
@@ -202,7 +202,7 @@ def _softmax_axis(name: Any, dim: int | None, ndim: int) -> int:
 
 def softmax(input: Tensor, dim: int | None = None, _who: Any = "softmax") -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``, computed after subtracting the maximum so it never overflows."""
-    tensor_arg(_who, input)
+    expect_tensor(_who, input)
     axis = _softmax_axis(_who, dim, input.ndim)
     if input.ndim == 0:
         return input * 0.0 + 1.0
@@ -213,7 +213,7 @@ def softmax(input: Tensor, dim: int | None = None, _who: Any = "softmax") -> Ten
 
 def log_softmax(input: Tensor, dim: int | None = None, _who: Any = "log_softmax") -> Tensor:
     """x - logsumexp(x) along ``dim``; finite for any finite logits (1e4 included)."""
-    tensor_arg(_who, input)
+    expect_tensor(_who, input)
     axis = _softmax_axis(_who, dim, input.ndim)
     if input.ndim == 0:
         return input * 0.0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.ops._util import unbroadcast
 
 
@@ -17,7 +17,7 @@ def _reduced(xp, grad, like):
     return unbroadcast(xp, grad, like.shape) if hasattr(like, "shape") else None
 
 
-class Add(Function):
+class Add(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save(a, b)  # only for their shapes; the recorded inputs keep these arrays alive anyway
@@ -29,7 +29,7 @@ class Add(Function):
         return _reduced(ctx.xp, grad, a), _reduced(ctx.xp, grad, b)
 
 
-class Sub(Function):
+class Sub(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save(a, b)
@@ -41,7 +41,7 @@ class Sub(Function):
         return _reduced(ctx.xp, grad, a), _reduced(ctx.xp, -grad, b) if hasattr(b, "shape") else None
 
 
-class Mul(Function):
+class Mul(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save(a, b)
@@ -55,7 +55,7 @@ class Mul(Function):
                 unbroadcast(xp, grad * a, b.shape) if _wants(ctx, 1, b) else None)
 
 
-class Div(Function):
+class Div(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save(a, b)
@@ -70,7 +70,7 @@ class Div(Function):
                 unbroadcast(xp, -ga * a / b, b.shape) if _wants(ctx, 1, b) else None)
 
 
-class Neg(Function):
+class Neg(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         return -x
@@ -80,7 +80,7 @@ class Neg(Function):
         return -grad
 
 
-class Pow(Function):
+class Pow(ArrayFunction):
     """``a ** b`` for tensor/scalar in either position. As in PyTorch, the base's gradient is 0 where b == 0
     and the exponent's gradient (which uses log(a)) is 0 where a == 0 and b >= 0."""
 
@@ -109,7 +109,7 @@ class Pow(Function):
         return ga, gb
 
 
-class MatMul(Function):
+class MatMul(ArrayFunction):
     """``a @ b`` with NumPy's rules for 1-D operands and broadcast batch dimensions."""
 
     @staticmethod

@@ -12,77 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops import winograd
+from anynn.ops._args import check_input, describe, ntuple
 from anynn.ops._fused import FusedOp
+from anynn.ops._util import Pads, Pair, SidePads, as_4d
 from anynn.ops.im2col import IM2COL, im2col
 
-Pads = tuple[tuple[int, int], ...]
-Pair = tuple[int, int]
 IntOrTuple = int | tuple[int, ...]
 
 
-# ------------------------------------------------------------------ helpers shared with pool.py
-def ntuple(value: IntOrTuple, n: int, name: str, who: Any) -> tuple[int, ...]:
-    """``value`` as an n-tuple of ints (an int is repeated), PyTorch's ``_pair``/``_single``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,) * n
-    try:
-        items = tuple(value)
-    except TypeError:  # 2.5, None: not iterable
-        raise ValueError(f"{describe(who)}: {name} must be an int or a tuple of {n} ints, got {value!r}") from None
-    if len(items) != n or not all(isinstance(v, int) for v in items):
-        raise ValueError(f"{describe(who)}: {name} must be an int or a tuple of {n} ints, got {value!r}")
-    return items
-
-
-def describe(who: Any) -> str:
-    """How an error names its caller: a layer by its repr, a functional op by its name."""
-    return who if isinstance(who, str) else repr(who)
-
-
-def pad2d(xp: Any, x: Any, pads: Pads, value: float) -> Any:
-    """``x`` (N, C, H, W) with ``pads = ((top, bottom), (left, right))`` rows/columns of ``value`` around it."""
-    (pt, pb), (pl, pr) = pads
-    if pt == pb == pl == pr == 0:
-        return x
-    n, c, h, w = x.shape
-    out = xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype, device=x.device)
-    out[:, :, pt:pt + h, pl:pl + w] = x
-    return out
-
-
-def unpad2d(x: Any, pads: Pads, hw: tuple[int, int]) -> Any:
-    """The interior of a padded (N, C, Hp, Wp) array: the inverse of :func:`pad2d` (a view)."""
-    (pt, _), (pl, _) = pads
-    if x.shape[2] == hw[0] and x.shape[3] == hw[1]:
-        return x
-    return x[:, :, pt:pt + hw[0], pl:pl + hw[1]]
-
-
-def as_4d(x: Any, xp: Any) -> Any:
-    """A 3-D (N, C, L) array as (N, C, 1, L), so 1-D ops reuse the 2-D kernels."""
-    return xp.reshape(x, (x.shape[0], x.shape[1], 1, x.shape[2])) if x.ndim == 3 else x
-
-
-def check_input(x: Tensor, dims: int, who: Any) -> None:
-    """Raise unless ``x`` is a batched floating-point tensor: (N, C, L) for 1-D layers, (N, C, H, W) for 2-D."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{describe(who)} got a {type(x).__name__}: expected an anynn Tensor; "
-                        "wrap arrays with anynn.tensor(...)")
-    if x.ndim != dims + 2:
-        layout = "(N, C, L)" if dims == 1 else "(N, C, H, W)"
-        hint = ("for a single sample add a batch dimension with x.unsqueeze(0)" if x.ndim == dims + 1
-                else f"reshape it to {layout}")
-        raise ValueError(f"{describe(who)} got input of shape {x.shape}: expected {dims + 2}-D input {layout}; {hint}")
-    if not x.dtype.is_floating_point:
-        raise TypeError(f"{describe(who)} got {x.dtype} input: expected a floating-point tensor; convert it with "
-                        "x.float()")
-
-
-# ------------------------------------------------------------------ the Function
-class ConvNd(Function):
+# ------------------------------------------------------------------ the ArrayFunction
+class ConvNd(ArrayFunction):
     """Cross-correlation of (N, C, H, W) or (N, C, L) input with (O, C/groups, kh, kw) or (O, C/groups, k)
     weights; forward and both gradients are one (grouped: one batched) GEMM each, except on the direct path below.
 
@@ -192,7 +134,7 @@ def _per_group(xp: Any, a: Any, b: Any) -> Any:
 
 # ------------------------------------------------------------------ padding and checks
 def conv_pads(padding: IntOrTuple | str, kernel: tuple[int, ...], dilation: tuple[int, ...],
-              stride: tuple[int, ...], who: Any) -> Pads:
+              stride: tuple[int, ...], who: Any) -> SidePads:
     """Per-side zero padding, PyTorch's rules: 'valid' is none; 'same' keeps the size (stride 1 only),
     putting the odd extra row/column at the end."""
     n = len(kernel)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
-from anynn.ops._checks import number_arg, tensor_arg
+from anynn.ops._args import expect_tensor, number_arg
 
 
-class Dropout(Function):
+class Dropout(ArrayFunction):
     """``x * mask``; ``mask`` is 0 or ``1/(1-p)``, of shape ``mask_shape`` (broadcast against ``x``)."""
 
     @staticmethod
@@ -40,7 +40,7 @@ def check_p(p: float, name: str) -> float:
 
 
 def _check_input(input: Tensor, name: str) -> None:
-    tensor_arg(name, input)
+    expect_tensor(name, input)
     if not input.dtype.is_floating_point:
         raise TypeError(f"{name} got input of dtype {input.dtype.name}: expected a floating-point tensor (dropout "
                         "scales the kept values by 1/(1-p)); convert it with input.float()")
@@ -53,7 +53,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     ``inplace`` is accepted for compatibility; anynn never overwrites an input autograd may need.
     """
     check_p(p, _who)
-    tensor_arg(_who, input)
+    expect_tensor(_who, input)
     if not training or p == 0.0:
         return input
     _check_input(input, _who)
@@ -69,7 +69,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     A 3-D input is treated as (N, C, L), as PyTorch does, so each (sample, channel) row is kept or dropped.
     """
     check_p(p, _who)
-    tensor_arg(_who, input)
+    expect_tensor(_who, input)
     if input.ndim not in (3, 4):
         raise ValueError(f"{_who} got input of shape {input.shape}: expected 4-D (N, C, H, W) or 3-D (N, C, L)")
     if not training or p == 0.0:

@@ -2,13 +2,13 @@
 where, casts, and the tests isnan/isinf/isfinite."""
 from __future__ import annotations
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._fused import FusedOp
 from anynn.ops._util import shape_of, unbroadcast
 
 
-class Exp(Function):
+class Exp(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         out = ctx.xp.exp(x)
@@ -20,7 +20,7 @@ class Exp(Function):
         return grad * ctx.saved[0]
 
 
-class Log(Function):
+class Log(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save(x)
@@ -31,7 +31,7 @@ class Log(Function):
         return grad / ctx.saved[0]
 
 
-class Sqrt(Function):
+class Sqrt(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         out = ctx.xp.sqrt(x)
@@ -43,7 +43,7 @@ class Sqrt(Function):
         return grad / (2.0 * ctx.saved[0])
 
 
-class Tanh(Function):
+class Tanh(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         out = ctx.xp.tanh(x)
@@ -56,7 +56,7 @@ class Tanh(Function):
         return grad * (1.0 - out * out)
 
 
-class Sigmoid(Function):
+class Sigmoid(ArrayFunction):
     """Logistic function without overflow: exp only ever sees -|x|."""
 
     @staticmethod
@@ -73,7 +73,7 @@ class Sigmoid(Function):
         return grad * out * (1.0 - out)
 
 
-class Relu(Function):
+class Relu(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         out = RELU.forward(ctx, x)
@@ -96,7 +96,7 @@ def _relu_backward(xp, grad, out):
 RELU = FusedOp("relu", forward=_relu, backward=_relu_backward)
 
 
-class Abs(Function):
+class Abs(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save(x)
@@ -107,7 +107,7 @@ class Abs(Function):
         return grad * ctx.xp.sign(ctx.saved[0])
 
 
-class Clip(Function):
+class Clip(ArrayFunction):
     """Clamp to [lo, hi]; the gradient passes where lo <= x <= hi (PyTorch's ``clamp``)."""
 
     @staticmethod
@@ -127,7 +127,7 @@ class Clip(Function):
         return grad
 
 
-class Maximum(Function):
+class Maximum(ArrayFunction):
     """Element-wise max (or min with ``smallest=True``) of tensors or scalars; ties split the gradient evenly,
     as PyTorch does."""
 
@@ -147,7 +147,7 @@ class Maximum(Function):
                 unbroadcast(xp, grad - ga, shape_of(b)) if hasattr(b, "shape") else None)
 
 
-class Where(Function):
+class Where(ArrayFunction):
     """``cond ? a : b``; ``cond`` is a boolean tensor and gets no gradient."""
 
     @staticmethod
@@ -164,7 +164,7 @@ class Where(Function):
                 None if sb is None else unbroadcast(xp, xp.where(cond, 0.0, grad), sb))
 
 
-class Cast(Function):
+class Cast(ArrayFunction):
     """Change dtype; the gradient is cast back to the input's dtype."""
 
     @staticmethod
@@ -177,7 +177,7 @@ class Cast(Function):
         return ctx.xp.astype(grad, ctx.source)
 
 
-class Log1p(Function):
+class Log1p(ArrayFunction):
     """log(1 + x), accurate for small x."""
 
     @staticmethod
@@ -190,7 +190,7 @@ class Log1p(Function):
         return grad / (1.0 + ctx.saved[0])
 
 
-class Expm1(Function):
+class Expm1(ArrayFunction):
     """exp(x) - 1, accurate for small x."""
 
     @staticmethod
@@ -204,7 +204,7 @@ class Expm1(Function):
         return grad * (ctx.saved[0] + 1.0)
 
 
-class Sin(Function):
+class Sin(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save(x)
@@ -215,7 +215,7 @@ class Sin(Function):
         return grad * ctx.xp.cos(ctx.saved[0])
 
 
-class Cos(Function):
+class Cos(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save(x)
@@ -226,7 +226,7 @@ class Cos(Function):
         return -grad * ctx.xp.sin(ctx.saved[0])
 
 
-class Tan(Function):
+class Tan(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         out = ctx.xp.tan(x)
@@ -239,7 +239,7 @@ class Tan(Function):
         return grad * (1.0 + out * out)
 
 
-class Asin(Function):
+class Asin(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save(x)
@@ -251,7 +251,7 @@ class Asin(Function):
         return grad / ctx.xp.sqrt(1.0 - x * x)
 
 
-class Acos(Function):
+class Acos(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save(x)
@@ -263,7 +263,7 @@ class Acos(Function):
         return -grad / ctx.xp.sqrt(1.0 - x * x)
 
 
-class Atan(Function):
+class Atan(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save(x)
@@ -275,7 +275,7 @@ class Atan(Function):
         return grad / (1.0 + x * x)
 
 
-class Sinh(Function):
+class Sinh(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save(x)
@@ -286,7 +286,7 @@ class Sinh(Function):
         return grad * ctx.xp.cosh(ctx.saved[0])
 
 
-class Cosh(Function):
+class Cosh(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         ctx.save(x)
@@ -297,7 +297,7 @@ class Cosh(Function):
         return grad * ctx.xp.sinh(ctx.saved[0])
 
 
-class Atan2(Function):
+class Atan2(ArrayFunction):
     """The angle of the point (b, a), i.e. atan(a / b) in the right quadrant; tensors or scalars, broadcast."""
 
     @staticmethod
@@ -314,7 +314,7 @@ class Atan2(Function):
                 unbroadcast(xp, -scale * a, shape_of(b)) if hasattr(b, "shape") else None)
 
 
-class Rounding(Function):
+class Rounding(ArrayFunction):
     """floor, ceil, round (half to even), trunc or sign: piecewise constant, so the gradient is zero, as in
     PyTorch."""
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._checks import DEFERRED_NOTE, check_now, defer, on_host, raise_deferred_errors  # noqa: F401
 
 
-class Embedding(Function):
+class Embedding(ArrayFunction):
     """``weight[indices]`` for an integer index array of any shape; output shape ``indices.shape + (dim,)``."""
 
     @staticmethod

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from anynn import dtypes as D
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._args import expect_tensor
 from anynn.ops._checks import DEFERRED_NOTE, check_now, defer
@@ -74,7 +74,7 @@ def linear_index(xp: Any, index: Any, axis: int, shape: tuple[int, ...], device:
     return xp.reshape(flat, (-1,))
 
 
-class Gather(Function):
+class Gather(ArrayFunction):
     """``out[i][j][k] = x[i][index[i][j][k]][k]`` (for ``axis=1``); repeated indices add their gradients."""
 
     @staticmethod
@@ -93,7 +93,7 @@ class Gather(Function):
         return xp.reshape(ctx.backend.index_add(total, flat, xp.reshape(grad, (-1,))), ctx.in_shape), None
 
 
-class ScatterAdd(Function):
+class ScatterAdd(ArrayFunction):
     """``x`` plus ``src`` added at the gathered positions (``out[i][index[i][j]] += src[i][j]`` for axis 1)."""
 
     @staticmethod
@@ -113,7 +113,7 @@ class ScatterAdd(Function):
         return grad, None, gsrc
 
 
-class Scatter(Function):
+class Scatter(ArrayFunction):
     """``x`` with ``src`` written at the gathered positions (``out[i][index[i][j]] = src[i][j]`` for axis 1).
     Where an index repeats, the last write wins (PyTorch leaves the winner unspecified). The overwritten
     elements of ``x`` get no gradient; each element of ``src`` gets the gradient of the position it addresses."""
@@ -209,7 +209,7 @@ def scatter(x: Tensor, dim: int, index: Tensor, src: Tensor | float | None = Non
     return Scatter.apply(x, check_range("scatter", index, x.shape[axis]), src, axis=axis)
 
 
-class IndexSelect(Function):
+class IndexSelect(ArrayFunction):
     """The entries ``index`` picks along ``axis`` (``torch.index_select``); repeats add their gradients."""
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""Products: the affine map ``y = x @ W.T + b`` (``F.linear``) as one Function with a hand-written backward;
+"""Products: the affine map ``y = x @ W.T + b`` (``F.linear``) as one ArrayFunction with a hand-written backward;
 ``mm``/``bmm``/``dot``/``matmul`` (shape-checked ``@``), ``einsum`` (pairwise contractions by ``matmul``) and
 ``cdist`` (pairwise distances)."""
 from __future__ import annotations
@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 import string
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._args import expect_tensor
 from anynn.ops.arithmetic import MatMul
 from anynn.ops.reduction import Sum, norm
 
 
-class Linear(Function):
+class Linear(ArrayFunction):
     """``x @ W.T + b`` for ``x`` of shape (..., in); the backward flattens the leading axes into one GEMM."""
 
     @staticmethod

@@ -1,6 +1,6 @@
 """Loss functions with PyTorch's names, signatures and defaults: ``F.cross_entropy``, ``F.mse_loss``, ...
 
-Every loss is one ``Function`` with an explicit backward. Cross-entropy fuses a stable log-softmax with the
+Every loss is one ``ArrayFunction`` with an explicit backward. Cross-entropy fuses a stable log-softmax with the
 negative log-likelihood, so its gradient is simply ``(softmax - smoothed one-hot) * scaling`` and extreme logits
 (1e4 next to -1e4) give finite losses and gradients.
 
@@ -24,13 +24,14 @@ import warnings
 from typing import Any, Callable
 
 from anynn import dtypes as D
-from anynn.autograd.function import Context, Function
+from anynn.autograd.function import ArrayFunction, Context
 from anynn.autograd.tensor import Tensor
-from anynn.ops._checks import DEFERRED_NOTE, check_now, defer, number_arg
+from anynn.ops._args import (check_beta, check_class_target, check_class_weight, check_delta, check_elementwise_weight,
+                             check_pair, check_reduction, class_count, number_arg)
+from anynn.ops._checks import DEFERRED_NOTE, check_now, defer
 from anynn.ops._fused import FusedOp
-from anynn.ops._util import shape_of, unbroadcast
+from anynn.ops._util import channel_view, log_softmax, shape_of, sigmoid, unbroadcast
 
-_REDUCTIONS = ("none", "mean", "sum")
 _NAN = float("nan")
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss", "l1_loss",
@@ -56,23 +57,11 @@ def _like(xp: Any, grad: Any, dtype: Any) -> Any:
     return grad if grad.dtype == dtype else xp.astype(grad, dtype)
 
 
-def _log_softmax(xp: Any, x: Any) -> Any:
-    """log(softmax(x)) over axis 1, shifted by the row max so exp never overflows."""
-    m = xp.max(x, axis=1, keepdims=True)
-    shifted = x - xp.where(xp.isfinite(m), m, 0.0)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
-
-
-def _along_classes(xp: Any, vector: Any, ndim: int) -> Any:
-    """A (C,) vector shaped (1, C, 1, ...) to broadcast against an (N, C, d1, ...) array."""
-    return xp.reshape(vector, (1, vector.shape[0]) + (1,) * (ndim - 2))
-
-
 def _class_hits(ctx: Context, index: Any, ndim: int, c: int) -> Any:
     """Boolean one-hot (N, C, d1, ...) of class indices (N, d1, ...), by broadcasting, without a scatter."""
     xp = ctx.xp
     classes = xp.arange(c, dtype=index.dtype, device=ctx.backend.device)
-    return xp.expand_dims(index, axis=1) == _along_classes(xp, classes, ndim)
+    return xp.expand_dims(index, axis=1) == channel_view(xp, classes, ndim)
 
 
 def _pick_classes(ctx: Context, x: Any, target: Any, weight: Any,
@@ -145,7 +134,7 @@ SOFTMAX_CROSS_ENTROPY = FusedOp("softmax_cross_entropy", forward=softmax_cross_e
                                 backward=softmax_cross_entropy_grad)
 
 
-class SoftmaxCrossEntropy(Function):
+class SoftmaxCrossEntropy(ArrayFunction):
     """Cross-entropy of (N, C) logits and (N,) class indices without class weights: the common case, as one
     fused pair (``SOFTMAX_CROSS_ENTROPY``), so a backend can run each direction as one kernel."""
 
@@ -167,7 +156,7 @@ class SoftmaxCrossEntropy(Function):
         return SOFTMAX_CROSS_ENTROPY.backward(ctx, g, logp, target, weight, ctx.eps), None
 
 
-class CrossEntropy(Function):
+class CrossEntropy(ArrayFunction):
     """log-softmax + negative log-likelihood over axis 1, fused; class indices or class probabilities.
 
     With class indices each sample's loss is ``-sum_c q_c log p_c`` where ``q`` is the (weighted, smoothed)
@@ -185,10 +174,10 @@ class CrossEntropy(Function):
         if ctx.unbatched:
             x, target = _batched(xp, x, target)
         c, eps = x.shape[1], label_smoothing
-        logp = _log_softmax(xp, x)
+        logp = log_softmax(xp, x, axis=1)
         if weight is not None and weight.dtype != x.dtype:
             weight = xp.astype(weight, x.dtype)
-        w = None if weight is None else _along_classes(xp, weight, x.ndim)
+        w = None if weight is None else channel_view(xp, weight, x.ndim)
         if probs:
             q = target if eps == 0 else target * (1.0 - eps) + eps / c
             if w is not None:
@@ -250,7 +239,7 @@ class CrossEntropy(Function):
         return g * gx
 
 
-class NLL(Function):
+class NLL(ArrayFunction):
     """Negative log-likelihood of log-probabilities ``x`` (N, C, d1, ...) at class indices (N, d1, ...)."""
 
     @staticmethod
@@ -279,7 +268,7 @@ class NLL(Function):
         return xp.reshape(gx, ctx.in_shape), None, None
 
 
-class MultiMargin(Function):
+class MultiMargin(ArrayFunction):
     """Multi-class hinge loss: ``sum_{i != y} max(0, margin - x_y + x_i)^p * w_y / C`` per sample."""
 
     @staticmethod
@@ -363,7 +352,7 @@ _DIFFERENCE: dict[str, tuple[Callable, Callable]] = {
 }
 
 
-class DifferenceLoss(Function):
+class DifferenceLoss(ArrayFunction):
     """An element-wise loss of ``d = input - target`` ('mse', 'l1', 'smooth_l1', 'huber'), optionally weighted.
 
     Weighted 'mean' divides by the summed weights for 'mse'/'l1' and by the element count for 'huber', as
@@ -412,11 +401,6 @@ def _log_sigmoid(xp: Any, x: Any) -> Any:
     return xp.minimum(x, 0.0) - xp.log1p(xp.exp(-xp.abs(x)))
 
 
-def _sigmoid(xp: Any, x: Any) -> Any:
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
 _BCE_EPS = 9.999999960041972e-13  # PyTorch's 1e-12 as its kernel stores it (rounded to float32)
 
 
@@ -440,7 +424,7 @@ def _logit(xp: Any, x: Any) -> Any:
     return xp.where(x >= 1.0, math.inf, xp.where(x <= 0.0, -math.inf, out))
 
 
-class BinaryCrossEntropy(Function):
+class BinaryCrossEntropy(ArrayFunction):
     """``-w (t log x + (1 - t) log(1 - x))`` with both logs clamped to >= -100, as PyTorch."""
 
     @staticmethod
@@ -466,7 +450,7 @@ class BinaryCrossEntropy(Function):
         return _like(xp, gx, ctx.dtypes[0]), _like(xp, gt, ctx.dtypes[1]), None
 
 
-class BinaryCrossEntropyWithLogits(Function):
+class BinaryCrossEntropyWithLogits(ArrayFunction):
     """Sigmoid + binary cross-entropy in log-sum-exp form: ``(1 - t) x - (1 + (pw - 1) t) log_sigmoid(x)``."""
 
     @staticmethod
@@ -490,16 +474,16 @@ class BinaryCrossEntropyWithLogits(Function):
         if weight is not None:
             g = g * weight
         if pos_weight is None:
-            gx = g * (_sigmoid(xp, x) - t)
+            gx = g * (sigmoid(xp, x) - t)
             gt = -g * x
         else:
             pt = pos_weight * t
-            gx = g * ((pt + 1.0 - t) * _sigmoid(xp, x) - pt)
+            gx = g * ((pt + 1.0 - t) * sigmoid(xp, x) - pt)
             gt = g * ((log_sig - x) - pos_weight * log_sig)
         return _like(xp, gx, ctx.dtypes[0]), _like(xp, gt, ctx.dtypes[1]), None, None
 
 
-# ---------------------------------------------------------------- argument checks (host metadata only)
+# ---------------------------------------------------------------- arguments and values (metadata checks: anynn/ops/_args.py)
 def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
     """PyTorch's mapping of the deprecated ``size_average``/``reduce`` flags onto ``reduction``."""
     if size_average is None and reduce is None:
@@ -510,76 +494,6 @@ def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: 
     warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{result}' instead.",
                   stacklevel=3)
     return result
-
-
-def _check_reduction(who: Any, reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{who} got reduction={reduction!r}: expected one of 'none', 'mean', 'sum'")
-
-
-def _check_tensor(who: Any, name: str, value: Any, optional: bool = False) -> None:
-    if isinstance(value, Tensor) or (optional and value is None):
-        return
-    kind = f"{type(value).__module__}.{type(value).__qualname__}"
-    raise TypeError(f"{who} got {name} of type {kind}: expected an anynn Tensor; wrap it with anynn.tensor(...)")
-
-
-def _check_float(who: Any, name: str, value: Tensor) -> None:
-    if not value.dtype.is_floating_point:
-        raise TypeError(f"{who} got {name} with dtype {value.dtype.name}: expected a floating-point tensor; "
-                        f"convert it with {name}.float()")
-
-
-def _class_dim_input(who: Any, input: Tensor) -> int:
-    """The number of classes of an (N, C, d1, ...) or unbatched (C,) input."""
-    _check_tensor(who, "input", input)
-    if input.ndim == 0:
-        raise ValueError(f"{who} got a 0-d input: expected scores of shape (N, C), (N, C, d1, ...) or (C,)")
-    _check_float(who, "input", input)
-    return input.shape[0] if input.ndim == 1 else input.shape[1]
-
-
-def _index_shape(input: Tensor) -> tuple[int, ...]:
-    """The shape class-index targets must have: the input's shape without the class dimension."""
-    return () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
-
-
-def _check_class_target(who: Any, input: Tensor, target: Tensor, allow_probabilities: bool) -> bool:
-    """Validate a class-index (or, if allowed, class-probability) target; True for probabilities."""
-    _check_tensor(who, "target", target)
-    expected = _index_shape(input)
-    if target.dtype.kind in "iu":
-        if target.shape == expected:
-            return False
-        raise ValueError(_target_shape_message(who, input, target, expected, allow_probabilities))
-    if allow_probabilities and target.dtype.is_floating_point and target.shape == input.shape:
-        return True
-    hint = "use target.long()"
-    if allow_probabilities:
-        hint += f" or pass class probabilities with the same shape as the input {input.shape}"
-    raise TypeError(f"{who} got target with dtype {target.dtype.name}: expected integer class indices (int64) "
-                    f"of shape {expected}; {hint}")
-
-
-def _target_shape_message(who: Any, input: Tensor, target: Tensor, expected: tuple, probs: bool) -> str:
-    head = f"{who} got input of shape {input.shape} and target of shape {target.shape}"
-    if input.ndim > 1 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
-        return (f"{head}: the batch sizes differ ({input.shape[0]} vs {target.shape[0]}); expected target of shape "
-                f"{expected}, one class index per sample")
-    if target.shape == input.shape:
-        fix = "pass class indices (e.g. target.argmax(1))"
-        if probs:
-            fix += " or one-hot / probability targets as floats (target.float())"
-        return f"{head}: integer targets hold one class index per sample, without a class dimension; {fix}"
-    return (f"{head}: expected target of shape {expected} (the input's shape without its class dimension "
-            f"{0 if input.ndim == 1 else 1})")
-
-
-def _check_class_weight(who: Any, weight: Tensor | None, classes: int) -> None:
-    _check_tensor(who, "weight", weight, optional=True)
-    if weight is not None and weight.shape != (classes,):
-        raise ValueError(f"{who} got weight of shape {weight.shape} for an input with {classes} classes: expected "
-                         f"one weight per class, shape ({classes},)")
 
 
 def _check_class_values(who: Any, target: Tensor, classes: int, ignore_index: int | None) -> bool:
@@ -640,76 +554,31 @@ def _check_unit_interval(who: Any, name: str, value: Tensor, fix: str) -> None:
         raise ValueError(f"{who} got {name} values in [{low:g}, {high:g}]: expected probabilities in [0, 1]; {fix}")
 
 
-def _broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
-    """NumPy's broadcast shape of ``a`` and ``b``, or None if they do not broadcast."""
-    out = []
-    for i in range(1, max(len(a), len(b)) + 1):
-        x = a[-i] if i <= len(a) else 1
-        y = b[-i] if i <= len(b) else 1
-        if x != y and 1 not in (x, y):
-            return None
-        out.append(max(x, y) if 0 not in (x, y) else 0)
-    return tuple(reversed(out))
+# ---------------------------------------------------------------- functional API (PyTorch's signatures)
+# Each loss checks its arguments and names ``_who`` in its errors: the function's name, or the loss layer
+# (anynn.nn.loss) that calls it.
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: bool | None = None,
+                  ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0, _who: Any = "F.cross_entropy") -> Tensor:
+    """Cross-entropy between logits ``input`` (N, C, d1, ...) and class indices (N, d1, ...) or probabilities.
 
-
-def _check_pair(who: Any, input: Tensor, target: Tensor, same_shape: bool) -> None:
-    """Input and target must be float tensors of one shape (``same_shape``) or, with a warning, broadcast."""
-    _check_tensor(who, "input", input)
-    _check_tensor(who, "target", target)
-    _check_float(who, "input", input)
-    _check_float(who, "target", target)
-    if input.shape == target.shape:
-        return
-    if same_shape:
-        raise ValueError(f"{who} got input of shape {input.shape} and target of shape {target.shape}: expected the "
-                         f"same shape; reshape the target (target.reshape{input.shape})")
-    both = _broadcast_shape(input.shape, target.shape)
-    if both is None:
-        raise ValueError(f"{who} got input of shape {input.shape} and target of shape {target.shape}, which do not "
-                         "broadcast: expected the same shape")
-    warnings.warn(f"{who}: using a target size {target.shape} that is different to the input size "
-                  f"{input.shape}; they broadcast to {both}, which is likely wrong (e.g. (N, 1) against (N,) gives "
-                  "(N, N)). Please ensure they have the same size.", stacklevel=3)
-
-
-def check_beta(who: Any, beta: float) -> None:
-    """SmoothL1's ``beta``: a number >= 0 (NaN refused, as PyTorch does)."""
-    number_arg(who, "beta", beta)
-    if not beta >= 0:
-        raise ValueError(f"{who} got beta={beta}: expected beta >= 0 (the width of the quadratic zone; 0 is L1)")
-
-
-def check_delta(who: Any, delta: float) -> None:
-    """Huber's ``delta``: a number > 0 (NaN refused, as PyTorch does)."""
-    number_arg(who, "delta", delta)
-    if not delta > 0:
-        raise ValueError(f"{who} got delta={delta}: expected delta > 0 (where the loss turns from quadratic to "
-                         "linear; 1.0 is the default)")
-
-
-def _check_elementwise_weight(who: Any, name: str, weight: Tensor | None, input: Tensor, exact: bool) -> None:
-    _check_tensor(who, name, weight, optional=True)
-    if weight is None:
-        return
-    fits = weight.shape == input.shape if exact else _broadcast_shape(weight.shape, input.shape) == input.shape
-    if not fits:
-        need = f"shape {input.shape}" if exact else f"a shape that broadcasts to the input's {input.shape}"
-        raise ValueError(f"{who} got {name} of shape {weight.shape}: expected {need}")
-
-
-# ---------------------------------------------------------------- checked implementations (functional and nn)
-def _cross_entropy(who: Any, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
-                   reduction: str, label_smoothing: float) -> Tensor:
-    classes = _class_dim_input(who, input)
-    _check_reduction(who, reduction)
+    Fused and stable (one log-softmax); ``weight`` rescales classes, ``ignore_index`` targets add nothing and
+    are left out of the 'mean' denominator, ``label_smoothing`` mixes in the uniform distribution. Class
+    indices are range-checked (at once on host backends, at the next synchronisation point on GPUs; see the
+    module docstring).
+    """
+    who = _who
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    classes = class_count(who, input)
+    check_reduction(who, reduction)
     number_arg(who, "label_smoothing", label_smoothing)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{who} got label_smoothing={label_smoothing}: expected a value in [0.0, 1.0]")
-    probs = _check_class_target(who, input, target, allow_probabilities=True)
+    probs = check_class_target(who, input, target, allow_probabilities=True)
     if probs and ignore_index >= 0:
         raise ValueError(f"{who} got ignore_index={ignore_index} with class-probability targets: ignore_index "
                          "applies only to class indices (as in PyTorch); drop those samples, or pass class indices")
-    _check_class_weight(who, weight, classes)
+    check_class_weight(who, weight, classes)
     checked = probs or _check_class_values(who, target, classes, ignore_index)
     if weight is None and not probs and input.ndim == 2:
         out = SoftmaxCrossEntropy.apply(input, target, ignore_index=ignore_index, reduction=reduction,
@@ -720,129 +589,101 @@ def _cross_entropy(who: Any, input: Tensor, target: Tensor, weight: Tensor | Non
     return out if checked else _defer_labels(who, out, target, classes, ignore_index)
 
 
-def _nll_loss(who: Any, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
-              reduction: str) -> Tensor:
-    classes = _class_dim_input(who, input)
-    _check_reduction(who, reduction)
-    _check_class_target(who, input, target, allow_probabilities=False)
-    _check_class_weight(who, weight, classes)
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: bool | None = None,
+             ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+             _who: Any = "F.nll_loss") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (e.g. from log_softmax) at class indices."""
+    who = _who
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    classes = class_count(who, input)
+    check_reduction(who, reduction)
+    check_class_target(who, input, target, allow_probabilities=False)
+    check_class_weight(who, weight, classes)
     checked = _check_class_values(who, target, classes, ignore_index)
     out = NLL.apply(input, target, weight, ignore_index=ignore_index, reduction=reduction)
     return out if checked else _defer_labels(who, out, target, classes, ignore_index)
 
 
-def _multi_margin_loss(who: Any, input: Tensor, target: Tensor, p: int, margin: float, weight: Tensor | None,
-                       reduction: str) -> Tensor:
-    classes = _class_dim_input(who, input)
-    _check_reduction(who, reduction)
-    if p not in (1, 2):
-        raise ValueError(f"{who} got p={p}: only p == 1 and p == 2 are supported")
-    if input.ndim > 2:
-        raise ValueError(f"{who} got input of shape {input.shape}: expected (N, C) or (C,)")
-    _check_class_target(who, input, target, allow_probabilities=False)
-    _check_class_weight(who, weight, classes)
-    checked = _check_class_values(who, target, classes, None)
-    out = MultiMargin.apply(input, target, weight, p=int(p), margin=float(margin), reduction=reduction)
-    return out if checked else _defer_labels(who, out, target, classes, None)
-
-
 def _difference_loss(who: Any, kind: str, input: Tensor, target: Tensor, weight: Tensor | None, param: float,
                      reduction: str) -> Tensor:
-    _check_reduction(who, reduction)
-    _check_pair(who, input, target, same_shape=False)
-    _check_elementwise_weight(who, "weight", weight, input, exact=True)
+    """The checked element-wise loss ``kind`` of ``input - target`` (see ``DifferenceLoss``)."""
+    check_reduction(who, reduction)
+    check_pair(who, input, target, same_shape=False)
+    check_elementwise_weight(who, "weight", weight, input, exact=True)
     return DifferenceLoss.apply(input, target, weight, kind=kind, param=float(param), reduction=reduction)
 
 
-def _binary_cross_entropy(who: Any, input: Tensor, target: Tensor, weight: Tensor | None, reduction: str) -> Tensor:
-    _check_reduction(who, reduction)
-    _check_pair(who, input, target, same_shape=True)
-    _check_elementwise_weight(who, "weight", weight, input, exact=False)
+def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
+             reduction: str = "mean", weight: Tensor | None = None, _who: Any = "F.mse_loss") -> Tensor:
+    """Mean squared error; a ``weight`` of the input's shape makes 'mean' a weighted mean."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _difference_loss(_who, "mse", input, target, weight, 0.0, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
+            reduction: str = "mean", weight: Tensor | None = None, _who: Any = "F.l1_loss") -> Tensor:
+    """Mean absolute error; a ``weight`` of the input's shape makes 'mean' a weighted mean."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    return _difference_loss(_who, "l1", input, target, weight, 0.0, reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
+                   reduction: str = "mean", beta: float = 1.0, _who: Any = "F.smooth_l1_loss") -> Tensor:
+    """Squared error (halved, over ``beta``) below ``beta``, absolute error above it."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_beta(_who, beta)
+    return _difference_loss(_who, "smooth_l1", input, target, None, beta, reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None, _who: Any = "F.huber_loss") -> Tensor:
+    """Halved squared error below ``delta``, ``delta``-scaled absolute error above it."""
+    check_delta(_who, delta)
+    return _difference_loss(_who, "huber", input, target, weight, delta, reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         size_average: bool | None = None, reduce: bool | None = None,
+                         reduction: str = "mean", _who: Any = "F.binary_cross_entropy") -> Tensor:
+    """Binary cross-entropy of probabilities ``input``; logs clamped to >= -100 so 0 and 1 stay finite."""
+    who = _who
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(who, reduction)
+    check_pair(who, input, target, same_shape=True)
+    check_elementwise_weight(who, "weight", weight, input, exact=False)
     _check_unit_interval(who, "input", input, "apply sigmoid first, or use BCEWithLogitsLoss on the raw scores")
     _check_unit_interval(who, "target", target, "targets are probabilities of the positive class")
     return BinaryCrossEntropy.apply(input, target, weight, reduction=reduction)
 
 
-def _binary_cross_entropy_with_logits(who: Any, input: Tensor, target: Tensor, weight: Tensor | None,
-                                      reduction: str, pos_weight: Tensor | None) -> Tensor:
-    _check_reduction(who, reduction)
-    _check_pair(who, input, target, same_shape=True)
-    _check_elementwise_weight(who, "weight", weight, input, exact=False)
-    _check_elementwise_weight(who, "pos_weight", pos_weight, input, exact=False)
-    return BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction=reduction)
-
-
-# ---------------------------------------------------------------- functional API (PyTorch's signatures)
-def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: bool | None = None,
-                  ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
-    """Cross-entropy between logits ``input`` (N, C, d1, ...) and class indices (N, d1, ...) or probabilities.
-
-    Fused and stable (one log-softmax); ``weight`` rescales classes, ``ignore_index`` targets add nothing and
-    are left out of the 'mean' denominator, ``label_smoothing`` mixes in the uniform distribution. Class
-    indices are range-checked (at once on host backends, at the next synchronisation point on GPUs; see the
-    module docstring).
-    """
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    return _cross_entropy("F.cross_entropy", input, target, weight, ignore_index, reduction, label_smoothing)
-
-
-def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: bool | None = None,
-             ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of log-probabilities ``input`` (e.g. from log_softmax) at class indices."""
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    return _nll_loss("F.nll_loss", input, target, weight, ignore_index, reduction)
-
-
-def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
-             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
-    """Mean squared error; a ``weight`` of the input's shape makes 'mean' a weighted mean."""
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    return _difference_loss("F.mse_loss", "mse", input, target, weight, 0.0, reduction)
-
-
-def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
-            reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
-    """Mean absolute error; a ``weight`` of the input's shape makes 'mean' a weighted mean."""
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    return _difference_loss("F.l1_loss", "l1", input, target, weight, 0.0, reduction)
-
-
-def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,
-                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
-    """Squared error (halved, over ``beta``) below ``beta``, absolute error above it."""
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    check_beta("F.smooth_l1_loss", beta)
-    return _difference_loss("F.smooth_l1_loss", "smooth_l1", input, target, None, beta, reduction)
-
-
-def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
-               weight: Tensor | None = None) -> Tensor:
-    """Halved squared error below ``delta``, ``delta``-scaled absolute error above it."""
-    check_delta("F.huber_loss", delta)
-    return _difference_loss("F.huber_loss", "huber", input, target, weight, delta, reduction)
-
-
-def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
-                         size_average: bool | None = None, reduce: bool | None = None,
-                         reduction: str = "mean") -> Tensor:
-    """Binary cross-entropy of probabilities ``input``; logs clamped to >= -100 so 0 and 1 stay finite."""
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    return _binary_cross_entropy("F.binary_cross_entropy", input, target, weight, reduction)
-
-
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
                                      size_average: bool | None = None, reduce: bool | None = None,
-                                     reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
+                                     reduction: str = "mean", pos_weight: Tensor | None = None,
+                                     _who: Any = "F.binary_cross_entropy_with_logits") -> Tensor:
     """Sigmoid + binary cross-entropy in one stable step; ``pos_weight`` scales the positive term per class."""
+    who = _who
     reduction = legacy_reduction(size_average, reduce, reduction)
-    return _binary_cross_entropy_with_logits("F.binary_cross_entropy_with_logits", input, target, weight,
-                                             reduction, pos_weight)
+    check_reduction(who, reduction)
+    check_pair(who, input, target, same_shape=True)
+    check_elementwise_weight(who, "weight", weight, input, exact=False)
+    check_elementwise_weight(who, "pos_weight", pos_weight, input, exact=False)
+    return BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction=reduction)
 
 
 def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
                       weight: Tensor | None = None, size_average: bool | None = None, reduce: bool | None = None,
-                      reduction: str = "mean") -> Tensor:
+                      reduction: str = "mean", _who: Any = "F.multi_margin_loss") -> Tensor:
     """Multi-class hinge (SVM) loss on scores (N, C) with class indices (N,)."""
+    who = _who
     reduction = legacy_reduction(size_average, reduce, reduction)
-    return _multi_margin_loss("F.multi_margin_loss", input, target, p, margin, weight, reduction)
+    classes = class_count(who, input)
+    check_reduction(who, reduction)
+    if p not in (1, 2):
+        raise ValueError(f"{who} got p={p}: only p == 1 and p == 2 are supported")
+    if input.ndim > 2:
+        raise ValueError(f"{who} got input of shape {input.shape}: expected (N, C) or (C,)")
+    check_class_target(who, input, target, allow_probabilities=False)
+    check_class_weight(who, weight, classes)
+    checked = _check_class_values(who, target, classes, None)
+    out = MultiMargin.apply(input, target, weight, p=int(p), margin=float(margin), reduction=reduction)
+    return out if checked else _defer_labels(who, out, target, classes, None)

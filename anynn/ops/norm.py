@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, NamedTuple, Sequence
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._fused import FusedOp
 
@@ -127,7 +127,7 @@ STATS = FusedOp("batch_norm_stats", forward=channel_moments, backward=channel_gr
 AFFINE = FusedOp("batch_norm_affine", forward=channel_affine, backward=batch_norm_input_grad)
 
 
-class BatchNorm(Function):
+class BatchNorm(ArrayFunction):
     """Per-channel (axis 1) normalisation, then ``* weight + bias``.
 
     With ``mean``/``var`` None the batch's own statistics are used (training), as the fused pair
@@ -220,7 +220,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
 
 # ------------------------------------------------------------------ layer norm
-class LayerNorm(Function):
+class LayerNorm(ArrayFunction):
     """Normalisation over the trailing ``len(weight.shape)`` axes of each sample, then ``* weight + bias``."""
 
     @staticmethod

@@ -9,13 +9,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
+from anynn.ops._args import check_input, describe, ntuple
 from anynn.ops._fused import FusedOp
-from anynn.ops.conv import Pads, as_4d, check_input, describe, ntuple, pad2d, unpad2d
-
-IntOrTuple = int | tuple[int, ...]
-Pair = tuple[int, int]
+from anynn.ops._util import Pads, Pair, as_4d, pad2d, unpad2d
+from anynn.ops.conv import IntOrTuple
 
 
 def _offsets(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
@@ -31,7 +30,7 @@ def _disjoint(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[
     return all(k == 1 or s > d * (k - 1) for k, s, d in zip(kernel, stride, dilation))
 
 
-class MaxPoolNd(Function):
+class MaxPoolNd(ArrayFunction):
     """Max over each window; padding counts as -inf but never wins. The gradient goes to each window's winner,
     saved by the forward pass (the fused pair ``MAX_POOL``): its first maximum, PyTorch's rule, which matters
     when values tie, e.g. zeros after a ReLU. A window holding NaN has no maximum: the compiled kernels send its
@@ -101,7 +100,7 @@ def max_pool_scatter(xp: Any, grad: Any, winners: Any, x_shape: tuple[int, int, 
 MAX_POOL = FusedOp("max_pool2d", forward=max_pool_windows, backward=max_pool_scatter)
 
 
-class AvgPoolNd(Function):
+class AvgPoolNd(ArrayFunction):
     """Mean over each window; ``divisor`` is a Python number or an (OH, OW) array of per-window counts."""
 
     @staticmethod
@@ -142,7 +141,7 @@ def _divisor_array(ctx: Any, divisor: Any, dtype: Any) -> Any:
     return ctx.xp.asarray(divisor, dtype=dtype, device=ctx.backend.device)
 
 
-class BlockMean(Function):
+class BlockMean(ArrayFunction):
     """Mean over non-overlapping kh x kw blocks that tile the input exactly: one reshape and one reduction
     (adaptive pooling to a divisor of the input size, global average pooling included)."""
 
@@ -167,7 +166,7 @@ class BlockMean(Function):
         return xp.reshape(g, ctx.x_shape)
 
 
-class AdaptiveAvgPoolNd(Function):
+class AdaptiveAvgPoolNd(ArrayFunction):
     """PyTorch's adaptive average: output cell i averages input rows floor(i*H/OH) .. ceil((i+1)*H/OH)-1.
 
     Exact for any sizes: ``A_h @ x @ A_w.T`` with averaging matrices (rows of 1/count over each window).

@@ -11,17 +11,17 @@ pre-activations. PyTorch's gate order and formulas::
           n = tanh(gx_n + r * (h @ W_hn.T + b_hn))        h' = (1 - z) * n + z * h
     RNN   h' = tanh or relu of (gx + h @ W_hh.T + b_hh)
 
-``Recurrence`` runs one layer in one direction over a whole sequence as a single Function: the forward loops
+``Recurrence`` runs one layer in one direction over a whole sequence as a single ArrayFunction: the forward loops
 over time steps, the backward loops back through them (BPTT) and then forms the input and weight gradients
-with one GEMM each over all steps. A cell (``lstm_cell``, ...) is the same Function on a sequence of length
-one. Keeping the loop inside one Function avoids slicing the sequence into per-step tensors, whose gradients
+with one GEMM each over all steps. A cell (``lstm_cell``, ...) is the same ArrayFunction on a sequence of length
+one. Keeping the loop inside one ArrayFunction avoids slicing the sequence into per-step tensors, whose gradients
 the tape would scatter into full-size zero arrays at every step (quadratic in the sequence length).
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops.dropout import dropout as _dropout
 from anynn.ops.shape import concat
@@ -119,7 +119,7 @@ def _flat(xp, a):
     return xp.reshape(a, (a.shape[0] * a.shape[1], a.shape[2]))
 
 
-class Recurrence(Function):
+class Recurrence(ArrayFunction):
     """One layer, one direction, a whole (T, B, I) sequence; returns the hidden states (T, B, H), and for an LSTM
     the final cell state appended as one more row: (T + 1, B, H). ``h0``/``c0`` may be None (zeros)."""
 

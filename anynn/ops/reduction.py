@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from anynn import dtypes as D
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._util import norm_axis
 
@@ -18,7 +18,7 @@ def _expand_reduced(xp, grad, in_shape, axis, keepdims):
     return xp.reshape(grad, tuple(1 if i in axis else s for i, s in enumerate(in_shape)))
 
 
-class Sum(Function):
+class Sum(ArrayFunction):
     @staticmethod
     def forward(ctx, x, axis=None, keepdims=False):
         ctx.in_shape, ctx.axis, ctx.keepdims = tuple(x.shape), axis, keepdims
@@ -49,16 +49,17 @@ def var(x: Tensor, axis=None, keepdims: bool = False, correction: int = 1) -> Te
     return Sum.apply(centered * centered, axis=axis, keepdims=keepdims) / float(max(n - correction, 1))
 
 
-class Max(Function):
+class Max(ArrayFunction):
     """max (``largest=True``) or min over ``axis``, with PyTorch's gradient at ties: over all elements
-    (``x.max()``) tied extrema share it evenly; along axes (``x.max(dim)``) it goes to the first extremum."""
+    (``x.max()``) and for ``amax``/``amin`` (``even=True``) tied extrema share it evenly; along an axis
+    (``x.max(dim)``) it goes to the first extremum."""
 
     @staticmethod
-    def forward(ctx, x, axis=None, keepdims=False, largest=True):
+    def forward(ctx, x, axis=None, keepdims=False, largest=True, even=False):
         reduce = ctx.xp.max if largest else ctx.xp.min
         out = reduce(x, axis=axis, keepdims=keepdims)
         ctx.save(x, out)
-        ctx.axis, ctx.keepdims, ctx.largest = axis, keepdims, largest
+        ctx.axis, ctx.keepdims, ctx.largest, ctx.even = axis, keepdims, largest, even
         return out
 
     @staticmethod
@@ -68,6 +69,11 @@ class Max(Function):
         if ctx.axis is None:
             hit = x == xp.reshape(out, ())
             return xp.where(hit, grad / xp.sum(xp.astype(hit, x.dtype)), 0.0)
+        if ctx.even:
+            out = _expand_reduced(xp, out, tuple(x.shape), ctx.axis, ctx.keepdims)
+            grad = _expand_reduced(xp, grad, tuple(x.shape), ctx.axis, ctx.keepdims)
+            hit = x == out
+            return xp.where(hit, grad / xp.sum(xp.astype(hit, x.dtype), axis=ctx.axis, keepdims=True), 0.0)
         axis = ctx.axis
         kept = tuple(a for a in range(x.ndim) if a not in axis)
         perm = kept + axis
@@ -104,7 +110,7 @@ def _along(xp, x, axis: int, fn, **kwargs):
     return xp.flip(fn(xp.flip(x, axis=axis), axis=axis, **kwargs), axis=axis)
 
 
-class Prod(Function):
+class Prod(ArrayFunction):
     """Product over one axis (or all); the gradient is the product of the other elements, computed from
     prefix and suffix products so that zeros need no division."""
 
@@ -136,7 +142,7 @@ class Prod(Function):
         return _expand_reduced(xp, grad, ctx.in_shape, (axis,), ctx.keepdims) * others
 
 
-class CumSum(Function):
+class CumSum(ArrayFunction):
     """Running sum along ``axis``; the gradient is the running sum of ``grad`` from the other end."""
 
     @staticmethod
@@ -149,7 +155,7 @@ class CumSum(Function):
         return _along(ctx.xp, grad, ctx.axis, ctx.xp.cumulative_sum)
 
 
-class CumProd(Function):
+class CumProd(ArrayFunction):
     """Running product along ``axis``. The gradient of x[k] is sum_{j>=k} grad[j] * out[j] / x[k] where x[k] is
     not zero; at the first zero of a line (the only zero whose gradient can be non-zero) it is the product
     before it times the running products after it, so zeros are exact, as in PyTorch."""
@@ -179,7 +185,7 @@ class CumProd(Function):
         return xp.where(first_zero, before * at_zero, gx)
 
 
-class LogSumExp(Function):
+class LogSumExp(ArrayFunction):
     """log(sum(exp(x))) over ``axis`` (a tuple of axes), stable for any finite or infinite input."""
 
     @staticmethod
@@ -230,7 +236,7 @@ def cumprod(x: Tensor, axis: int) -> Tensor:
     return CumProd.apply(x, axis=norm_axis(axis, x.ndim)[0])
 
 
-class VectorNorm(Function):
+class VectorNorm(ArrayFunction):
     """(sum |x|^p)^(1/p) over ``axis`` for p > 0, the count of non-zeros for p = 0, max/min |x| for p = +-inf.
     As in PyTorch, the gradient is 0 where the norm is 0, and at p = +-inf tied extremes share it evenly."""
 

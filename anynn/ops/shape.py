@@ -5,12 +5,12 @@ import operator
 from typing import Any, Sequence
 
 from anynn import dtypes as D
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor, BackendMismatchError
 from anynn.ops._util import unbroadcast
 
 
-class Reshape(Function):
+class Reshape(ArrayFunction):
     shares_storage = True
 
     @staticmethod
@@ -23,7 +23,7 @@ class Reshape(Function):
         return ctx.xp.reshape(grad, ctx.in_shape)
 
 
-class Permute(Function):
+class Permute(ArrayFunction):
     shares_storage = True
 
     @staticmethod
@@ -39,7 +39,7 @@ class Permute(Function):
         return ctx.xp.permute_dims(grad, inverse)
 
 
-class BroadcastTo(Function):
+class BroadcastTo(ArrayFunction):
     shares_storage = True
 
     @staticmethod
@@ -76,7 +76,7 @@ def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
     return Reshape.apply(x, shape=shape)
 
 
-class GetItem(Function):
+class GetItem(ArrayFunction):
     """Basic indexing (ints, slices, None, Ellipsis); the gradient is scattered into zeros."""
 
     shares_storage = True
@@ -98,7 +98,7 @@ class GetItem(Function):
         return out
 
 
-class Take(Function):
+class Take(ArrayFunction):
     """Rows picked by an integer index tensor (``x[idx]``, Embedding); repeated rows add their gradients."""
 
     @staticmethod
@@ -137,7 +137,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     return GetItem.apply(x, index=parts)
 
 
-class SetItem(Function):
+class SetItem(ArrayFunction):
     """``x[index] = value`` out of place: a copy of ``x`` with ``value`` (broadcast) written at ``index``; the
     gradient of ``x`` is zero where it was overwritten, ``value`` gets the gradient at ``index``. Tensor's
     ``__setitem__`` writes this result back into ``x`` when autograd records the assignment."""
@@ -224,7 +224,7 @@ def _basic_index(part: Any) -> Any:
                     "anynn.tensor(...) (it converts from any backend)")
 
 
-class Concat(Function):
+class Concat(ArrayFunction):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
         ctx.axis = axis
@@ -241,7 +241,7 @@ class Concat(Function):
         return tuple(grads)
 
 
-class Stack(Function):
+class Stack(ArrayFunction):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
         ctx.axis = axis % (arrays[0].ndim + 1)
@@ -263,7 +263,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     return Stack.apply(*tensors, axis=axis)
 
 
-class ToBackend(Function):
+class ToBackend(ArrayFunction):
     """Copy to another backend or device; the gradient is copied back."""
 
     @staticmethod

@@ -29,11 +29,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Sequence
 
-from anynn.autograd.function import Function
+from anynn.autograd.function import ArrayFunction
+from anynn.ops._args import check_input
 from anynn.ops._fused import FusedOp
+from anynn.ops._util import Pads
 from anynn.ops.im2col import padded_batch_last
 
-Pads = tuple[tuple[int, int], tuple[int, int]]
 Tiles = tuple[int, int]
 Matrix = tuple[tuple[float, ...], ...]
 
@@ -94,7 +95,7 @@ def tile_grid(out_hw: tuple[int, int], tile: int) -> Tiles:
     return -(-out_hw[0] // tile), -(-out_hw[1] // tile)
 
 
-class WinogradConv2d(Function):
+class WinogradConv2d(ArrayFunction):
     """3x3 stride-1 cross-correlation of (N, C, H, W) input with (O, C, 3, 3) weights by Winograd F(m x m, 3x3),
     m = ``tile`` (2 or 4).
 
@@ -139,8 +140,6 @@ def winograd_conv2d(x: Any, weight: Any, bias: Any = None, padding: int | tuple[
     """``conv2d(x, weight, bias, padding=padding)`` for 3x3 weights, always by Winograd with ``tile`` x
     ``tile`` output tiles (on any backend, with the standard transforms where no compiled ones exist): for tests
     and comparisons; ``conv2d`` chooses by itself."""
-    from anynn.ops.conv import check_input
-
     check_input(x, 2, "winograd_conv2d")
     if tile not in TRANSFORMS:
         raise ValueError(f"winograd_conv2d: tile must be one of {sorted(TRANSFORMS)}, got {tile!r}")

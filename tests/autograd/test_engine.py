@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import anynn
-from anynn.autograd import Function
+from anynn.autograd import ArrayFunction
 from helpers import assert_close, leaf
 
 
@@ -57,7 +57,7 @@ def test_diamond_graph_waits_for_every_path(backend):
 def test_path_that_returns_no_gradient_still_releases_its_inputs(backend):
     """A node whose backward gives its input None must not block gradients from other paths."""
 
-    class Blocked(Function):
+    class Blocked(ArrayFunction):
         @staticmethod
         def forward(ctx, x):
             return x * 1.0
@@ -235,7 +235,7 @@ def test_detach_cuts_the_graph(backend):
 
 
 def test_backward_with_wrong_gradient_shape_names_the_function(backend):
-    class Bad(Function):
+    class Bad(ArrayFunction):
         @staticmethod
         def forward(ctx, x):
             return x * 2.0
@@ -250,7 +250,7 @@ def test_backward_with_wrong_gradient_shape_names_the_function(backend):
 
 
 def test_backward_with_wrong_gradient_dtype_names_the_function(backend):
-    class Upcast(Function):
+    class Upcast(ArrayFunction):
         @staticmethod
         def forward(ctx, x):
             return x * 2.0
@@ -267,7 +267,7 @@ def test_backward_with_wrong_gradient_dtype_names_the_function(backend):
 def test_needs_input_grad_lets_backward_skip_work(backend):
     calls = []
 
-    class Probe(Function):
+    class Probe(ArrayFunction):
         @staticmethod
         def forward(ctx, a, b):
             return a * b
@@ -291,7 +291,7 @@ def test_no_graph_is_recorded_without_requires_grad(backend):
 
 
 def test_tensor_passed_as_a_keyword_is_refused(backend):
-    class Scale(Function):
+    class Scale(ArrayFunction):
         @staticmethod
         def forward(ctx, x, factor=2.0):
             return x * factor
