@@ -9,6 +9,7 @@ from typing import Any
 
 from anynn import dtypes as D
 from anynn import backends as B
+from anynn.backends.base import to_host
 
 
 class BackendMismatchError(TypeError):
@@ -22,8 +23,9 @@ class BackendMismatchError(TypeError):
             "(model.to(...) moves a whole model), or create both after anynn.set_backend(...)")
 
 
-def _unwrap_axis(axis, dim):
-    return dim if axis is None and dim is not None else axis
+def _sizes(sizes: tuple) -> tuple:
+    """Sizes given as separate ints (``x.view(2, 3)``) or as one sequence (``x.view((2, 3))``)."""
+    return tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else tuple(sizes)
 
 
 class Tensor:
@@ -102,6 +104,12 @@ class Tensor:
             n *= s
         return n
 
+    nelement = numel
+    ndimension = dim
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")
@@ -138,8 +146,15 @@ class Tensor:
         return int(self.item())
 
     def numpy(self):
-        """A host NumPy copy (detached)."""
-        return self._backend.to_numpy(self.array)
+        """The values as a NumPy array, sharing memory with this tensor where it lives in host memory (NumPy,
+        array_api_strict, torch on the CPU), as PyTorch's ``numpy()`` does; a copy from a GPU."""
+        return to_host(self.array)
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.3f}"`` formats the value of a one-element tensor; other tensors format as their repr."""
+        if self.numel() == 1:
+            return format(self.item(), spec)
+        return object.__format__(self, spec) if spec else repr(self)
 
     def tolist(self):
         return self.numpy().tolist()
@@ -224,6 +239,33 @@ class Tensor:
 
     def long(self) -> "Tensor":
         return self.to(D.int64)
+
+    def int(self) -> "Tensor":
+        return self.to(D.int32)
+
+    def short(self) -> "Tensor":
+        return self.to(D.int16)
+
+    def half(self) -> "Tensor":
+        return self.to(D.float16)
+
+    def bool(self) -> "Tensor":
+        return self.to(D.bool_)
+
+    def byte(self) -> "Tensor":
+        return self.to(D.uint8)
+
+    def type(self, dtype: D.DType | str | None = None):
+        """With a dtype, this tensor converted to it; without, the name of its type (``"torch.FloatTensor"``
+        style, as PyTorch prints it)."""
+        if dtype is None:
+            names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
+                     "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+            return f"anynn.{names.get(self.dtype.name, self.dtype.name)}Tensor"
+        return self.to(dtype)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.to(other.dtype)
 
     def cpu(self) -> "Tensor":
         """This tensor on the CPU: the same library's CPU device, or NumPy for a GPU-only library (CuPy)."""
@@ -365,6 +407,10 @@ class Tensor:
             raise RuntimeError(
                 f"{op}: a leaf Variable that requires grad is being used in an in-place operation; wrap the "
                 "update in `with anynn.no_grad():` (as optimizers do), or change p.data instead")
+        if self.dtype.kind in "iub" and any(type(o) is float or isinstance(o, Tensor) and o.dtype.is_floating_point
+                                            for o in others):
+            raise RuntimeError(f"{op}: result type Float can't be cast to the desired output type {self.dtype}; "
+                               "convert first, e.g. x = x.float()")
         source = self
         if recording:  # the old value, with the old history, becomes the new node's input
             source = Tensor._make(self.array, self._backend, self.requires_grad)
@@ -374,6 +420,9 @@ class Tensor:
             raise TypeError(f"{op}: expected a Tensor result, got {type(out).__name__}")
         if out._backend is not self._backend:
             raise BackendMismatchError(op, self._backend, out._backend)
+        if recording and not out.requires_grad:  # a constant overwrote it: the old history gets a zero gradient
+            out = _ops.SetItem.apply(source, out if out.dtype is self.dtype else out.to(dtype=self.dtype),
+                                     index=(Ellipsis,))
         result, target = out.array, self.array
         if tuple(result.shape) != tuple(target.shape):
             raise RuntimeError(f"{op}: output with shape {list(target.shape)} doesn't match the broadcast shape "
@@ -400,58 +449,201 @@ class Tensor:
             yield self[i]
 
     # --------------------------------------------------------------- methods
+    # Shapes. The PyTorch names; ``anynn.functions`` holds the argument handling each shares with ``anynn.<name>``.
     def reshape(self, *shape) -> "Tensor":
-        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return _ops.Reshape.apply(self, shape=shape)
+        return _ops.Reshape.apply(self, shape=_sizes(shape))
 
     view = reshape
+
+    def view_as(self, other: "Tensor") -> "Tensor":
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
         return _ops.flatten(self, start_dim, end_dim)
 
+    def unflatten(self, dim: int, sizes) -> "Tensor":
+        dim = dim % self.ndim
+        return self.reshape(self.shape[:dim] + tuple(sizes) + self.shape[dim + 1:])
+
     def permute(self, *dims) -> "Tensor":
-        dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-        return _ops.Permute.apply(self, dims=tuple(d % self.ndim for d in dims))
+        return _fn.permute(self, _sizes(dims))
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> "Tensor":
-        dims = list(range(self.ndim))
-        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return self.permute(*dims)
+        return _fn.transpose(self, dim0, dim1)
+
+    swapaxes = swapdims = transpose
+
+    def t(self) -> "Tensor":
+        return _fn.t(self)
+
+    @property
+    def mT(self) -> "Tensor":
+        """The last two axes swapped (a batch of matrices transposed)."""
+        if self.ndim < 2:
+            raise ValueError(f"tensor.mT: expects at least 2 dimensions, got shape {self.shape}")
+        return _fn.transpose(self, -2, -1)
+
+    def movedim(self, source, destination) -> "Tensor":
+        return _fn.movedim(self, source, destination)
+
+    moveaxis = movedim
 
     def unsqueeze(self, dim: int) -> "Tensor":
-        return _ops.unsqueeze(self, dim)
+        return _fn.unsqueeze(self, dim)
 
-    def squeeze(self, dim: int | None = None) -> "Tensor":
-        return _ops.squeeze(self, dim)
+    def squeeze(self, dim=None) -> "Tensor":
+        return _fn.squeeze(self, dim)
 
-    def expand(self, *shape) -> "Tensor":
-        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return _ops.BroadcastTo.apply(self, shape=shape)
+    def expand(self, *sizes) -> "Tensor":
+        return _ops.BroadcastTo.apply(self, shape=_sizes(sizes))
 
-    def sum(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> "Tensor":
-        return _ops.Sum.apply(self, axis=_ops.norm_axis(_unwrap_axis(axis, dim), self.ndim),
-                              keepdims=keepdims if keepdim is None else keepdim)
+    def expand_as(self, other: "Tensor") -> "Tensor":
+        return self.expand(other.shape)
 
-    def mean(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> "Tensor":
-        return _ops.mean(self, _unwrap_axis(axis, dim), keepdims if keepdim is None else keepdim)
+    broadcast_to = expand
 
-    def var(self, axis=None, keepdims: bool = False, *, correction: int = 1, dim=None, keepdim=None) -> "Tensor":
-        return _ops.var(self, _unwrap_axis(axis, dim), keepdims if keepdim is None else keepdim, correction)
+    def repeat(self, *sizes) -> "Tensor":
+        return _fn.tile(self, _sizes(sizes), who="repeat")
 
-    def std(self, axis=None, keepdims: bool = False, *, correction: int = 1, dim=None, keepdim=None) -> "Tensor":
-        return self.var(axis, keepdims, correction=correction, dim=dim, keepdim=keepdim).sqrt()
+    def tile(self, *dims) -> "Tensor":
+        return _fn.tile(self, _sizes(dims))
 
-    def max(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> "Tensor":
-        return _ops.Max.apply(self, axis=_ops.norm_axis(_unwrap_axis(axis, dim), self.ndim),
-                              keepdims=keepdims if keepdim is None else keepdim, largest=True)
+    def repeat_interleave(self, repeats: int, dim: int | None = None) -> "Tensor":
+        return _fn.repeat_interleave(self, repeats, dim)
 
-    def min(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> "Tensor":
-        return _ops.Max.apply(self, axis=_ops.norm_axis(_unwrap_axis(axis, dim), self.ndim),
-                              keepdims=keepdims if keepdim is None else keepdim, largest=False)
+    def flip(self, *dims) -> "Tensor":
+        return _fn.flip(self, _sizes(dims))
 
-    def argmax(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> "Tensor":
-        return _ops.argmax(self, _unwrap_axis(axis, dim), keepdims if keepdim is None else keepdim)
+    def roll(self, shifts, dims=None) -> "Tensor":
+        return _fn.roll(self, shifts, dims)
 
+    def chunk(self, chunks: int, dim: int = 0) -> tuple["Tensor", ...]:
+        return _fn.chunk(self, chunks, dim)
+
+    def split(self, split_size_or_sections, dim: int = 0) -> tuple["Tensor", ...]:
+        return _fn.split(self, split_size_or_sections, dim)
+
+    def unbind(self, dim: int = 0) -> tuple["Tensor", ...]:
+        return _fn.unbind(self, dim)
+
+    def narrow(self, dim: int, start: int, length: int) -> "Tensor":
+        return _fn.narrow(self, dim, start, length)
+
+    def select(self, dim: int, index: int) -> "Tensor":
+        return _fn.select(self, dim, index)
+
+    def contiguous(self) -> "Tensor":
+        """This tensor (arrays of every backend are used as they are; there are no strides to fix)."""
+        return self
+
+    def is_contiguous(self) -> bool:
+        return True
+
+    def clone(self) -> "Tensor":
+        """A copy with its own memory that stays in the graph (the gradient passes through)."""
+        return _fn.clone(self)
+
+    # Reductions.
+    def sum(self, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None) -> "Tensor":
+        return _fn.sum(self, dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
+
+    def mean(self, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None) -> "Tensor":
+        return _fn.mean(self, dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False, *, dtype=None) -> "Tensor":
+        return _fn.prod(self, dim, keepdim, dtype=dtype)
+
+    def var(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction: int | None = None,
+            axis=None, keepdims=None) -> "Tensor":
+        return _fn.var(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
+
+    def std(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction: int | None = None,
+            axis=None, keepdims=None) -> "Tensor":
+        return _fn.std(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
+
+    def max(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        """``x.max()`` the largest element; ``x.max(dim)`` the ``(values, indices)`` along ``dim`` (a named tuple,
+        so ``x.max(1)[1]`` and ``x.max(1).indices`` are the positions); ``x.max(other)`` element-wise."""
+        return _fn.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def min(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        """``x.min()``, ``x.min(dim)`` -> ``(values, indices)``, or ``x.min(other)`` element-wise."""
+        return _fn.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amax(self, dim=(), keepdim: bool = False) -> "Tensor":
+        return _fn.amax(self, dim, keepdim)
+
+    def amin(self, dim=(), keepdim: bool = False) -> "Tensor":
+        return _fn.amin(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> "Tensor":
+        return _fn.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmin(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> "Tensor":
+        return _fn.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, dim=None, keepdim: bool = False) -> "Tensor":
+        return _fn.logsumexp(self, dim, keepdim)
+
+    def norm(self, p="fro", dim=None, keepdim: bool = False, dtype=None) -> "Tensor":
+        return _fn.norm(self, p, dim, keepdim, dtype)
+
+    def cumsum(self, dim: int, *, dtype=None) -> "Tensor":
+        return _fn.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim: int, *, dtype=None) -> "Tensor":
+        return _fn.cumprod(self, dim, dtype=dtype)
+
+    def all(self, dim=None, keepdim: bool = False) -> "Tensor":
+        return _fn.all(self, dim, keepdim)
+
+    def any(self, dim=None, keepdim: bool = False) -> "Tensor":
+        return _fn.any(self, dim, keepdim)
+
+    def count_nonzero(self, dim=None) -> "Tensor":
+        return _fn.count_nonzero(self, dim)
+
+    def nonzero(self, *, as_tuple: bool = False):
+        return _fn.nonzero(self, as_tuple=as_tuple)
+
+    # Ordering and indexing.
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        return _fn.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> "Tensor":
+        return _fn.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+        return _fn.topk(self, k, dim, largest, sorted)
+
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False):
+        return _fn.kthvalue(self, k, dim, keepdim)
+
+    def median(self, dim: int | None = None, keepdim: bool = False):
+        return _fn.median(self, dim, keepdim)
+
+    def gather(self, dim: int, index: "Tensor") -> "Tensor":
+        return _fn.gather(self, dim, index)
+
+    def scatter(self, dim: int, index: "Tensor", src=None, *, value=None) -> "Tensor":
+        return _fn.scatter(self, dim, index, src, value=value)
+
+    def scatter_add(self, dim: int, index: "Tensor", src: "Tensor") -> "Tensor":
+        return _fn.scatter_add(self, dim, index, src)
+
+    def index_select(self, dim: int, index: "Tensor") -> "Tensor":
+        return _fn.index_select(self, dim, index)
+
+    def masked_fill(self, mask: "Tensor", value) -> "Tensor":
+        return _fn.masked_fill(self, mask, value)
+
+    def where(self, condition: "Tensor", other) -> "Tensor":
+        """``self`` where ``condition`` holds, else ``other``."""
+        return _fn.where(condition, self, other)
+
+    # Element-wise.
     def exp(self): return _ops.Exp.apply(self)
     def log(self): return _ops.Log.apply(self)
     def sqrt(self): return _ops.Sqrt.apply(self)
@@ -459,11 +651,129 @@ class Tensor:
     def sigmoid(self): return _ops.Sigmoid.apply(self)
     def relu(self): return _ops.Relu.apply(self)
     def abs(self): return _ops.Abs.apply(self)
+    def neg(self): return _ops.Neg.apply(self)
+    def log1p(self): return _fn.log1p(self)
+    def expm1(self): return _fn.expm1(self)
+    def log2(self): return _fn.log2(self)
+    def log10(self): return _fn.log10(self)
+    def rsqrt(self): return _fn.rsqrt(self)
+    def square(self): return _fn.square(self)
+    def reciprocal(self): return _fn.reciprocal(self)
+    def sin(self): return _fn.sin(self)
+    def cos(self): return _fn.cos(self)
+    def tan(self): return _fn.tan(self)
+    def asin(self): return _fn.asin(self)
+    def acos(self): return _fn.acos(self)
+    def atan(self): return _fn.atan(self)
+    def sinh(self): return _fn.sinh(self)
+    def cosh(self): return _fn.cosh(self)
+    def floor(self): return _fn.floor(self)
+    def ceil(self): return _fn.ceil(self)
+    def trunc(self): return _fn.trunc(self)
+    def sign(self): return _fn.sign(self)
+    def isnan(self): return _fn.isnan(self)
+    def isinf(self): return _fn.isinf(self)
+    def isfinite(self): return _fn.isfinite(self)
 
-    def clip(self, min: float | None = None, max: float | None = None) -> "Tensor":
-        return _ops.Clip.apply(self, lo=min, hi=max)
+    negative, absolute, arcsin, arccos, arctan, fix = neg, abs, asin, acos, atan, trunc
+
+    def round(self, decimals: int = 0) -> "Tensor":
+        return _fn.round(self, decimals=decimals)
+
+    def clip(self, min=None, max=None) -> "Tensor":
+        return _fn.clamp(self, min, max)
 
     clamp = clip
+
+    def softmax(self, dim: int, dtype=None) -> "Tensor":
+        return _fn.softmax(self, dim, dtype)
+
+    def log_softmax(self, dim: int, dtype=None) -> "Tensor":
+        return _fn.log_softmax(self, dim, dtype)
+
+    def add(self, other, *, alpha: float = 1) -> "Tensor":
+        return _fn.add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha: float = 1) -> "Tensor":
+        return _fn.sub(self, other, alpha=alpha)
+
+    def mul(self, other) -> "Tensor":
+        return _ops.Mul.apply(self, other)
+
+    def div(self, other, *, rounding_mode: str | None = None) -> "Tensor":
+        return _fn.div(self, other, rounding_mode=rounding_mode)
+
+    def pow(self, exponent) -> "Tensor":
+        return _ops.Pow.apply(self, exponent)
+
+    subtract, multiply, divide, true_divide = sub, mul, div, div
+
+    def atan2(self, other) -> "Tensor":
+        return _fn.atan2(self, other)
+
+    arctan2 = atan2
+
+    def maximum(self, other) -> "Tensor":
+        return _fn.maximum(self, other)
+
+    def minimum(self, other) -> "Tensor":
+        return _fn.minimum(self, other)
+
+    def eq(self, other): return _ops.compare(self, other, "equal")
+    def ne(self, other): return _ops.compare(self, other, "not_equal")
+    def lt(self, other): return _ops.compare(self, other, "less")
+    def le(self, other): return _ops.compare(self, other, "less_equal")
+    def gt(self, other): return _ops.compare(self, other, "greater")
+    def ge(self, other): return _ops.compare(self, other, "greater_equal")
+
+    def isclose(self, other: "Tensor", rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> "Tensor":
+        return _fn.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other: "Tensor", rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+        return _fn.allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other: "Tensor") -> bool:
+        return _fn.equal(self, other)
+
+    # Products.
+    def matmul(self, other: "Tensor") -> "Tensor":
+        return _fn.matmul(self, other)
+
+    def mm(self, mat2: "Tensor") -> "Tensor":
+        return _fn.mm(self, mat2)
+
+    def bmm(self, mat2: "Tensor") -> "Tensor":
+        return _fn.bmm(self, mat2)
+
+    def dot(self, other: "Tensor") -> "Tensor":
+        return _fn.dot(self, other)
+
+    def outer(self, vec2: "Tensor") -> "Tensor":
+        return _fn.outer(self, vec2)
+
+    # New tensors like this one (its backend and, unless given, its dtype).
+    def new_tensor(self, data, dtype=None, requires_grad: bool = False) -> "Tensor":
+        return _factories.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad,
+                                 backend=self._backend.name, device=self._backend.device_name)
+
+    def new_zeros(self, *size, dtype=None, requires_grad: bool = False) -> "Tensor":
+        return self._new("zeros", size, dtype, requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad: bool = False) -> "Tensor":
+        return self._new("ones", size, dtype, requires_grad)
+
+    def new_empty(self, *size, dtype=None, requires_grad: bool = False) -> "Tensor":
+        return self._new("empty", size, dtype, requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False) -> "Tensor":
+        native = self._backend.dtype(D.as_dtype(dtype) or self.dtype)
+        array = self.xp.full(tuple(size), fill_value, dtype=native, device=self._backend.device)
+        return Tensor._make(array, self._backend).requires_grad_(requires_grad)
+
+    def _new(self, name: str, size: tuple, dtype, requires_grad: bool) -> "Tensor":
+        native = self._backend.dtype(D.as_dtype(dtype) or self.dtype)
+        array = getattr(self.xp, name)(_sizes(size), dtype=native, device=self._backend.device)
+        return Tensor._make(array, self._backend).requires_grad_(requires_grad)
 
 
 in_place_writes = [0]  # in-place writes so far (all tensors): backward checks versions only when this moved
@@ -495,3 +805,5 @@ __all__ = ["BORROWED", "BackendMismatchError", "Tensor", "in_place_writes", "mar
 from anynn import ops as _ops  # noqa: E402  (ops import Tensor: bound after the class exists)
 from anynn.ops import _checks  # noqa: E402
 from anynn.autograd.grad_mode import state as _grad_mode  # noqa: E402
+from anynn import functions as _fn  # noqa: E402
+from anynn.autograd import factories as _factories  # noqa: E402
