@@ -160,3 +160,130 @@ def test_parameter_free_and_constant_defaults_match_torch(backend):
     bn.reset_parameters()
     np.testing.assert_array_equal(bn.running_mean.numpy(), np.zeros(2))
     assert int(bn.num_batches_tracked.item()) == 0
+
+
+# ------------------------------------------------------------------ the rest of PyTorch's initialisers
+def test_every_torch_initialiser_exists():
+    torch = torch_or_skip()
+    public = [n for n in dir(torch.nn.init) if not n.startswith("_") and callable(getattr(torch.nn.init, n))
+              and getattr(torch.nn.init, n).__module__ == "torch.nn.init"]
+    assert [n for n in public if not hasattr(init, n)] == []
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (5, 3), (4, 4)])
+def test_eye_matches_torch(backend, shape):
+    torch = torch_or_skip()
+    np.testing.assert_array_equal(init.eye_(_empty(shape)).numpy(), torch.nn.init.eye_(torch.empty(shape)).numpy())
+    with pytest.raises(ValueError, match="Only tensors with 2 dimensions"):
+        init.eye_(_empty((2, 2, 2)))
+
+
+@pytest.mark.parametrize("shape,groups", [((4, 2, 3), 1), ((6, 4, 3, 3), 2), ((4, 6, 3, 3, 3), 1),
+                                          ((3, 5, 4, 4), 1), ((8, 2, 5, 2), 4)])
+def test_dirac_matches_torch(backend, shape, groups):
+    torch = torch_or_skip()
+    ours = init.dirac_(_empty(shape), groups).numpy()
+    np.testing.assert_array_equal(ours, torch.nn.init.dirac_(torch.empty(shape), groups).numpy())
+    with pytest.raises(ValueError, match="divisible by groups"):
+        init.dirac_(_empty((6, 2, 3)), groups=4)
+    with pytest.raises(ValueError, match="3, 4, or 5 dimensions"):
+        init.dirac_(_empty((6, 2)))
+
+
+def test_dirac_convolution_passes_its_input_through(backend):
+    conv = nn.Conv2d(3, 3, 3, padding=1, bias=False)
+    init.dirac_(conv.weight)
+    x = anynn.tensor(np.random.default_rng(1).standard_normal((2, 3, 5, 5)), dtype=anynn.float32)
+    np.testing.assert_allclose(conv(x).numpy(), x.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (4, 6), (8, 2, 3, 3), (5, 5)])
+@pytest.mark.parametrize("gain", [1.0, 0.5])
+def test_orthogonal_rows_or_columns_are_orthonormal_times_gain(backend, shape, gain):
+    m = init.orthogonal_(_empty(shape, anynn.float64), gain).numpy().reshape(shape[0], -1)
+    gram = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
+    np.testing.assert_allclose(gram, gain ** 2 * np.eye(len(gram)), atol=1e-12)
+    torch = torch_or_skip()
+    t = torch.nn.init.orthogonal_(torch.empty(shape, dtype=torch.float64), gain).reshape(shape[0], -1)
+    tgram = (t @ t.T if t.shape[0] <= t.shape[1] else t.T @ t).numpy()
+    np.testing.assert_allclose(gram, tgram, atol=1e-12)
+    with pytest.raises(ValueError, match="2 or more dimensions"):
+        init.orthogonal_(_empty((4,)))
+
+
+def test_orthogonal_is_not_always_the_same_matrix(backend):
+    a, b = init.orthogonal_(_empty((4, 4))).numpy(), init.orthogonal_(_empty((4, 4))).numpy()
+    assert not np.allclose(a, b)
+    assert np.all(np.abs(a) < 1)  # a random rotation, not a signed permutation
+
+
+def _truncated_moments(mean, std, a, b):
+    phi = lambda x: math.exp(-x * x / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    cdf = lambda x: (1 + math.erf(x / math.sqrt(2))) / 2  # noqa: E731
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    z = cdf(beta) - cdf(alpha)
+    m = mean + std * (phi(alpha) - phi(beta)) / z
+    var = std ** 2 * (1 + (alpha * phi(alpha) - beta * phi(beta)) / z - ((phi(alpha) - phi(beta)) / z) ** 2)
+    return m, math.sqrt(var)
+
+
+@pytest.mark.parametrize("mean,std,a,b", [(0.0, 1.0, -2.0, 2.0), (1.0, 2.0, -1.0, 4.0), (0.0, 0.02, -0.04, 0.04),
+                                          (0.0, 1.0, 2.5, 3.5)])
+def test_trunc_normal_has_the_truncated_moments(backend, mean, std, a, b):
+    n = 100_000
+    values = init.trunc_normal_(_empty((n,), anynn.float64), mean, std, a, b).numpy()
+    assert values.min() >= a and values.max() <= b
+    expected_mean, expected_std = _truncated_moments(mean, std, a, b)
+    assert abs(values.mean() - expected_mean) < 5 * expected_std / math.sqrt(n)
+    assert abs(values.std() / expected_std - 1) < 0.02
+    torch = torch_or_skip()
+    theirs = torch.nn.init.trunc_normal_(torch.empty(n, dtype=torch.float64), mean, std, a, b)
+    assert abs(theirs.mean().item() - expected_mean) < 5 * expected_std / math.sqrt(n)  # the oracle agrees
+
+
+def test_erfinv_matches_torch(backend):
+    torch = torch_or_skip()
+    y = np.concatenate([np.linspace(-1 + 1e-6, 1 - 1e-6, 2001), [-1.0, 0.0, 1.0]])  # the documented accuracy
+    ours = backend.to_numpy(init.erfinv(backend, anynn.tensor(y, dtype=anynn.float64).array))
+    np.testing.assert_allclose(ours, torch.special.erfinv(torch.tensor(y)).numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_sparse_zeros_as_many_rows_per_column_as_torch(backend):
+    torch = torch_or_skip()
+    ours = init.sparse_(_empty((200, 300), anynn.float64), 0.3, std=0.5).numpy()
+    theirs = torch.nn.init.sparse_(torch.empty(200, 300, dtype=torch.float64), 0.3, std=0.5).numpy()
+    assert set((ours == 0).sum(axis=0)) == set((theirs == 0).sum(axis=0)) == {60}
+    _check_normal(ours[ours != 0], 0.0, 0.5)
+    with pytest.raises(ValueError, match="Only tensors with 2 dimensions"):
+        init.sparse_(_empty((2, 2, 2)), 0.5)
+
+
+def test_calculate_gain_rejects_a_bad_slope_like_torch(backend):
+    torch = torch_or_skip()
+    for bad in ("0.1", True):
+        with pytest.raises(ValueError, match="not a valid number"):
+            init.calculate_gain("leaky_relu", bad)
+        with pytest.raises(ValueError, match="not a valid number"):
+            torch.nn.init.calculate_gain("leaky_relu", bad)
+    assert init.calculate_gain("leaky_relu", 1) == torch.nn.init.calculate_gain("leaky_relu", 1)
+
+
+def test_deprecated_spellings_warn_like_torch(backend):
+    torch = torch_or_skip()
+    with pytest.warns(FutureWarning, match="deprecated in favor of `nn.init.normal_`"):
+        torch.nn.init.normal(torch.empty(2, 2))
+    with pytest.warns(FutureWarning, match="deprecated in favor of `nn.init.normal_`"):
+        out = init.normal(_empty((2, 2)), 3.0, 0.0)
+    assert out.tolist() == [[3.0, 3.0], [3.0, 3.0]]
+
+
+def test_initialisers_write_in_place_into_leaves_that_require_grad(backend):
+    layer = nn.Linear(4, 3)
+    alias = layer.weight.detach()  # shares storage, as in PyTorch
+    for fill in (init.zeros_, init.eye_, init.orthogonal_, lambda w: init.trunc_normal_(w, 0, 0.1),
+                 lambda w: init.dirac_(w.reshape(3, 4, 1)), lambda w: init.sparse_(w, 0.5)):
+        before = layer.weight._version[0]
+        fill(layer.weight)
+        assert layer.weight.requires_grad and layer.weight.is_leaf and layer.weight.grad is None
+        np.testing.assert_array_equal(alias.numpy(), layer.weight.numpy())
+        assert layer.weight._version[0] > before
