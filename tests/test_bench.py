@@ -86,6 +86,30 @@ def test_image_shapes():
     assert image_shape("vgg_small") == image_shape("resnet18") == (3, 32, 32)
 
 
+def test_both_runners_share_the_inference_batches_and_eval_mode():
+    """anynn's run and its PyTorch twin time inference on the same leading batches (at most INFER_IMAGES images,
+    at least one batch), in one eval-mode context that restores each sub-module's own flag on either library."""
+    torch = torch_or_skip()
+    from anynn.bench import AnynnRun, torch_run
+    from anynn.bench.workload import INFER_IMAGES, eval_mode, infer_batches
+
+    sizes = [4000, 4000, 4000]
+    assert [x.shape[0] for x, _ in infer_batches([(np.empty((n, 0)), None) for n in sizes])] == [4000, 4000]
+    assert len(infer_batches([(np.empty((INFER_IMAGES + 1, 0)), None)])) == 1
+
+    run = AnynnRun("lenet5_bn", anynn.backends.backend_for("numpy"), images=20, batch_size=8)
+    twin = torch_run(run, device="cpu")
+    assert [x.shape[0] for x, _ in infer_batches(run.batches)] == [x.shape[0] for x, _ in infer_batches(twin.batches)]
+    for model in (run.model, twin.model):
+        list(model.modules())[1].eval()
+        before = [m.training for m in model.modules()]
+        assert before[0] and not before[1]
+        with eval_mode(model):
+            assert not any(m.training for m in model.modules())
+        assert [m.training for m in model.modules()] == before
+    assert isinstance(twin.model, torch.nn.Module)
+
+
 def test_flop_count_is_exact(backend):
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2, groups=2),
                           nn.Flatten(), nn.Linear(8 * 3 * 3, 10))
