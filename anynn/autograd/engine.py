@@ -221,34 +221,35 @@ def _walk(root: Tensor, grad: Any, retain_graph: bool) -> None:
 def _check_versions(node: Any, output: Tensor) -> None:
     """Raise if an in-place change since the forward makes this node's backward wrong: an array it saved was
     written, or an input's history was rewritten (anynn rebases a tensor's history on an in-place op, so a node
-    recorded earlier would send its gradient into the new history)."""
+    recorded earlier would send its gradient into the new history). Versions count in-place writes (see
+    ``Tensor.mark_modified``): a tensor changed after the node was recorded has a version above ``node.writes``."""
     name = node.function.__name__
     arrays = [s for s in node.saved if hasattr(s, "shape") and node.backend.is_native(s)]
 
     def saved(tensor: Tensor) -> bool:
         return any(node.backend.may_share_memory(s, tensor.array) for s in arrays)
 
-    if node.out_counter[0] != node.out_version and saved(output):
+    advice = ("Something changed it in place between the forward and backward() (an optimizer.step(), add_(), "
+              "x[...] = ..., += on a Tensor); call backward() before the change, or use the out-of-place form "
+              "(y = y + 1).")
+    if node.out_counter[0] > node.writes and saved(output):
         raise RuntimeError(
-            f"one of the variables needed for gradient computation has been modified by an inplace operation: "
-            f"the output of {name} is at version {node.out_counter[0]}; expected version {node.out_version}. "
-            f"{name} saved it for backward; compute a new tensor instead of changing it in place "
-            "(e.g. y = y + 1 rather than y += 1 or y.add_(1)).")
-    for index, (parent, version) in enumerate(zip(node.inputs, node.versions)):
-        if version is None or parent._version[0] == version:
+            "one of the variables needed for gradient computation has been modified by an inplace operation: "
+            f"the output of {name} (shape {list(output.shape)}, {output.dtype}), which {name} saved for backward, "
+            f"was changed in place after {name} ran. " + advice)
+    for index, parent in enumerate(node.inputs):
+        if not isinstance(parent, Tensor) or parent._version[0] <= node.writes:
             continue
         what = f"input {index} of {name} (shape {list(parent.shape)}, {parent.dtype})"
         if saved(parent):
             raise RuntimeError(
-                f"one of the variables needed for gradient computation has been modified by an inplace operation: "
-                f"{what} is at version {parent._version[0]}; expected version {version}. Something changed it in "
-                "place between the forward and backward() (an optimizer.step(), add_(), x[...] = ..., += on a "
-                "Tensor); call backward() before the change, or use the out-of-place form (y = y + 1).")
+                "one of the variables needed for gradient computation has been modified by an inplace operation: "
+                f"{what}, which {name} saved for backward, was changed in place after {name} ran. " + advice)
         if node.needs_input_grad[index] and parent._node is not None:
             raise RuntimeError(
-                f"{what} was modified in place after {name} used it (version {version} -> {parent._version[0]}); "
-                "anynn rewrites an in-place-modified tensor's history, so this gradient cannot reach the earlier "
-                "value. Use the out-of-place form (y = y * 2) for a tensor that other operations already used.")
+                f"{what} was modified in place after {name} used it; anynn rewrites an in-place-modified tensor's "
+                "history, so this gradient cannot reach the earlier value. Use the out-of-place form (y = y * 2) "
+                "for a tensor that other operations already used.")
 
 
 def _padded(node: Any, grads: tuple) -> tuple:

@@ -80,7 +80,6 @@ class ArrayFunction:
         needs_grad = False
         raw = []
         wants = []
-        versions = []
         for arg in args:
             if type(arg) is Tensor or isinstance(arg, Tensor):
                 if arg._backend is not backend:
@@ -93,15 +92,12 @@ class ArrayFunction:
                 else:
                     wants.append(False)
                 raw.append(arg.array)
-                versions.append(arg._version[0])
             elif type(arg) in _SCALARS:
                 wants.append(False)
                 raw.append(arg)
-                versions.append(None)
             elif isinstance(arg, _SCALARS):  # a subclass such as NumPy's float64 would upcast float32 arrays
                 wants.append(False)
                 raw.append(float(arg) if isinstance(arg, float) else int(arg))
-                versions.append(None)
             else:
                 raise _not_an_input(cls.__name__, arg)
         if backend is None:
@@ -125,9 +121,7 @@ class ArrayFunction:
             ctx.function = cls
             ctx.inputs = args
             ctx.needs_input_grad = tuple(wants)
-            ctx.versions = versions
             ctx.out_counter = out._version
-            ctx.out_version = out._version[0]
             ctx.writes = in_place_writes[0]
             out.requires_grad = True
             out._node = ctx

@@ -437,11 +437,11 @@ class Tensor:
             kept = self.xp.asarray(target, copy=True)  # the new node keeps the old values it needs
             node.saved = tuple(kept if saved is target else saved for saved in node.saved)
         target[...] = result
-        self._version[0] += 1
-        in_place_writes[0] += 1
+        mark_modified(self)
         if recording:
             self._node = node
             self.requires_grad = out.requires_grad
+            node.out_counter, node.writes = self._version, in_place_writes[0]  # its own write is no change
         return self
 
     def __iter__(self):
@@ -776,7 +776,7 @@ class Tensor:
         return Tensor._make(array, self._backend).requires_grad_(requires_grad)
 
 
-in_place_writes = [0]  # in-place writes so far (all tensors): backward checks versions only when this moved
+in_place_writes = [0]  # in-place writes so far (all tensors): a tensor's version is this count at its last write
 BORROWED: list = [0]  # the version counter of a gradient that may share memory with another (see _own)
 
 
@@ -795,9 +795,12 @@ def own(tensor: Tensor) -> None:
 
 
 def mark_modified(tensor: Tensor) -> None:
-    """Record that ``tensor``'s values were changed in place by array code (optimizers, initialisers)."""
-    tensor._version[0] += 1
+    """Record that ``tensor``'s values were changed in place (by an in-place op, an optimizer, an initialiser).
+
+    A version is the number of in-place writes made so far, by any tensor, at this tensor's last write, so a
+    recorded op knows that an input was changed after it ran without keeping a version per input."""
     in_place_writes[0] += 1
+    tensor._version[0] = in_place_writes[0]
 
 
 __all__ = ["BORROWED", "BackendMismatchError", "Tensor", "in_place_writes", "mark_modified", "own", "share_version"]
