@@ -314,7 +314,8 @@ class Tensor:
 
     def __setitem__(self, index, value) -> None:
         """``x[index] = value`` in place (differentiable in ``value`` and in the rest of ``x``)."""
-        if _grad_mode.enabled and (self.requires_grad or isinstance(value, Tensor) and value.requires_grad):
+        if (_grad_mode.enabled and (self.requires_grad or isinstance(value, Tensor) and value.requires_grad)) \
+                or not hasattr(self.array, "__setitem__"):
             self._write_result("x[index] = value", lambda source: _ops.setitem(source, index, value), (value,))
             return
         if self._version is BORROWED:
@@ -436,7 +437,10 @@ class Tensor:
         if node is not None and any(saved is target for saved in node.saved):
             kept = self.xp.asarray(target, copy=True)  # the new node keeps the old values it needs
             node.saved = tuple(kept if saved is target else saved for saved in node.saved)
-        target[...] = result
+        if hasattr(target, "__setitem__"):
+            target[...] = result
+        else:  # a NumPy scalar (0-d results on NumPy): immutable and never a view, so the tensor takes a new one
+            self.array = self.xp.asarray(result, copy=True)
         mark_modified(self)
         if recording:
             self._node = node

@@ -230,3 +230,15 @@ def test_random_fills_in_place(backend):
     assert abs(float(x.mean()) - 2.0) < 0.1 and 0.4 < float(x.std()) < 0.6
     x.uniform_(-1.0, 3.0)
     assert float(x.min()) >= -1.0 and float(x.max()) <= 3.0 and abs(float(x.mean()) - 1.0) < 0.15
+
+
+def test_zero_dimensional_results_change_in_place(backend):
+    t = anynn.tensor(1.0) + 1  # NumPy gives 0-d results as immutable scalars
+    t.add_(1)
+    t *= 2
+    assert t.item() == 6.0
+    t[...] = 5.0
+    assert t.item() == 5.0
+    count = anynn.tensor(0) + 0
+    count += 1
+    assert count.item() == 1 and count.dtype is anynn.int64
