@@ -121,20 +121,94 @@ class Take(ArrayFunction):
 
 
 def getitem(x: Tensor, index: Any) -> Tensor:
-    """``x[index]``: basic indexing (ints, slices, None, Ellipsis), or rows picked by an integer tensor or a
-    list of ints (repeated rows add their gradients)."""
-    if isinstance(index, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in index):
-        backend = x.backend
-        index = Tensor._make(backend.asarray(index, D.int64), backend)
-    if isinstance(index, Tensor):
-        if index.dtype.kind not in "iu":
-            raise IndexError(f"tensor indices must be integers, got {index.dtype}; boolean masks have data-dependent "
-                             "shapes the Array API does not guarantee: use anynn.where(mask, x, 0) instead")
-        return Take.apply(x, index)
-    parts = tuple(_basic_index(part) for part in (index if isinstance(index, tuple) else (index,)))
-    if not any(part is Ellipsis for part in parts):
-        parts += (Ellipsis,)  # the standard wants every axis indexed; NumPy's implicit trailing ':' made explicit
-    return GetItem.apply(x, index=parts)
+    """``x[index]`` with NumPy's (and PyTorch's) rules: basic indexing (ints, slices, None, Ellipsis) gives a
+    view; integer tensors, lists and ranges, and boolean masks (reading) on one or several axes pick elements
+    (repeated picks add their gradients)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if not any(isinstance(part, (Tensor, list, range)) for part in parts):
+        parts = tuple(_basic_index(part) for part in parts)
+        if not any(part is Ellipsis for part in parts):
+            parts += (Ellipsis,)  # the standard wants every axis indexed; NumPy's implicit trailing ':' made explicit
+        return GetItem.apply(x, index=parts)
+    parts = tuple(_index_tensor(x, part) if isinstance(part, (Tensor, list, range)) else part for part in parts)
+    if len(parts) == 1 and parts[0].dtype.kind in "iu" and x.ndim > 0:
+        return Take.apply(x, check_index(parts[0], x.shape[0]))  # rows of the first axis
+    return _advanced(x, parts)
+
+
+def _index_tensor(x: Tensor, part: Any) -> Tensor:
+    """An index tensor, list or range as an integer or boolean tensor on ``x``'s backend."""
+    if isinstance(part, range):
+        part = list(part)
+    if isinstance(part, list):
+        kind = D.bool_ if part and all(isinstance(i, bool) for i in part) else D.int64
+        return Tensor._make(x.backend.asarray(part, kind), x.backend)
+    if part.backend is not x.backend:
+        raise BackendMismatchError("x[index]", x.backend, part.backend)
+    if part.dtype.kind not in "iub":
+        raise IndexError(f"indexing: tensors used as indices must be integer or boolean, got {part.dtype}")
+    return part
+
+
+def check_index(index: Tensor, size: int) -> Tensor:
+    """``index`` with negative entries counted from the end; an IndexError if any is outside [-size, size)
+    (deferred on GPUs, see :mod:`anynn.ops.indexing`)."""
+    from anynn.ops.indexing import check_range
+
+    index = check_range("x[index]", index, size, allow_negative=True)
+    xp = index.xp
+    return Tensor._make(xp.where(index.array < 0, index.array + size, index.array), index.backend)
+
+
+def _advanced(x: Tensor, parts: tuple) -> Tensor:
+    """NumPy's advanced indexing: slices applied first, then the integer (and boolean, as their ``nonzero``)
+    indices broadcast together and read as one linear index over their axes; the picked dimensions go where the
+    first indexed axis was if the indexed axes are adjacent, else first."""
+    xp = x.xp
+    spelled = []
+    for part in parts:
+        if isinstance(part, Tensor) and part.dtype is D.bool_:
+            if part.ndim == 0:
+                raise IndexError("indexing: a 0-d boolean index is not supported; use anynn.where")
+            int64 = x.backend.dtype(D.int64)
+            spelled.extend(Tensor._make(xp.astype(i, int64), x.backend) for i in xp.nonzero(part.array))
+        elif part is None:
+            raise IndexError("indexing: None (a new axis) together with index tensors is not supported; add the "
+                             "axis with unsqueeze before or after indexing")
+        else:
+            spelled.append(part if isinstance(part, Tensor) else _basic_index(part))
+    used = sum(1 for part in spelled if part is not Ellipsis)
+    if used > x.ndim:
+        raise IndexError(f"indexing: too many indices ({used}) for a tensor with {x.ndim} dimension(s)")
+    if Ellipsis in spelled:
+        at = spelled.index(Ellipsis)
+        spelled[at:at + 1] = [slice(None)] * (x.ndim - used)
+    spelled += [slice(None)] * (x.ndim - len(spelled))
+    axes = [i for i, part in enumerate(spelled) if not isinstance(part, slice)]
+    sliced = tuple(part if isinstance(part, slice) else slice(None) for part in spelled)
+    if any(part != slice(None) for part in sliced):
+        x = GetItem.apply(x, index=sliced + (Ellipsis,))
+    sizes = [x.shape[a] for a in axes]
+    backend = x.backend
+    index = []
+    for a, n in zip(axes, sizes):
+        part = spelled[a]
+        if not isinstance(part, Tensor):
+            part = Tensor._make(backend.asarray(part, D.int64), backend)
+        index.append(check_index(part, n).array)
+    index = xp.broadcast_arrays(*index)
+    linear = xp.zeros(tuple(index[0].shape), dtype=index[0].dtype, device=backend.device)
+    for i, n in zip(index, sizes):
+        linear = linear * n + i
+    rest = [a for a in range(x.ndim) if a not in axes]
+    moved = Permute.apply(x, dims=tuple(axes + rest)) if axes + rest != list(range(x.ndim)) else x
+    flat = Reshape.apply(moved, shape=(-1,) + tuple(x.shape[a] for a in rest))
+    out = Take.apply(flat, Tensor._make(linear, backend))
+    first, picked = axes[0], len(index[0].shape)
+    if axes == list(range(first, first + len(axes))) and first > 0:  # adjacent: the picks stay in place
+        order = list(range(picked, picked + first)) + list(range(picked)) + list(range(picked + first, out.ndim))
+        out = Permute.apply(out, dims=tuple(order))
+    return out
 
 
 class SetItem(ArrayFunction):
@@ -215,9 +289,6 @@ def _basic_index(part: Any) -> Any:
     """One entry of a basic index, with integer scalars of any library turned into Python ints."""
     if part is None or part is Ellipsis or isinstance(part, (int, slice)):
         return part
-    if isinstance(part, (Tensor, list)):
-        raise IndexError("indexing with an integer tensor or list is supported as x[idx] (rows of the first "
-                         "axis) only; for another axis, move it first with permute")
     if hasattr(part, "__index__") and getattr(part, "ndim", 0) == 0:
         return operator.index(part)
     raise TypeError(f"indexing: got a {type(part).__module__}.{type(part).__name__}; wrap index arrays with "
@@ -263,6 +334,34 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     return Stack.apply(*tensors, axis=axis)
 
 
+class Flip(ArrayFunction):
+    """The order of the elements along ``axes`` reversed (a copy, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = axes
+        return ctx.xp.flip(x, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.xp.flip(grad, axis=ctx.axes)
+
+
+class Roll(ArrayFunction):
+    """Elements shifted along ``axes`` by ``shifts``, those falling off one end coming back at the other
+    (``axes=None``: over the flattened tensor, shape kept)."""
+
+    @staticmethod
+    def forward(ctx, x, shifts, axes):
+        ctx.shifts, ctx.axes = shifts, axes
+        return ctx.xp.roll(x, shift=shifts, axis=axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        back = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
+        return ctx.xp.roll(grad, shift=back, axis=ctx.axes)
+
+
 class ToBackend(ArrayFunction):
     """Copy to another backend or device; the gradient is copied back."""
 
@@ -290,5 +389,5 @@ def check_same_backend(op: str, *tensors: Tensor) -> None:
             raise BackendMismatchError(op, first, t._backend)
 
 
-__all__ = ["BroadcastTo", "Concat", "GetItem", "Permute", "Reshape", "Stack", "Take", "ToBackend", "check_same_backend",
-           "concat", "flatten", "getitem", "squeeze", "stack", "unsqueeze"]
+__all__ = ["BroadcastTo", "Concat", "Flip", "GetItem", "Permute", "Reshape", "Roll", "Stack", "Take", "ToBackend",
+           "check_index", "check_same_backend", "concat", "flatten", "getitem", "squeeze", "stack", "unsqueeze"]
