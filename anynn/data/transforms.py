@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 from anynn import dtypes as D
 from anynn.autograd.tensor import Tensor
+from anynn.ops._args import expect_tensor
 
 
 def _wrap(like: Tensor, array: Any) -> Tensor:
@@ -17,9 +18,7 @@ def _wrap(like: Tensor, array: Any) -> Tensor:
 
 
 def _check_tensor(name: str, x: Any, min_ndim: int) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} expects an anynn.Tensor batch, got a {type(x).__name__}; wrap it with "
-                        "anynn.tensor(...)")
+    expect_tensor(name, x)
     if x.ndim < min_ndim:
         raise ValueError(f"{name} got input of shape {x.shape}: expected a batch of at least {min_ndim} dims "
                          f"(N, C, H, W); add the batch axis with x.unsqueeze(0)")
@@ -102,7 +101,7 @@ class RandomCrop:
     def __call__(self, x: Tensor) -> Tensor:
         _check_tensor(repr(self), x, 4)
         xp, backend = x.xp, x.backend
-        n, c, h, w = x.shape[0], x.shape[1], x.shape[-2], x.shape[-1]
+        n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
         left, top, right, bottom = self.padding
         hp, wp = h + top + bottom, w + left + right
         th, tw = self.size

@@ -7,7 +7,7 @@ from anynn.autograd.tensor import Tensor
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
 from anynn.ops import activation as A
-from anynn.ops._checks import number_arg, size_arg, tensor_arg
+from anynn.ops._args import expect_tensor, number_arg, size_arg
 
 
 def _inplace_repr(inplace: bool) -> str:
@@ -22,7 +22,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         return A.relu(input)
 
     def extra_repr(self) -> str:
@@ -39,7 +39,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         return A.leaky_relu(input, self.negative_slope)
 
     def extra_repr(self) -> str:
@@ -63,7 +63,7 @@ class PReLU(Module):
         initializers.constant_(self.weight, self.init)
 
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         n = self.num_parameters
         if n != 1 and (input.ndim < 2 or input.shape[1] != n):
             raise ValueError(f"{self!r} got input of shape {input.shape}: expected {n} channels in dimension 1; "
@@ -84,7 +84,7 @@ class ELU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         return A.elu(input, self.alpha)
 
     def extra_repr(self) -> str:
@@ -101,7 +101,7 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         return A.gelu(input, self.approximate)
 
     def extra_repr(self) -> str:
@@ -110,13 +110,13 @@ class GELU(Module):
 
 class Sigmoid(Module):
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         return A.sigmoid(input)
 
 
 class Tanh(Module):
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         return A.tanh(input)
 
 
@@ -128,7 +128,7 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         return A.softmax(input, self.dim, _who=self)
 
     def extra_repr(self) -> str:
@@ -143,7 +143,7 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         return A.log_softmax(input, self.dim, _who=self)
 
     def extra_repr(self) -> str:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
 
 from anynn import dtypes as D
 from anynn.autograd.factories import zeros
@@ -10,35 +9,8 @@ from anynn.autograd.tensor import Tensor
 from anynn.nn import init
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
+from anynn.ops._args import ntuple, positive_sizes
 from anynn.ops.conv import IntOrTuple, conv_pads, convolution
-
-
-_HINTS = {"kernel_size": "a kernel needs at least one element (kernel_size=1 for a pointwise layer)",
-          "stride": "stride=1 moves the window one element at a time",
-          "dilation": "dilation=1 is an ordinary, undilated window",
-          "output_size": "each output side needs at least one element"}
-
-
-def int_tuple(name: str, arg: str, value: Any, dims: int) -> tuple[int, ...]:
-    """``value`` (an int, or a tuple/list of ``dims`` ints) as a ``dims``-tuple, or a ValueError naming the layer
-    (also for floats, strings and other non-sequences, which would otherwise fail inside ``tuple()``)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return (int(value),) * dims
-    if (isinstance(value, (tuple, list)) and len(value) == dims
-            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
-        return tuple(int(v) for v in value)
-    raise ValueError(f"{name}: {arg} must be an int or a tuple of {dims} ints, got {value!r}")
-
-
-def positive_sizes(name: str, **sizes: Any) -> None:
-    """Raise a ValueError naming the layer ``name`` unless every entry of every size tuple is a positive int
-    (checked when the layer is built, so a zero or negative size never reaches a forward pass)."""
-    for arg, value in sizes.items():
-        entries = tuple(value) if isinstance(value, (tuple, list)) else (value,)
-        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in entries):
-            raise ValueError(f"{name}: {arg} must be an int or a tuple of ints, got {value!r}")
-        if any(v < 1 for v in entries):
-            raise ValueError(f"{name}: {arg} must be positive, got {value!r}; {_HINTS.get(arg, 'use 1 or more')}")
 
 
 class _ConvNd(Module):
@@ -62,10 +34,10 @@ class _ConvNd(Module):
                                       "(pad the input yourself for reflect/replicate/circular)")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = int_tuple(name, "kernel_size", kernel_size, self._dims)
-        self.stride = int_tuple(name, "stride", stride, self._dims)
-        self.padding = padding if isinstance(padding, str) else int_tuple(name, "padding", padding, self._dims)
-        self.dilation = int_tuple(name, "dilation", dilation, self._dims)
+        self.kernel_size = ntuple(kernel_size, self._dims, "kernel_size", name)
+        self.stride = ntuple(stride, self._dims, "stride", name)
+        self.padding = padding if isinstance(padding, str) else ntuple(padding, self._dims, "padding", name)
+        self.dilation = ntuple(dilation, self._dims, "dilation", name)
         positive_sizes(name, kernel_size=kernel_size, stride=stride, dilation=dilation)
         if not isinstance(padding, str) and min(self.padding) < 0:
             raise ValueError(f"{name}: padding must be non-negative, got {padding!r}")

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from anynn.autograd.tensor import Tensor
 from anynn.nn.module import Module
-from anynn.ops._checks import tensor_arg
+from anynn.ops._args import expect_tensor
 
 
 def _dim_arg(who: str, name: str, value) -> int:
@@ -34,7 +34,7 @@ class Flatten(Module):
         self.end_dim = _dim_arg("Flatten", "end_dim", end_dim)
 
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         start = _axis(self, "start_dim", self.start_dim, input.ndim)
         end = _axis(self, "end_dim", self.end_dim, input.ndim)
         if start > end:
@@ -68,7 +68,7 @@ class Unflatten(Module):
         self.unflattened_size = size
 
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         if input.ndim == 0:
             raise ValueError(f"{self!r} got a 0-d input: expected a tensor with dimension {self.dim} to split")
         dim = _axis(self, "dim", self.dim, input.ndim)

@@ -10,7 +10,7 @@ from anynn.autograd.tensor import Tensor
 from anynn.nn import init
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
-from anynn.ops._checks import size_arg
+from anynn.ops._args import expect_tensor, size_arg
 from anynn.ops.linear import linear
 
 
@@ -48,9 +48,7 @@ class Linear(Module):
         init.default_weight_and_bias_(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
-        if not isinstance(input, Tensor):
-            raise TypeError(f"{self!r} got a {type(input).__module__}.{type(input).__name__}: expected an anynn "
-                            "Tensor; wrap arrays with anynn.tensor(...)")
+        expect_tensor(self, input)
         if input.ndim == 0 or input.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} got input of shape {input.shape}: expected (..., {self.in_features}); "
                              + _fix_hint(input.shape, self.in_features))

@@ -44,8 +44,8 @@ class CrossEntropyLoss(_WeightedLoss):
         self.label_smoothing = label_smoothing
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return L._cross_entropy(self, input, target, self.weight, self.ignore_index, self.reduction,
-                                self.label_smoothing)
+        return L.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
+                               label_smoothing=self.label_smoothing, _who=self)
 
 
 class NLLLoss(_WeightedLoss):
@@ -57,21 +57,22 @@ class NLLLoss(_WeightedLoss):
         self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return L._nll_loss(self, input, target, self.weight, self.ignore_index, self.reduction)
+        return L.nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
+                          _who=self)
 
 
 class MSELoss(_Loss):
     """Mean squared error."""
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return L._difference_loss(self, "mse", input, target, None, 0.0, self.reduction)
+        return L.mse_loss(input, target, reduction=self.reduction, _who=self)
 
 
 class L1Loss(_Loss):
     """Mean absolute error."""
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return L._difference_loss(self, "l1", input, target, None, 0.0, self.reduction)
+        return L.l1_loss(input, target, reduction=self.reduction, _who=self)
 
 
 class SmoothL1Loss(_Loss):
@@ -84,7 +85,7 @@ class SmoothL1Loss(_Loss):
         self.beta = beta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return L._difference_loss(self, "smooth_l1", input, target, None, self.beta, self.reduction)
+        return L.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta, _who=self)
 
 
 class HuberLoss(_Loss):
@@ -96,14 +97,14 @@ class HuberLoss(_Loss):
         self.delta = delta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return L._difference_loss(self, "huber", input, target, None, self.delta, self.reduction)
+        return L.huber_loss(input, target, reduction=self.reduction, delta=self.delta, _who=self)
 
 
 class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities (after a Sigmoid); ``weight`` broadcasts to the input."""
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return L._binary_cross_entropy(self, input, target, self.weight, self.reduction)
+        return L.binary_cross_entropy(input, target, self.weight, reduction=self.reduction, _who=self)
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -116,8 +117,8 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return L._binary_cross_entropy_with_logits(self, input, target, self.weight, self.reduction,
-                                                   self.pos_weight)
+        return L.binary_cross_entropy_with_logits(input, target, self.weight, reduction=self.reduction,
+                                                  pos_weight=self.pos_weight, _who=self)
 
 
 class MultiMarginLoss(_WeightedLoss):
@@ -134,4 +135,5 @@ class MultiMarginLoss(_WeightedLoss):
         self.margin = margin
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return L._multi_margin_loss(self, input, target, self.p, self.margin, self.weight, self.reduction)
+        return L.multi_margin_loss(input, target, self.p, self.margin, self.weight, reduction=self.reduction,
+                                   _who=self)

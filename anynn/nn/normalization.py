@@ -9,7 +9,7 @@ from anynn.autograd.tensor import Tensor
 from anynn.nn import init
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
-from anynn.ops._checks import number_arg, size_arg, tensor_arg
+from anynn.ops._args import expect_tensor, number_arg, size_arg
 from anynn.ops.norm import batch_norm, layer_norm
 
 
@@ -64,7 +64,7 @@ class _BatchNorm(Module):
                 init.zeros_(self.bias)
 
     def _check_input(self, input: Tensor) -> None:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         if self.training and not self.eps > 0:
             raise ValueError(f"{self!r}: eps must be positive in training (it keeps the division by the batch "
                              f"standard deviation finite), got eps={self.eps}; use the default 1e-05")
@@ -162,7 +162,7 @@ class LayerNorm(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
-        tensor_arg(self, input)
+        expect_tensor(self, input)
         n = len(self.normalized_shape)
         if input.ndim < n or input.shape[input.ndim - n:] != self.normalized_shape:
             raise ValueError(f"{self!r} got input of shape {input.shape}: expected (*, "

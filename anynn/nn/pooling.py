@@ -5,8 +5,8 @@ import numbers
 from typing import Any
 
 from anynn.autograd.tensor import Tensor
-from anynn.nn.conv import int_tuple, positive_sizes
 from anynn.nn.module import Module
+from anynn.ops._args import ntuple, positive_sizes
 from anynn.ops.conv import IntOrTuple
 from anynn.ops.pool import adaptive_avg_pool, avg_pool, max_pool
 
@@ -73,12 +73,12 @@ class AvgPool1d(Module):
 def _check_window(name: str, dims: int, kernel_size: IntOrTuple, stride: IntOrTuple | None,
                   padding: IntOrTuple, dilation: IntOrTuple = 1) -> None:
     """At construction: kernel_size, stride and dilation positive ints (or tuples of ``dims``), padding >= 0."""
-    kernel = int_tuple(name, "kernel_size", kernel_size, dims)
+    kernel = ntuple(kernel_size, dims, "kernel_size", name)
     if stride is not None:
-        int_tuple(name, "stride", stride, dims)
-    int_tuple(name, "dilation", dilation, dims)
+        ntuple(stride, dims, "stride", name)
+    ntuple(dilation, dims, "dilation", name)
     positive_sizes(name, kernel_size=kernel_size, stride=kernel_size if stride is None else stride, dilation=dilation)
-    pads = int_tuple(name, "padding", padding, dims)
+    pads = ntuple(padding, dims, "padding", name)
     if any(p < 0 for p in pads):
         raise ValueError(f"{name}: padding must be non-negative, got {padding!r}")
     if any(p > k // 2 for k, p in zip(kernel, pads)):

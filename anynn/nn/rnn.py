@@ -15,6 +15,7 @@ from anynn.nn import init
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
 from anynn.ops import recurrent as R
+from anynn.ops._args import expect_tensor
 
 def _mode(base: str, nonlinearity: str, who: str | None = None) -> str:
     if base != "RNN":
@@ -31,12 +32,6 @@ def _check_sizes(name: str, input_size: int, hidden_size: int) -> None:
         raise ValueError(f"{name}: input_size must be a positive integer, got {input_size!r}")
 
 
-def _check_tensor(layer: Module, what: str, value) -> None:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{layer!r} got {what} of type {type(value).__module__}.{type(value).__name__}: expected "
-                        "an anynn Tensor; wrap arrays with anynn.tensor(...)")
-
-
 def _check_dtype(layer: Module, what: str, value: Tensor, weight: Tensor) -> None:
     if value.dtype is not weight.dtype:
         raise TypeError(f"{layer!r} got {what} of dtype {value.dtype.name} but its parameters are {weight.dtype.name}; "
@@ -44,7 +39,7 @@ def _check_dtype(layer: Module, what: str, value: Tensor, weight: Tensor) -> Non
 
 
 def _check_state(layer: Module, what: str, value, expected: tuple[int, ...], weight: Tensor) -> None:
-    _check_tensor(layer, what, value)
+    expect_tensor(layer, value, what)
     if value.shape != expected:
         raise ValueError(f"{layer!r} got {what} of shape {value.shape}: expected {expected}; " + layer._state_layout)
     _check_dtype(layer, what, value, weight)
@@ -83,7 +78,7 @@ class RNNCellBase(Module):
 
     def _check(self, input, states) -> bool:
         """Validate ``input`` and the given states; returns whether the input is batched."""
-        _check_tensor(self, "input", input)
+        expect_tensor(self, input)
         if input.ndim not in (1, 2):
             raise ValueError(f"{self!r} got input of shape {input.shape}: expected (batch, {self.input_size}) or "
                              f"unbatched ({self.input_size},); for a whole sequence use the layer "
@@ -241,7 +236,7 @@ class RNNBase(Module):
 
     def _check(self, input, states) -> bool:
         """Validate ``input`` and the given initial states; returns whether the input is batched."""
-        _check_tensor(self, "input", input)
+        expect_tensor(self, input)
         if input.ndim not in (2, 3):
             raise ValueError(f"{self!r} got input of shape {input.shape}: expected {self._layout()} "
                              f"(batch_first={self.batch_first})")

@@ -26,7 +26,6 @@ counts the calls since the last synchronisation point.
 from __future__ import annotations
 
 import collections
-import numbers
 import os
 from typing import Any, Callable
 
@@ -100,29 +99,4 @@ def raise_deferred_errors() -> None:
             raise error
 
 
-# ---------------------------------------------------------------- arguments (host values, checked at once)
-def size_arg(who: Any, name: str, value: Any, minimum: int = 0) -> int:
-    """``value`` as an int of at least ``minimum`` (a layer size), else a ValueError naming ``who``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        need = "a non-negative int" if minimum == 0 else f"an int >= {minimum}"
-        raise ValueError(f"{who} got {name}={value!r}: expected {need}")
-    return int(value)
-
-
-def number_arg(who: Any, name: str, value: Any) -> float:
-    """``value`` as a float (a real number, bools included as PyTorch takes them), else a TypeError naming ``who``."""
-    if not isinstance(value, numbers.Real):
-        raise TypeError(f"{who} got {name}={value!r} of type {type(value).__name__}: expected a float")
-    return float(value)
-
-
-def tensor_arg(who: Any, value: Any, name: str = "input") -> None:
-    """A TypeError naming ``who`` unless ``value`` is an anynn Tensor."""
-    from anynn.autograd.tensor import Tensor
-
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{who} got {name} of type {type(value).__module__}.{type(value).__qualname__}: expected an "
-                        "anynn Tensor; wrap arrays and lists with anynn.tensor(...)")
-
-
-__all__ = ["CHECK_VALUES", "DEFERRED_NOTE", "check_now", "number_arg", "size_arg", "tensor_arg", "MAX_PENDING", "defer", "on_host", "pending", "raise_deferred_errors", "set_step"]
+__all__ = ["CHECK_VALUES", "DEFERRED_NOTE", "check_now", "MAX_PENDING", "defer", "on_host", "pending", "raise_deferred_errors", "set_step"]

@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from anynn.ops._fused import FusedOp
+from anynn.ops._util import Pads, Pair
 
-Pair = tuple[int, int]
-Pads = tuple[Pair, Pair]
 
 
 def im2col(xp: Any, x: Any, kernel: Pair, stride: Pair, dilation: Pair, pads: Pads, out_hw: Pair) -> Any:

@@ -202,7 +202,7 @@ def test_layer_input_errors(backend):
     with pytest.raises(ValueError, match=r"the sequence is empty \(seq_len 0\)"):
         layer(anynn.zeros(0, 2, 28))
     with pytest.raises(TypeError, match=r"^LSTM\(28, 64\) got input of type numpy.ndarray: expected an anynn "
-                                        r"Tensor; wrap arrays with anynn.tensor"):
+                                        r"Tensor; wrap arrays and lists with anynn.tensor"):
         layer(np.zeros((5, 2, 28)))
     with pytest.raises(TypeError, match=r"^LSTM\(28, 64\) got input of dtype float64 but its parameters are "
                                         r"float32"):
