@@ -15,6 +15,7 @@ from anynn import dtypes as D
 from anynn import ops
 from anynn.autograd.tensor import Tensor
 from anynn.ops import activation, elementwise as E, indexing, linear as L, reduction as R, sorting
+from anynn.ops.shape import Flip, Roll
 from anynn.ops.sorting import ValuesIndices
 
 Dim = int | Sequence[int] | None
@@ -598,7 +599,7 @@ def flip(input: Tensor, dims: int | Sequence[int]) -> Tensor:
     """The order of the elements along ``dims`` reversed."""
     x = _tensor(input, "flip")
     axes = ops.norm_axis(dims, builtins.max(x.ndim, 1))
-    return x * 1 if x.ndim == 0 else ops.Flip.apply(x, axes=axes)
+    return x * 1 if x.ndim == 0 else Flip.apply(x, axes=axes)
 
 
 def roll(input: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
@@ -607,12 +608,12 @@ def roll(input: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] |
     if dims is None:
         if not isinstance(shifts, int):
             raise TypeError("anynn.roll: without dims, shifts must be one int (the flattened tensor is rolled)")
-        return ops.Roll.apply(x, shifts=shifts, axes=None)
+        return Roll.apply(x, shifts=shifts, axes=None)
     shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     if len(shifts) != len(dims):
         raise ValueError(f"anynn.roll: shifts {shifts} and dims {dims} must have one length")
-    return ops.Roll.apply(x, shifts=shifts, axes=tuple(d % x.ndim for d in dims))
+    return Roll.apply(x, shifts=shifts, axes=tuple(d % x.ndim for d in dims))
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:

@@ -166,10 +166,16 @@ def _advanced(x: Tensor, parts: tuple) -> Tensor:
     first indexed axis was if the indexed axes are adjacent, else first."""
     xp = x.xp
     spelled = []
-    for part in parts:
+    width = [part.ndim if isinstance(part, Tensor) and part.dtype is D.bool_ else 0 if part is None or
+             part is Ellipsis else 1 for part in parts]
+    for at, part in enumerate(parts):
         if isinstance(part, Tensor) and part.dtype is D.bool_:
             if part.ndim == 0:
                 raise IndexError("indexing: a 0-d boolean index is not supported; use anynn.where")
+            start = x.ndim - sum(width[at:]) if Ellipsis in parts[:at] else sum(width[:at])
+            if part.shape != x.shape[start:start + part.ndim]:
+                raise IndexError(f"indexing: the boolean mask of shape {part.shape} does not match the indexed "
+                                 f"dimensions {x.shape[start:start + part.ndim]} of the tensor of shape {x.shape}")
             int64 = x.backend.dtype(D.int64)
             spelled.extend(Tensor._make(xp.astype(i, int64), x.backend) for i in xp.nonzero(part.array))
         elif part is None:
