@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from anynn import backends as B
+from anynn import dtypes as D
 
 #: Libraries with a CPU device of their own; moving one of the others (CuPy) to 'cpu' goes to NumPy.
 _HAS_CPU = ("numpy", "array_api_strict", "torch")
@@ -93,9 +94,15 @@ def _names_a_device(obj: Any) -> bool:
                                        and hasattr(obj, "index"))
 
 
+_OF_BACKEND: dict[B.Backend, device] = {}
+
+
 def of_backend(backend: B.Backend) -> device:
-    """The device a backend's arrays live on ('cpu' for every host library)."""
-    return device(backend.device_name)
+    """The device a backend's arrays live on ('cpu' for every host library); what ``Tensor.device`` returns."""
+    found = _OF_BACKEND.get(backend)
+    if found is None:
+        found = _OF_BACKEND[backend] = device(backend.device_name)
+    return found
 
 
 def backend_on(target: "device | str | Any", current: B.Backend) -> B.Backend:
@@ -114,6 +121,48 @@ def backend_on(target: "device | str | Any", current: B.Backend) -> B.Backend:
     return B.backend_for(current.name, str(dev))  # a library's own device name (array-api-strict's 'device1')
 
 
+def resolve_move(current: B.Backend, target: Any = None, *, backend: Any = None, device: Any = None,
+                 dtype: Any = None) -> tuple[B.Backend | None, D.DType | None]:
+    """Where ``Tensor.to`` / ``Module.to`` go: the destination backend (None: stay) and dtype (None: keep).
+
+    ``target`` is what PyTorch's ``to`` takes first: a device ('cpu', 'cuda:1', ``anynn.device``,
+    ``torch.device``), a dtype (``anynn.float64``, 'float64', a library's dtype), a Tensor (its backend and
+    dtype), or, beyond PyTorch, a backend name ('torch') or a Backend. ``backend=`` and ``device=`` name them
+    apart; a backend with a device is that library on that device.
+    """
+    if target is None:
+        pass
+    elif isinstance(target, D.DType) or (isinstance(target, str) and target in D._BY_NAME):
+        if dtype is not None:
+            raise TypeError(f"to(): two dtypes given ({target!r} and {dtype!r})")
+        dtype = target
+    elif isinstance(target, B.Backend):
+        backend, device = target, None
+    elif hasattr(target, "backend") and hasattr(target, "dtype") and hasattr(target, "array"):  # a Tensor
+        backend, dtype = target.backend, target.dtype if dtype is None else dtype
+    elif is_device(target):
+        device = target
+    elif isinstance(target, str):
+        backend = B.canonical_name(target)  # UnknownBackendError lists the backends; devices are named above
+    elif type(target).__name__ == "dtype":  # a NumPy, torch or strict dtype object
+        dtype = target
+    else:
+        raise TypeError(f"to(): cannot move to {target!r}; give a device ('cpu', 'cuda:0'), a dtype "
+                        "(anynn.float64), a backend name ('torch') or a Tensor")
+    if isinstance(backend, B.Backend):
+        dest = backend if device is None else B.backend_for(backend.name, str(anynn_device(device)))
+    elif backend is not None:
+        dest = B.backend_for(backend, None if device is None else str(anynn_device(device)))
+    elif device is not None:
+        dest = backend_on(device, current)
+    else:
+        dest = None
+    return dest, D.as_dtype(dtype)
+
+
+anynn_device = device  # the class, for code whose parameter is named ``device`` (as PyTorch's are)
+
+
 def is_device(target: Any) -> bool:
     """True for what names a device rather than a backend or a dtype: a ``device``, a ``torch.device``, or a
     string such as 'cpu', 'cuda', 'cuda:1'."""
@@ -122,4 +171,4 @@ def is_device(target: Any) -> bool:
     return isinstance(target, str) and target.partition(":")[0] in ("cpu", "cuda", *_CPU_NAMES)
 
 
-__all__ = ["backend_on", "device", "is_device", "of_backend"]
+__all__ = ["anynn_device", "backend_on", "device", "is_device", "of_backend", "resolve_move"]

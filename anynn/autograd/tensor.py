@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from anynn import dtypes as D
-from anynn import backends as B
+from anynn.device import device as _Device, of_backend as _device_of, resolve_move as _resolve_move
 from anynn.backends.base import to_host
 
 
@@ -73,8 +73,13 @@ class Tensor:
         return self._backend.dtype_of(self.array.dtype)
 
     @property
-    def device(self) -> str:
-        return self._backend.device_name
+    def device(self) -> _Device:
+        """PyTorch's device ('cpu', 'cuda:0'), which compares equal to its string; the library is ``backend``."""
+        return _device_of(self._backend)
+
+    @property
+    def is_cuda(self) -> bool:
+        return _device_of(self._backend).type == "cuda"
 
     @property
     def backend(self):
@@ -87,6 +92,11 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self._node is None
+
+    @property
+    def grad_fn(self):
+        """The recorded call that made this tensor (its ``function`` and ``inputs``), None for a leaf."""
+        return self._node
 
     @property
     def T(self) -> "Tensor":
@@ -202,29 +212,18 @@ class Tensor:
         """Keep ``.grad`` on this non-leaf tensor after ``backward()``."""
         self._retain = True
 
-    def to(self, target: Any = None, *, backend: str | None = None, device: str | None = None,
-           dtype: D.DType | str | None = None) -> "Tensor":
-        """Move to a backend ('numpy', 'torch', ...), a device ('cpu', 'cuda:0') or a dtype (differentiable)."""
+    def to(self, target: Any = None, dtype: D.DType | str | None = None, non_blocking: bool = False, *,
+           backend: str | None = None, device: Any = None) -> "Tensor":
+        """Move to a device ('cpu', 'cuda:0', ``anynn.device``: the current library's, see ``anynn.device``), a
+        backend ('numpy', 'torch', ...), a dtype, or another tensor's backend and dtype (differentiable).
+        ``non_blocking`` is accepted for PyTorch code; copies here are synchronous."""
         from anynn.ops.shape import ToBackend
         from anynn.ops.elementwise import Cast
 
-        if isinstance(target, D.DType) or (isinstance(target, str) and target in D._BY_NAME):
-            dtype = target
-        elif isinstance(target, B.Backend):
-            backend, device = target.name, target.device_name
-        elif isinstance(target, str):
-            try:
-                backend = B.canonical_name(target)
-            except ValueError:
-                device = target
-        elif target is not None:
-            raise TypeError(f"Tensor.to: cannot move to {target!r}; give a backend name, a device or a dtype")
+        dest, dtype = _resolve_move(self._backend, target, backend=backend, device=device, dtype=dtype)
         out = self
-        if backend is not None or device is not None:
-            dest = B.backend_for(backend or self._backend.name, device)
-            if dest is not self._backend:
-                out = ToBackend.apply(out, dest=dest)
-        dtype = D.as_dtype(dtype)
+        if dest is not None and dest is not self._backend:
+            out = ToBackend.apply(out, dest=dest)
         if dtype is not None and dtype is not out.dtype:
             out = Cast.apply(out, dtype=dtype)
             if not dtype.is_floating_point:  # integers and booleans carry no gradient (as in PyTorch)
@@ -269,19 +268,24 @@ class Tensor:
 
     def cpu(self) -> "Tensor":
         """This tensor on the CPU: the same library's CPU device, or NumPy for a GPU-only library (CuPy)."""
-        if self.device in ("cpu", "CPU_DEVICE"):
-            return self
-        try:
-            return self.to(device="cpu")
-        except B.BackendUnavailable:
-            return self.to("numpy")
+        return self.to(device="cpu")
+
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> "Tensor":
+        """This tensor on a GPU: torch's CUDA for the torch backend, CuPy for the others; without a GPU,
+        BackendUnavailable says why (``anynn.cuda.why_unavailable()``)."""
+        return self.to(device="cuda" if device is None else _Device(device))
 
     # ------------------------------------------------------------- autograd
-    def backward(self, grad: "Tensor | None" = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` that requires it."""
-        from anynn.autograd.engine import run_backward
+    def backward(self, gradient: "Tensor | None" = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: "Tensor | list[Tensor] | tuple | None" = None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` that requires it (given ``inputs``: into
+        theirs only). ``create_graph=True`` (higher-order gradients) is not supported yet."""
+        from anynn.autograd.engine import backward, run_backward
 
-        run_backward(self, grad, retain_graph)
+        if create_graph or inputs is not None:
+            backward(self, gradient, retain_graph, create_graph, inputs)
+        else:
+            run_backward(self, gradient, bool(retain_graph))
 
     # ------------------------------------------------------------- operators
     def __add__(self, other): return _ops.Add.apply(self, other)
