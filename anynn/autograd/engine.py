@@ -1,9 +1,16 @@
-"""The tape walk behind ``Tensor.backward()``.
+"""The tape walk behind ``Tensor.backward()`` and ``anynn.autograd.grad()``.
 
 Two loops, no recursion (so a chain of any length works): the first counts, for every tensor reachable from
-the root, how many recorded uses will send it a gradient; the second runs each node's backward only once
+the roots, how many recorded uses will send it a gradient; the second runs each node's backward only once
 all of those uses have reported (Kahn's algorithm), so a tensor used twice gets the sum of both gradients
-before it passes anything on.
+before it passes anything on. ``backward()`` adds the gradients that reach leaves into their ``.grad``;
+``grad(outputs, inputs)`` runs the same walk but hands back the gradients of ``inputs`` and touches no ``.grad``.
+
+A node has one output tensor. A call with several outputs (a custom ``Function`` returning a tuple) is recorded
+as one node whose output is a hidden tensor, plus one small ``PickSlot`` node per output (``link_outputs``): each
+sends its output's gradient into its slot of a ``Slots`` tuple, and the hidden tensor, like any tensor used
+several times, is ready once every reachable output has reported, its slots summed. The node's backward then
+gets all of its outputs' gradients at once, and the walk's loop needs no case of its own.
 
 Two hooks let code outside autograd follow a backward pass (``DistributedDataParallel`` starts reducing a
 bucket of gradients while the rest of backward still runs, then finishes at the end):
@@ -21,7 +28,7 @@ bucket of gradients while the rest of backward still runs, then finishes at the 
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from anynn.autograd import anomaly
 from anynn.autograd.tensor import BORROWED, BackendMismatchError, Tensor, in_place_writes
@@ -73,10 +80,10 @@ def queue_callback(callback: Callable[[], None]) -> None:
     _QUEUED.append(callback)
 
 
-def _count_uses(root: Tensor) -> dict[int, int]:
-    """For each tensor (by id) reachable from ``root`` through recorded nodes: its number of recorded uses."""
-    uses = {id(root): 0}
-    stack = [root]
+def _count_uses(roots: tuple[Tensor, ...]) -> dict[int, int]:
+    """For each tensor (by id) reachable from ``roots`` through recorded nodes: its number of recorded uses."""
+    uses = dict.fromkeys(map(id, roots), 0)
+    stack = list(roots)
     while stack:
         node = stack.pop()._node
         if node is None:
@@ -141,13 +148,18 @@ def _seed(root: Tensor, grad: Any) -> Any:
     return seed
 
 
-def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
+def run_backward(root: Tensor | Sequence[Tensor], grad: Any = None, retain_graph: bool = False,
+                 wanted: dict[int, Any] | None = None) -> None:
     """Accumulate d(root)/d(t) into ``t.grad`` for every leaf ``t`` (and every tensor with ``retain_grad()``),
-    then run the callbacks queued during the walk."""
+    then run the callbacks queued during the walk. ``root`` may be a sequence of tensors, with ``grad`` then a
+    sequence of their gradients (None: ones for a scalar). Given ``wanted`` (``{id(tensor): None}``), the walk
+    instead stores the gradient of each of those tensors there, and no ``.grad`` changes."""
+    roots = (root,) if isinstance(root, Tensor) else tuple(root)
+    seeds = (grad,) if isinstance(root, Tensor) else tuple(grad) if grad is not None else (None,) * len(roots)
     start = len(_QUEUED)
     _RUNNING[0] += 1
     try:
-        _walk(root, grad, retain_graph)
+        _walk(roots, seeds, retain_graph, wanted)
     except BaseException:
         del _QUEUED[start:]
         raise
@@ -157,29 +169,37 @@ def run_backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> 
         _QUEUED.pop(start)()
 
 
-def _walk(root: Tensor, grad: Any, retain_graph: bool) -> None:
+def _walk(roots: tuple[Tensor, ...], seeds: tuple, retain_graph: bool, wanted: dict[int, Any] | None) -> None:
     """The tape walk. The loop runs once per recorded op, so it is kept flat (a node's backward is called in
     place)."""
-    if not root.requires_grad:
-        raise RuntimeError("backward() on a tensor that does not require grad: no input had requires_grad=True, "
-                           "or it was computed under anynn.no_grad()")
-    seed = _seed(root, grad)
-    uses = _count_uses(root)
-    grads: dict[int, Any] = {id(root): seed}
-    ready = [root]
+    grads: dict[int, Any] = {}
+    for index, (root, grad) in enumerate(zip(roots, seeds, strict=True)):
+        if not root.requires_grad:
+            which = f"output {index} " if len(roots) > 1 else ""
+            raise RuntimeError(f"backward() on a tensor {which}that does not require grad: no input had "
+                               "requires_grad=True, or it was computed under anynn.no_grad()")
+        seed = _seed(root, grad)
+        previous = grads.get(id(root))
+        grads[id(root)] = seed if previous is None else previous + seed
+    uses = _count_uses(roots)
+    ready = [root for key, root in {id(r): r for r in roots}.items() if uses[key] == 0]
     checking = anomaly.flag.enabled
     leaf_hooks = _LEAF_HOOKS
     while ready:
         tensor = ready.pop()
         g = grads.pop(id(tensor), None)
         node = tensor._node
-        if g is not None and (node is None or tensor._retain):
-            _accumulate(tensor, g)
-            if leaf_hooks and node is None:
-                hooks = leaf_hooks.get(id(tensor))
-                if hooks:
-                    for hook in list(hooks.values()):
-                        hook(tensor)
+        if g is not None:
+            if wanted is None:
+                if node is None or tensor._retain:
+                    _accumulate(tensor, g)
+                    if leaf_hooks and node is None:
+                        hooks = leaf_hooks.get(id(tensor))
+                        if hooks:
+                            for hook in list(hooks.values()):
+                                hook(tensor)
+            elif id(tensor) in wanted:
+                wanted[id(tensor)] = g
         if node is None:
             continue
         try:
@@ -194,7 +214,7 @@ def _walk(root: Tensor, grad: Any, retain_graph: bool) -> None:
             input_grads = node.function.backward(node, g)
             if type(input_grads) is not tuple:
                 input_grads = tuple(input_grads) if isinstance(input_grads, list) else (input_grads,)
-            if checking:
+            if checking and node.function is not PickSlot:
                 anomaly.check_backward(node.function, node.xp, input_grads)
             if len(input_grads) != len(inputs):
                 input_grads = _padded(node, input_grads)
@@ -260,4 +280,150 @@ def _padded(node: Any, grads: tuple) -> tuple:
     return grads + (None,) * (count - len(grads))
 
 
-__all__ = ["HookHandle", "queue_callback", "register_post_accumulate_grad_hook", "run_backward"]
+# ------------------------------------------------------------------ gradients of given tensors
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Tensor | Sequence[Tensor | None] | None = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool | None = None, is_grads_batched: bool = False,
+         materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs``, as a tuple, without touching any ``.grad``
+    (``torch.autograd.grad``). ``grad_outputs`` holds one gradient per output (None: ones, for a scalar
+    output). An input that the outputs do not depend on raises unless ``allow_unused=True`` (then its gradient
+    is None) or ``materialize_grads=True`` (then zeros). The graph is freed unless ``retain_graph=True``.
+    Higher-order gradients (``create_graph=True``) and batched gradients are not supported yet."""
+    if create_graph:
+        raise NotImplementedError(
+            "anynn.autograd.grad(create_graph=True): higher-order gradients (double backward) are not supported "
+            "yet; anynn's backward runs on backend arrays and records no graph of its own. Write the derivative "
+            "you need in closed form, or compute this part with PyTorch")
+    if is_grads_batched:
+        raise NotImplementedError("anynn.autograd.grad(is_grads_batched=True): batched gradients (vmap over "
+                                  "grad_outputs) are not supported yet; loop over the rows of grad_outputs instead")
+    if materialize_grads and allow_unused is False:
+        raise ValueError("anynn.autograd.grad: expected allow_unused to be True or not passed when "
+                         "materialize_grads=True")
+    outputs = _tensors("outputs", outputs)
+    inputs = _tensors("inputs", inputs)
+    if grad_outputs is None:
+        seeds: tuple = (None,) * len(outputs)
+    else:
+        seeds = (grad_outputs,) if isinstance(grad_outputs, Tensor) else tuple(grad_outputs)
+        if len(seeds) != len(outputs):
+            raise ValueError(f"anynn.autograd.grad: grad_outputs has {len(seeds)} entries but there are "
+                             f"{len(outputs)} outputs; give one gradient (or None) per output")
+    for index, tensor in enumerate(inputs):
+        if not tensor.requires_grad:
+            raise RuntimeError(f"anynn.autograd.grad: input {index} does not require grad, so it has no gradient; "
+                               "call .requires_grad_() on it before computing the outputs")
+    wanted: dict[int, Any] = dict.fromkeys(map(id, inputs))
+    run_backward(outputs, seeds, bool(retain_graph), wanted)
+    results: list[Tensor | None] = []
+    for index, tensor in enumerate(inputs):
+        g = wanted[id(tensor)]
+        if g is None:
+            if materialize_grads:
+                g = tensor.xp.zeros_like(tensor.array)
+            elif not allow_unused:
+                raise RuntimeError(f"anynn.autograd.grad: input {index} appears not to have been used in the graph "
+                                   "of the outputs; pass allow_unused=True to get None for it (or "
+                                   "materialize_grads=True for zeros)")
+            else:
+                results.append(None)
+                continue
+        results.append(_handed_over(g, tensor))
+    return tuple(results)
+
+
+def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Tensor | Sequence[Tensor | None] | None = None,
+             retain_graph: bool | None = None, create_graph: bool = False,
+             inputs: Tensor | Sequence[Tensor] | None = None) -> None:
+    """``torch.autograd.backward``: accumulate the gradients of ``tensors`` into the leaves' ``.grad``, or, given
+    ``inputs``, into those tensors' ``.grad`` only (leaves or not)."""
+    if create_graph:
+        raise NotImplementedError(
+            "backward(create_graph=True): higher-order gradients (double backward) are not supported yet; "
+            "anynn's backward runs on backend arrays and records no graph of its own")
+    roots = _tensors("tensors", tensors)
+    seeds = (None,) * len(roots) if grad_tensors is None else \
+        (grad_tensors,) if isinstance(grad_tensors, Tensor) else tuple(grad_tensors)
+    if inputs is None:
+        run_backward(roots, seeds, bool(retain_graph))
+        return
+    targets = _tensors("inputs", inputs)
+    wanted: dict[int, Any] = dict.fromkeys(map(id, targets))
+    run_backward(roots, seeds, bool(retain_graph), wanted)
+    for tensor in targets:
+        g = wanted[id(tensor)]
+        if g is not None:
+            _accumulate(tensor, g)
+            hooks = _LEAF_HOOKS.get(id(tensor)) if tensor._node is None else None
+            for hook in list(hooks.values()) if hooks else ():
+                hook(tensor)
+
+
+def _tensors(name: str, given: Any) -> tuple[Tensor, ...]:
+    """One Tensor or a sequence of Tensors, as a non-empty tuple."""
+    tensors = (given,) if isinstance(given, Tensor) else tuple(given)
+    if not tensors or not all(isinstance(t, Tensor) for t in tensors):
+        raise TypeError(f"anynn.autograd: {name} must be a Tensor or a non-empty sequence of Tensors, got "
+                        f"{type(given).__name__}")
+    return tensors
+
+
+def _handed_over(g: Any, like: Tensor) -> Tensor:
+    """A gradient array handed to the caller as a Tensor; marked borrowed as in ``_accumulate`` (it may share
+    memory with another gradient), so it gets memory of its own before anything writes into it."""
+    out = Tensor._make(g, like._backend)
+    out._version = BORROWED
+    return out
+
+
+# ------------------------------------------------------------------ nodes with several outputs
+class Slots(tuple):
+    """The gradients of a node's several outputs, one slot each (None: none reached that output).
+
+    It is also the (empty) array of the hidden tensor such a node outputs, so the walk's shape and dtype check
+    passes; adding two Slots adds them slot by slot, so the walk sums what the ``PickSlot`` nodes send."""
+
+    shape: tuple = ()
+    dtype = None
+
+    def __add__(self, other: tuple) -> "Slots":  # type: ignore[override]
+        return Slots(a if b is None else b if a is None else a + b for a, b in zip(self, other))
+
+
+class PickSlot:
+    """``function`` of the node between one output and the hidden tensor of its call: it sends the output's
+    gradient into slot ``node.slot`` of ``node.count``."""
+
+    @staticmethod
+    def backward(node: Any, grad: Any) -> tuple:
+        slots = [None] * node.count
+        slots[node.slot] = grad
+        return (Slots(slots),)
+
+
+def link_outputs(node: Any, outputs: Sequence[Tensor | None]) -> None:
+    """Record ``node`` as the maker of ``outputs`` (None: an output with no gradient). One output becomes the
+    node's own output; several share a hidden tensor, each through a ``PickSlot`` node, and the node's backward
+    then gets a ``Slots`` of their gradients (see the module docstring)."""
+    if len(outputs) == 1:
+        out = outputs[0]
+        node.out_counter = out._version
+        out._node, out.requires_grad = node, True
+        return
+    hidden = Tensor._make(Slots(), node.backend, True)
+    hidden._node = node
+    node.out_counter = hidden._version
+    for slot, out in enumerate(outputs):
+        if out is None:
+            continue
+        pick = object.__new__(type(node))
+        pick.function, pick.backend, pick.xp = PickSlot, node.backend, node.xp
+        pick.inputs, pick.needs_input_grad, pick.saved = (hidden,), (True,), ()
+        pick.slot, pick.count = slot, len(outputs)
+        pick.out_counter, pick.writes = out._version, node.writes
+        out._node, out.requires_grad = pick, True
+
+
+__all__ = ["HookHandle", "PickSlot", "Slots", "backward", "grad", "link_outputs", "queue_callback",
+           "register_post_accumulate_grad_hook", "run_backward"]

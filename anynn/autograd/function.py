@@ -131,4 +131,8 @@ class ArrayFunction:
         return out
 
 
-__all__ = ["ArrayFunction", "Context"]
+__all__ = ["ArrayFunction", "Context", "Function", "FunctionCtx", "once_differentiable"]
+
+# PyTorch's path for its custom Function (torch.autograd.function.Function, once_differentiable): the Tensor-level
+# class lives in custom_function.py; bound after ArrayFunction and Context exist, which that module imports.
+from anynn.autograd.custom_function import Function, FunctionCtx, once_differentiable  # noqa: E402
