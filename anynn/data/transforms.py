@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 from anynn import dtypes as D
 from anynn.autograd.tensor import Tensor
 from anynn.ops._args import expect_tensor
+from anynn.ops._util import channel_view
 
 
 def _wrap(like: Tensor, array: Any) -> Tensor:
@@ -77,9 +78,8 @@ class Normalize:
         key = (x.backend, x.dtype, x.ndim)
         if key not in self._constants:
             xp, native, device = x.xp, x.array.dtype, x.backend.device
-            shape = (1, len(self.mean)) + (1,) * (x.ndim - 2)
-            self._constants[key] = (xp.reshape(xp.asarray(self.mean, dtype=native, device=device), shape),
-                                    xp.reshape(xp.asarray(self.std, dtype=native, device=device), shape))
+            self._constants[key] = (channel_view(xp, xp.asarray(self.mean, dtype=native, device=device), x.ndim),
+                                    channel_view(xp, xp.asarray(self.std, dtype=native, device=device), x.ndim))
         return self._constants[key]
 
     def __repr__(self) -> str:

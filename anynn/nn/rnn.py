@@ -293,8 +293,8 @@ class RNN(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False):
-        super().__init__(_mode("RNN", nonlinearity, type(self).__name__), input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional)
+        super().__init__(_mode("RNN", nonlinearity, type(self).__name__), input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional)
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -99,4 +99,5 @@ def raise_deferred_errors() -> None:
             raise error
 
 
-__all__ = ["CHECK_VALUES", "DEFERRED_NOTE", "check_now", "MAX_PENDING", "defer", "on_host", "pending", "raise_deferred_errors", "set_step"]
+__all__ = ["CHECK_VALUES", "DEFERRED_NOTE", "MAX_PENDING", "check_now", "defer", "on_host", "pending",
+           "raise_deferred_errors", "set_step"]

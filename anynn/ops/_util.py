@@ -82,7 +82,7 @@ def as_4d(x: Any, xp: Any) -> Any:
 
 
 # ---------------------------------------------------------------- numerically stable forms
-def sigmoid(xp: Any, x: Any) -> Any:
+def stable_sigmoid(xp: Any, x: Any) -> Any:
     """The logistic function without overflow: exp only ever sees -|x|."""
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
@@ -95,11 +95,11 @@ def finite_max(xp: Any, x: Any, axis: Any) -> Any:
     return xp.where(xp.isfinite(m), m, 0.0)
 
 
-def log_softmax(xp: Any, x: Any, axis: int) -> Any:
+def stable_log_softmax(xp: Any, x: Any, axis: int) -> Any:
     """log(softmax(x)) along ``axis``: ``x - max - log(sum(exp(x - max)))``, finite for any finite x."""
     shifted = x - finite_max(xp, x, axis)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
-__all__ = ["Pads", "Pair", "SidePads", "as_4d", "broadcast_shape", "channel_view", "finite_max", "log_softmax",
-           "norm_axis", "pad2d", "shape_of", "sigmoid", "unbroadcast", "unpad2d"]
+__all__ = ["Pads", "Pair", "SidePads", "as_4d", "broadcast_shape", "channel_view", "finite_max", "norm_axis", "pad2d",
+           "shape_of", "stable_log_softmax", "stable_sigmoid", "unbroadcast", "unpad2d"]

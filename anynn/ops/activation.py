@@ -12,7 +12,7 @@ from typing import Any
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._args import expect_tensor
-from anynn.ops._util import unbroadcast
+from anynn.ops._util import channel_view, finite_max, stable_log_softmax, unbroadcast
 from anynn.ops.elementwise import Relu, Sigmoid, Tanh
 
 _SQRT_HALF = math.sqrt(0.5)
@@ -43,7 +43,7 @@ class Prelu(ArrayFunction):
     def forward(ctx, x, weight):
         xp = ctx.xp
         if weight.shape[0] > 1:
-            slope = xp.reshape(weight, (1, weight.shape[0]) + (1,) * (x.ndim - 2))
+            slope = channel_view(xp, weight, x.ndim)
         else:
             slope = xp.reshape(weight, (1,) * x.ndim)
         positive = x > 0
@@ -148,17 +148,11 @@ def tanh(input: Tensor) -> Tensor:
 
 
 # ------------------------------------------------------------------ softmax
-def _stable_shift(xp, x, axis: int):
-    """``x - max`` along ``axis``, with infinite maxima (all -inf rows, +inf entries) replaced by 0."""
-    m = xp.max(x, axis=axis, keepdims=True)
-    return x - xp.where(xp.isfinite(m), m, 0.0)
-
-
 class Softmax(ArrayFunction):
     @staticmethod
     def forward(ctx, x, axis=-1):
         xp = ctx.xp
-        e = xp.exp(_stable_shift(xp, x, axis))
+        e = xp.exp(x - finite_max(xp, x, axis))
         out = e / xp.sum(e, axis=axis, keepdims=True)
         ctx.save(out)
         ctx.axis = axis
@@ -174,8 +168,7 @@ class LogSoftmax(ArrayFunction):
     @staticmethod
     def forward(ctx, x, axis=-1):
         xp = ctx.xp
-        shifted = _stable_shift(xp, x, axis)
-        out = shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+        out = stable_log_softmax(xp, x, axis)
         ctx.save(out)
         ctx.axis = axis
         return out

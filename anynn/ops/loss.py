@@ -30,7 +30,7 @@ from anynn.ops._args import (check_beta, check_class_target, check_class_weight,
                              check_pair, check_reduction, class_count, number_arg)
 from anynn.ops._checks import DEFERRED_NOTE, check_now, defer
 from anynn.ops._fused import FusedOp
-from anynn.ops._util import channel_view, log_softmax, shape_of, sigmoid, unbroadcast
+from anynn.ops._util import channel_view, shape_of, stable_log_softmax, stable_sigmoid, unbroadcast
 
 _NAN = float("nan")
 
@@ -174,7 +174,7 @@ class CrossEntropy(ArrayFunction):
         if ctx.unbatched:
             x, target = _batched(xp, x, target)
         c, eps = x.shape[1], label_smoothing
-        logp = log_softmax(xp, x, axis=1)
+        logp = stable_log_softmax(xp, x, axis=1)
         if weight is not None and weight.dtype != x.dtype:
             weight = xp.astype(weight, x.dtype)
         w = None if weight is None else channel_view(xp, weight, x.ndim)
@@ -474,16 +474,16 @@ class BinaryCrossEntropyWithLogits(ArrayFunction):
         if weight is not None:
             g = g * weight
         if pos_weight is None:
-            gx = g * (sigmoid(xp, x) - t)
+            gx = g * (stable_sigmoid(xp, x) - t)
             gt = -g * x
         else:
             pt = pos_weight * t
-            gx = g * ((pt + 1.0 - t) * sigmoid(xp, x) - pt)
+            gx = g * ((pt + 1.0 - t) * stable_sigmoid(xp, x) - pt)
             gt = g * ((log_sig - x) - pos_weight * log_sig)
         return _like(xp, gx, ctx.dtypes[0]), _like(xp, gt, ctx.dtypes[1]), None, None
 
 
-# ---------------------------------------------------------------- arguments and values (metadata checks: anynn/ops/_args.py)
+# ---------------------------------------------------------------- arguments and values (metadata: anynn/ops/_args.py)
 def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
     """PyTorch's mapping of the deprecated ``size_average``/``reduce`` flags onto ``reduction``."""
     if size_average is None and reduce is None:

@@ -15,15 +15,16 @@ from typing import Any, Callable, NamedTuple, Sequence
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._fused import FusedOp
+from anynn.ops._util import channel_view
 
 
 def _standardize(xp, x, axes: tuple[int, ...], eps: float):
-    """(xhat, inv_std, mean, biased var) over ``axes``, all kept with size-1 axes for broadcasting."""
+    """(xhat, inv_std) over ``axes``, inv_std kept with size-1 axes for broadcasting."""
     mean = xp.mean(x, axis=axes, keepdims=True)
     centered = x - mean
     var = xp.mean(centered * centered, axis=axes, keepdims=True)
     inv_std = 1.0 / xp.sqrt(var + eps)
-    return centered * inv_std, inv_std, mean, var
+    return centered * inv_std, inv_std
 
 
 def _standardize_backward(xp, gxhat, xhat, inv_std, axes: tuple[int, ...]):
@@ -34,11 +35,6 @@ def _standardize_backward(xp, gxhat, xhat, inv_std, axes: tuple[int, ...]):
 
 
 # ------------------------------------------------------------------ batch norm
-def _channel_view(xp, v, ndim: int):
-    """A per-channel vector (C,) shaped (1, C, 1, ...) to broadcast against an (N, C, ...) input."""
-    return xp.reshape(v, (1, v.shape[0]) + (1,) * (ndim - 2))
-
-
 def _non_channel_axes(ndim: int) -> tuple[int, ...]:
     return (0,) + tuple(range(2, ndim))
 
@@ -52,19 +48,19 @@ def channel_moments(xp, x):
 
 def channel_affine(xp, x, mean, scale, shift):
     """``(x - mean[c]) * scale[c] + shift[c]``."""
-    view = _channel_view
+    view = channel_view
     return (x - view(xp, mean, x.ndim)) * view(xp, scale, x.ndim) + view(xp, shift, x.ndim)
 
 
 def channel_grad_sums(xp, grad, x, mean):
     """Per-channel ``sum(grad)`` and ``sum(grad * (x - mean[c]))``."""
     axes = _non_channel_axes(x.ndim)
-    return xp.sum(grad, axis=axes), xp.sum(grad * (x - _channel_view(xp, mean, x.ndim)), axis=axes)
+    return xp.sum(grad, axis=axes), xp.sum(grad * (x - channel_view(xp, mean, x.ndim)), axis=axes)
 
 
 def batch_norm_input_grad(xp, grad, x, mean, p, q, r):
     """``grad * p[c] + (x - mean[c]) * q[c] + r[c]``: batch norm's input gradient in one expression."""
-    view = _channel_view
+    view = channel_view
     return (grad * view(xp, p, x.ndim) + (x - view(xp, mean, x.ndim)) * view(xp, q, x.ndim)
             + view(xp, r, x.ndim))
 
@@ -228,7 +224,7 @@ class LayerNorm(ArrayFunction):
         xp = ctx.xp
         ctx.axes = tuple(range(x.ndim - ndims, x.ndim))
         ctx.lead = tuple(range(x.ndim - ndims))
-        xhat, inv_std, _, _ = _standardize(xp, x, ctx.axes, eps)
+        xhat, inv_std = _standardize(xp, x, ctx.axes, eps)
         ctx.save(xhat, inv_std, weight)
         out = xhat if weight is None else xhat * weight
         return out if bias is None else out + bias

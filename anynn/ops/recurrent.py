@@ -1,6 +1,6 @@
-"""Recurrent layers (Elman RNN, LSTM, GRU): fused gate kernels and backpropagation through time.
+"""Recurrent layers (Elman RNN, LSTM, GRU): fused gate steps and backpropagation through time.
 
-Each cell type is a pair of step kernels on arrays: ``step`` maps the input projection ``gx = x @ W_ih.T +
+Each cell type is a pair of step functions on arrays: ``step`` maps the input projection ``gx = x @ W_ih.T +
 b_ih`` of one time step and the previous state to the next state, computing all gates of that step with one
 matmul ``h @ W_hh.T``; ``step_backward`` maps the gradient of the new state back to the gate
 pre-activations. PyTorch's gate order and formulas::
@@ -23,17 +23,12 @@ from typing import Any, Sequence
 
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
+from anynn.ops._util import stable_sigmoid
 from anynn.ops.dropout import dropout as _dropout
 from anynn.ops.shape import concat
 
 MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
-
-def _sigmoid(xp: Any, x: Any) -> Any:
-    """Logistic function without overflow: exp only ever sees -|x|."""
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _hidden_gates(xp: Any, h: Any, w_hh: Any, b_hh: Any) -> Any:
@@ -42,11 +37,11 @@ def _hidden_gates(xp: Any, h: Any, w_hh: Any, b_hh: Any) -> Any:
     return gh if b_hh is None else gh + b_hh
 
 
-# ------------------------------------------------------------------ step kernels
+# ------------------------------------------------------------------ step functions (one time step of a cell)
 def _lstm_step(xp, gx, h, c, w_hh, b_hh):
     hs = h.shape[-1]
     gates = gx + _hidden_gates(xp, h, w_hh, b_hh)
-    s = _sigmoid(xp, gates)
+    s = stable_sigmoid(xp, gates)
     i, f, o = s[:, :hs], s[:, hs:2 * hs], s[:, 3 * hs:]
     g = xp.tanh(gates[:, 2 * hs:3 * hs])
     c_new = f * c + i * g
@@ -67,7 +62,7 @@ def _lstm_step_backward(xp, dh, dc, cache):
 def _gru_step(xp, gx, h, c, w_hh, b_hh):
     hs = h.shape[-1]
     gh = _hidden_gates(xp, h, w_hh, b_hh)
-    rz = _sigmoid(xp, gx[:, :2 * hs] + gh[:, :2 * hs])
+    rz = stable_sigmoid(xp, gx[:, :2 * hs] + gh[:, :2 * hs])
     r, z = rz[:, :hs], rz[:, hs:]
     ghn = gh[:, 2 * hs:]
     n = xp.tanh(gx[:, 2 * hs:] + r * ghn)
@@ -104,7 +99,7 @@ def _rnn_relu_step_backward(xp, dh, dc, out):
     return da, da, None, None
 
 
-_KERNELS = {"LSTM": (_lstm_step, _lstm_step_backward), "GRU": (_gru_step, _gru_step_backward),
+_CELL_STEPS = {"LSTM": (_lstm_step, _lstm_step_backward), "GRU": (_gru_step, _gru_step_backward),
             "RNN_TANH": (_rnn_tanh_step, _rnn_tanh_step_backward),
             "RNN_RELU": (_rnn_relu_step, _rnn_relu_step_backward)}
 
@@ -114,7 +109,7 @@ def _needs_grad(ctx, i: int) -> bool:
     return isinstance(arg, Tensor) and arg.requires_grad
 
 
-def _flat(xp, a):
+def _merge_steps(xp, a):
     """(T, B, F) as (T*B, F): all time steps in one GEMM."""
     return xp.reshape(a, (a.shape[0] * a.shape[1], a.shape[2]))
 
@@ -126,12 +121,12 @@ class Recurrence(ArrayFunction):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, mode, reverse=False):
         xp = ctx.xp
-        step = _KERNELS[mode][0]
+        step = _CELL_STEPS[mode][0]
         steps, batch = x.shape[0], x.shape[1]
         zeros = xp.zeros((batch, w_hh.shape[1]), dtype=x.dtype, device=ctx.backend.device)
         h = zeros if h0 is None else h0
         c = (zeros if c0 is None else c0) if mode == "LSTM" else None
-        gx = xp.reshape(xp.matmul(_flat(xp, x), xp.matrix_transpose(w_ih)), (steps, batch, w_ih.shape[0]))
+        gx = xp.reshape(xp.matmul(_merge_steps(xp, x), xp.matrix_transpose(w_ih)), (steps, batch, w_ih.shape[0]))
         if b_ih is not None:
             gx = gx + b_ih
         outs, previous, caches = [None] * steps, [None] * steps, [None] * steps
@@ -148,7 +143,7 @@ class Recurrence(ArrayFunction):
     def backward(ctx, grad):
         xp = ctx.xp
         x, w_ih, w_hh, previous, caches = ctx.saved
-        step_backward = _KERNELS[ctx.mode][1]
+        step_backward = _CELL_STEPS[ctx.mode][1]
         steps = x.shape[0]
         dc = grad[steps, ...] if ctx.mode == "LSTM" else None
         dh = None
@@ -159,15 +154,15 @@ class Recurrence(ArrayFunction):
             dh = xp.matmul(dgh[t], w_hh)
             if direct is not None:
                 dh = dh + direct
-        dgx_all = _flat(xp, xp.stack(dgx, axis=0))
-        dgh_all = dgx_all if ctx.mode != "GRU" else _flat(xp, xp.stack(dgh, axis=0))
+        dgx_all = _merge_steps(xp, xp.stack(dgx, axis=0))
+        dgh_all = dgx_all if ctx.mode != "GRU" else _merge_steps(xp, xp.stack(dgh, axis=0))
         dx = dw_ih = dw_hh = db_ih = db_hh = None
         if _needs_grad(ctx, 0):
             dx = xp.reshape(xp.matmul(dgx_all, w_ih), tuple(x.shape))
         if _needs_grad(ctx, 3):
-            dw_ih = xp.matmul(xp.matrix_transpose(dgx_all), _flat(xp, x))
+            dw_ih = xp.matmul(xp.matrix_transpose(dgx_all), _merge_steps(xp, x))
         if _needs_grad(ctx, 4):
-            dw_hh = xp.matmul(xp.matrix_transpose(dgh_all), _flat(xp, xp.stack(previous, axis=0)))
+            dw_hh = xp.matmul(xp.matrix_transpose(dgh_all), _merge_steps(xp, xp.stack(previous, axis=0)))
         if _needs_grad(ctx, 5):
             db_ih = xp.sum(dgx_all, axis=0)
         if _needs_grad(ctx, 6):

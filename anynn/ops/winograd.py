@@ -153,9 +153,9 @@ def winograd_conv2d(x: Any, weight: Any, bias: Any = None, padding: int | tuple[
 # ------------------------------------------------------------------ transforms (standard-only)
 @lru_cache(maxsize=None)
 def _kron(g: Matrix) -> Matrix:
-    """kron(G, G): row (i, j), column (k, l) holds G[i][k] * G[j][l], so G w G^T is one matrix product with
+    """kron(G, G): row (i, j), column (k, m) holds G[i][k] * G[j][m], so G w G^T is one matrix product with
     the 9 weights of each (O, C) pair (built once per tile size, not on every forward and backward)."""
-    return tuple(tuple(gi[k] * gj[l] for k in range(3) for l in range(3)) for gi in g for gj in g)
+    return tuple(tuple(gi[k] * gj[m] for k in range(3) for m in range(3)) for gi in g for gj in g)
 
 
 def weight_tiles(xp: Any, weight: Any, g: Matrix) -> Any:
