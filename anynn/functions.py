@@ -140,13 +140,27 @@ def div(input: Tensor | float, other: Tensor | float, *, rounding_mode: str | No
     """``input / other``, broadcast; ``rounding_mode="floor"`` or ``"trunc"`` rounds the quotient."""
     if rounding_mode not in (None, "floor", "trunc"):
         raise ValueError(f"anynn.div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+    tensors = [v for v in (input, other) if isinstance(v, Tensor)]
+    if tensors and builtins.all(v.dtype.kind in "iub" for v in tensors) and \
+            builtins.all(isinstance(v, (Tensor, int)) for v in (input, other)):
+        if rounding_mode is not None:  # integers stay integers, as in PyTorch
+            return _integer_quotient(input, other, rounding_mode)
+        input, other = (v.to(D.get_default_dtype()) if isinstance(v, Tensor) else v for v in (input, other))
     out = ops.Div.apply(input, other)
-    if rounding_mode is not None:
-        out = E.Rounding.apply(out, how=rounding_mode)
-        kinds = {getattr(v, "dtype", D.float32).kind for v in (input, other) if isinstance(v, Tensor)}
-        if kinds <= set("iu"):
-            out = out.to(D.int64)
-    return out
+    return out if rounding_mode is None else E.Rounding.apply(out, how=rounding_mode)
+
+
+def _integer_quotient(a: Tensor | int, b: Tensor | int, rounding_mode: str) -> Tensor:
+    """The integer quotient rounded down (``"floor"``) or toward zero (``"trunc"``); no gradient."""
+    like = a if isinstance(a, Tensor) else b
+    xp = like.xp
+    x, y = (v.array if isinstance(v, Tensor) else v for v in (a, b))
+    if rounding_mode == "floor":
+        out = xp.floor_divide(x, y)
+    else:
+        out = xp.floor_divide(xp.abs(x), xp.abs(y))
+        out = xp.where((x < 0) != (y < 0), -out, out)
+    return Tensor._make(out, like.backend)
 
 
 divide = true_divide = div
@@ -198,14 +212,16 @@ greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
 
 def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
-    """Boolean mask of ``|input - other| <= atol + rtol * |other|`` (infinities equal when they match)."""
+    """Boolean mask of ``|input - other| <= atol + rtol * |other|`` (infinities close only to themselves)."""
     a, b = _tensor(input, "isclose"), _tensor(other, "isclose")
     xp = a.xp
     x, y = a.array, b.array
     if a.dtype is not b.dtype:
         common = a.backend.dtype(D.float64 if D.float64 in (a.dtype, b.dtype) else D.float32)
         x, y = xp.astype(x, common), xp.astype(y, common)
-    close = (x == y) | (xp.abs(x - y) <= atol + rtol * xp.abs(y))
+    finite = xp.isfinite(x) & xp.isfinite(y)
+    fx, fy = xp.where(finite, x, 0), xp.where(finite, y, 0)  # no inf - inf
+    close = (x == y) | (finite & (xp.abs(fx - fy) <= atol + rtol * xp.abs(fy)))
     if equal_nan:
         close = close | (xp.isnan(x) & xp.isnan(y))
     return Tensor._make(close, a.backend)
