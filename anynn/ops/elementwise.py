@@ -5,7 +5,7 @@ from __future__ import annotations
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._fused import FusedOp
-from anynn.ops._util import shape_of, unbroadcast
+from anynn.ops._util import shape_of, stable_sigmoid, unbroadcast
 
 
 class Exp(ArrayFunction):
@@ -62,8 +62,7 @@ class Sigmoid(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         xp = ctx.xp
-        e = xp.exp(-xp.abs(x))
-        out = xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        out = stable_sigmoid(xp, x)
         ctx.save(out)
         return out
 

@@ -7,7 +7,7 @@ import math
 from anynn import dtypes as D
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
-from anynn.ops._util import norm_axis
+from anynn.ops._util import finite_max, norm_axis
 
 
 def _expand_reduced(xp, grad, in_shape, axis, keepdims):
@@ -191,8 +191,7 @@ class LogSumExp(ArrayFunction):
     @staticmethod
     def forward(ctx, x, axis, keepdims=False):
         xp = ctx.xp
-        m = xp.max(x, axis=axis, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0.0)
+        m = finite_max(xp, x, axis)
         out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
         ctx.save(x, out)
         ctx.axis, ctx.keepdims = axis, keepdims

@@ -387,13 +387,5 @@ class ToBackend(ArrayFunction):
         return out
 
 
-def check_same_backend(op: str, *tensors: Tensor) -> None:
-    """Raise a clear error if ``tensors`` do not share one backend."""
-    first = tensors[0]._backend
-    for t in tensors[1:]:
-        if t._backend is not first:
-            raise BackendMismatchError(op, first, t._backend)
-
-
 __all__ = ["BroadcastTo", "Concat", "Flip", "GetItem", "Permute", "Reshape", "Roll", "Stack", "Take", "ToBackend",
-           "check_index", "check_same_backend", "concat", "flatten", "getitem", "squeeze", "stack", "unsqueeze"]
+           "check_index", "concat", "flatten", "getitem", "squeeze", "stack", "unsqueeze"]
