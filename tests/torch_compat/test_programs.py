@@ -61,10 +61,13 @@ def run(name: str, framework) -> dict:
 def reference(name: str) -> dict:
     """The program's results with real PyTorch (computed once per session)."""
     torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small programs: one thread is fastest, and a loaded machine does not stall it
     try:
         return run(name, torch)
     finally:
         torch.set_default_device(None)
+        torch.set_num_threads(threads)
 
 
 def numbers(value) -> np.ndarray | None:

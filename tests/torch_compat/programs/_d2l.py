@@ -394,9 +394,9 @@ def d2l_for(torch) -> SimpleNamespace:
                 net, train_iter, loss, updater, device, use_random_iter)
             perplexities.append(ppl)
         print(f'perplexity {ppl:.1f} on {str(device)}')
-        print(predict('time traveller'))
-        print(predict('traveller'))
-        return perplexities, [predict('time traveller'), predict('traveller')]
+        predictions = [predict('time traveller'), predict('traveller')]
+        print(*predictions, sep='\n')
+        return perplexities, predictions
 
     class RNNModel(nn.Module):
         """The RNN model."""
