@@ -56,6 +56,59 @@ CASES = {
 }
 
 
+def _cat_pieces(pieces):
+    return anynn.cat(list(pieces), dim=-1) if isinstance(pieces[0], anynn.Tensor) else _torch().cat(list(pieces), -1)
+
+
+def _scaled(pieces):
+    """Each piece times its position, so every piece's gradient differs."""
+    return [p * float(i + 1) for i, p in enumerate(pieces)]
+
+
+MORE = {
+    "view_as_expand_as": (lambda x, y: x.view_as(y) + y[:1].expand_as(y),
+                          lambda x, y: x.view_as(y) + y[:1].expand_as(y), [X, X.reshape(4, 6)]),
+    "reshape_tuple_view_size": (lambda x: x.view((4, -1)) * x.reshape(x.size(0) * 2, 6).view(4, 6),
+                                lambda x: x.view((4, -1)) * x.reshape(x.size(0) * 2, 6).view(4, 6), [X]),
+    "repeat": (lambda x: x.repeat(2, 1, 3), lambda x: x.repeat(2, 1, 3), [X]),
+    "repeat_new_axes": (lambda x: x.repeat(2, 1, 2), lambda x: x.repeat(2, 1, 2), [M]),
+    "tile_short_dims": (lambda x: anynn.tile(x, (2,)), lambda x: _torch().tile(x, (2,)), [X]),
+    "repeat_interleave": (lambda x: x.repeat_interleave(2, dim=1), lambda x: x.repeat_interleave(2, dim=1), [X]),
+    "repeat_interleave_flat": (lambda x: anynn.repeat_interleave(x, 3), lambda x: _torch().repeat_interleave(x, 3),
+                               [M]),
+    "flip": (lambda x: x.flip(0, 2), lambda x: x.flip(0, 2), [X]),
+    "flip_function": (lambda x: anynn.flip(x, [-1]), lambda x: _torch().flip(x, [-1]), [X]),
+    "roll": (lambda x: x.roll(1, 1), lambda x: x.roll(1, 1), [X]),
+    "roll_several": (lambda x: anynn.roll(x, (2, -1), (2, 0)), lambda x: _torch().roll(x, (2, -1), (2, 0)), [X]),
+    "roll_flat": (lambda x: x.roll(5), lambda x: x.roll(5), [X]),
+    "chunk": (lambda x: _cat_pieces(_scaled(x.chunk(3, dim=-1))), lambda x: _cat_pieces(_scaled(x.chunk(3, dim=-1))),
+              [X]),
+    "chunk_function_uneven": (lambda x: anynn.cat(_scaled(anynn.chunk(x, 3, 1)), 1),
+                              lambda x: _torch().cat(_scaled(_torch().chunk(x, 3, 1)), 1), [M[:, :2].T.copy()]),
+    "split_size": (lambda x: _cat_pieces(_scaled(x.split(3, -1))), lambda x: _cat_pieces(_scaled(x.split(3, -1))), [X]),
+    "split_sections": (lambda x: anynn.cat(_scaled(anynn.split(x, [1, 2], dim=1)), dim=1),
+                       lambda x: _torch().cat(_scaled(_torch().split(x, [1, 2], dim=1)), dim=1), [X]),
+    "unbind_stack": (lambda x: anynn.stack(_scaled(x.unbind(1)), dim=0),
+                     lambda x: _torch().stack(_scaled(x.unbind(1)), dim=0), [X]),
+    "narrow_select": (lambda x: x.narrow(2, 1, 2).select(0, -1), lambda x: x.narrow(2, 1, 2).select(0, -1), [X]),
+    "movedim": (lambda x: x.movedim(0, -1), lambda x: x.movedim(0, -1), [X]),
+    "movedim_several": (lambda x: anynn.movedim(x, (0, 1), (2, 0)), lambda x: _torch().movedim(x, (0, 1), (2, 0)),
+                        [X]),
+    "squeeze_dims": (lambda x: x[:, None, :1, None].squeeze((1, 3)), lambda x: x[:, None, :1, None].squeeze((1, 3)),
+                     [M]),
+    "squeeze_function": (lambda x: anynn.squeeze(x[None], 0), lambda x: _torch().squeeze(x[None], 0), [M]),
+    "unsqueeze_function_negative": (lambda x: anynn.unsqueeze(x, -1), lambda x: _torch().unsqueeze(x, -1), [M]),
+    "swapaxes_mT": (lambda x: x.swapaxes(0, 1).mT, lambda x: x.swapaxes(0, 1).mT, [X]),
+    "cat_dim_keyword": (lambda a, b: anynn.cat((a, b), dim=1), lambda a, b: _torch().cat((a, b), dim=1),
+                        [X, X[:, :1].copy()]),
+    "stack_dim_keyword": (lambda a, b: anynn.stack([a, b], dim=1), lambda a, b: _torch().stack([a, b], dim=1),
+                          [M, M * 2]),
+    "clone_contiguous": (lambda x: x.clone().contiguous() * anynn.clone(x),
+                         lambda x: x.clone().contiguous() * x.clone(), [M]),
+    "broadcast_to": (lambda x: anynn.broadcast_to(x, (2, 4, 3)), lambda x: _torch().broadcast_to(x, (2, 4, 3)), [M]),
+}
+CASES.update(MORE)
+
 test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_results_on_every_backend = \
     op_case_suite(CASES)
 
@@ -97,3 +150,20 @@ def test_index_errors(backend):
         x[[4]]
     with pytest.raises(IndexError, match="too many indices"):
         x[[0], 0, 0]
+
+
+def test_chunk_split_sizes_like_torch(backend):
+    torch = torch_or_skip()
+    for n, chunks in ((7, 3), (6, 4), (5, 5), (2, 4)):
+        ours = [p.shape for p in anynn.arange(n).chunk(chunks)]
+        assert ours == [tuple(p.shape) for p in torch.arange(n).chunk(chunks)]
+        ours = [p.shape for p in anynn.arange(n).split(chunks)]
+        assert ours == [tuple(p.shape) for p in torch.arange(n).split(chunks)]
+
+
+def test_shape_queries(backend):
+    x = anynn.tensor(X)
+    assert x.size() == (2, 3, 4) and x.size(-1) == 4 and x.dim() == 3 and x.numel() == 24 == anynn.numel(x)
+    assert x.shape == (2, 3, 4) and x.contiguous() is x and x.is_contiguous()
+    assert anynn.nonzero(anynn.tensor([[0, 1], [2, 0]])).tolist() == [[0, 1], [1, 0]]
+    assert [t.tolist() for t in anynn.tensor([0, 3, 0, 4]).nonzero(as_tuple=True)] == [[1, 3]]
