@@ -20,8 +20,9 @@ def default_dtype():
 
 
 def test_tensor_from_python_data(backend):
-    cases = [(1.5, F32, ()), (3, I64, ()), (True, anynn.bool_, ()), ([1.0, 2], F32, (2,)), ([[1, 2], [3, 4]], I64, (2, 2)),
-             ([True, False], anynn.bool_, (2,)), ([], F32, (0,)), ([[1, 2.5]], F32, (1, 2)), ((1, 2), I64, (2,))]
+    cases = [(1.5, F32, ()), (3, I64, ()), (True, anynn.bool_, ()), ([1.0, 2], F32, (2,)),
+             ([[1, 2], [3, 4]], I64, (2, 2)), ([True, False], anynn.bool_, (2,)), ([], F32, (0,)),
+             ([[1, 2.5]], F32, (1, 2)), ((1, 2), I64, (2,))]
     for data, dtype, shape in cases:
         t = anynn.tensor(data)
         assert t.backend is backend and backend.is_native(t.array), data
@@ -165,3 +166,71 @@ def test_default_dtype(backend, default_dtype):
         anynn.set_default_dtype(anynn.int32)
     with pytest.raises(ValueError, match="unknown dtype"):
         anynn.set_default_dtype("float128")
+
+
+def test_pytorch_keywords(backend):
+    assert anynn.rand(size=(2, 3)).shape == (2, 3) and anynn.randn(size=[4]).shape == (4,)
+    assert anynn.zeros(size=(2, 1)).shape == (2, 1) and anynn.ones((2, 3)).shape == (2, 3)
+    assert anynn.empty(3, 2).shape == (3, 2) and anynn.full((2,), 7).dtype is I64
+    x = anynn.randn(2, 3, dtype=F64, requires_grad=True)
+    assert x.requires_grad and x.dtype is F64 and x.is_leaf
+    assert anynn.zeros(3, requires_grad=True).requires_grad and anynn.ones(2, requires_grad=True).requires_grad
+    assert anynn.arange(start=1, end=4).tolist() == [1, 2, 3] and anynn.arange(0, 1, 0.5, dtype=F64).dtype is F64
+    assert anynn.linspace(0, 1, steps=3).tolist() == [0.0, 0.5, 1.0]
+    assert anynn.arange(3.0, requires_grad=True).requires_grad
+    r = anynn.randint(3, (50,))
+    assert r.dtype is I64 and set(r.tolist()) <= {0, 1, 2}
+    assert anynn.randint(1, 3, size=(20,)).numpy().min() >= 1 and anynn.randint(5, (2,), dtype=F32).dtype is F32
+    like = anynn.ones(2, 3, dtype=F64)
+    for make in (anynn.rand_like, anynn.randn_like, anynn.empty_like):
+        made = make(like)
+        assert made.shape == (2, 3) and made.dtype is F64 and made.backend is backend
+    with pytest.raises(TypeError, match="either positionally or as size="):
+        anynn.zeros(2, size=(2,))
+    with pytest.raises(RuntimeError, match="floating-point"):
+        anynn.zeros(2, dtype=I64, requires_grad=True)
+
+
+def test_normal_with_numbers_and_tensors(backend):
+    anynn.manual_seed(3)
+    n = anynn.normal(2.0, 3.0, size=(20000,)).numpy()
+    assert abs(n.mean() - 2.0) < 0.1 and abs(n.std() - 3.0) < 0.1
+    mean = anynn.tensor([0.0, 10.0, -10.0], dtype=F64)
+    draws = anynn.normal(mean, 0.01)
+    assert draws.shape == (3,) and draws.dtype is F64 and np.allclose(draws.numpy(), [0, 10, -10], atol=0.1)
+    assert anynn.normal(mean, anynn.tensor([[1.0], [2.0]], dtype=F64)).shape == (2, 3)
+    assert not anynn.normal(mean.requires_grad_(), 1.0).requires_grad
+    with pytest.raises(TypeError, match="size="):
+        anynn.normal(0.0, 1.0)
+
+
+def test_multinomial_frequencies(backend):
+    anynn.manual_seed(4)
+    weights = anynn.tensor([[0.1, 0.0, 0.6, 0.3], [1.0, 1.0, 1.0, 1.0]])
+    draws = anynn.multinomial(weights, 20000, replacement=True).numpy()
+    assert draws.shape == (2, 20000) and draws.dtype == np.int64
+    assert np.allclose(np.bincount(draws[0], minlength=4) / 20000, [0.1, 0.0, 0.6, 0.3], atol=0.015)
+    assert np.allclose(np.bincount(draws[1], minlength=4) / 20000, [0.25] * 4, atol=0.015)
+    without = anynn.multinomial(weights, 3).numpy()
+    assert all(len(set(row)) == 3 for row in without) and 1 not in without[0]
+    firsts = [anynn.multinomial(weights[0], 1).item() for _ in range(2000)]
+    assert np.allclose(np.bincount(firsts, minlength=4) / 2000, [0.1, 0.0, 0.6, 0.3], atol=0.04)
+    with pytest.raises(ValueError, match="without replacement"):
+        anynn.multinomial(weights, 5)
+    with pytest.raises(ValueError, match="non-negative"):
+        anynn.multinomial(anynn.tensor([0.5, -0.1]), 1)
+
+
+def test_from_numpy_and_as_tensor_share_memory_on_host_backends(backend):
+    from anynn.ops._checks import on_host
+
+    host = np.arange(6.0).reshape(2, 3)
+    t = anynn.from_numpy(host)
+    assert t.dtype is F64 and t.shape == (2, 3) and t.backend is backend
+    host[0, 0] = 42.0
+    assert t.numpy()[0, 0] == (42.0 if on_host(backend) else 0.0)
+    shared = anynn.as_tensor(host)
+    assert shared.dtype is F64 and anynn.as_tensor(shared) is shared
+    assert anynn.as_tensor([1, 2]).dtype is I64 and anynn.as_tensor(shared, dtype=F32).dtype is F32
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        anynn.from_numpy([1.0, 2.0])
