@@ -6,7 +6,9 @@ from typing import Any, Callable, Iterator
 
 from anynn import backends as B
 from anynn import dtypes as D
+from anynn.autograd.grad_mode import no_grad
 from anynn.autograd.tensor import Tensor
+from anynn.device import device as _Device, resolve_move
 from anynn.nn.parameter import Parameter
 
 
@@ -15,13 +17,43 @@ class StateDictError(RuntimeError):
 
 
 class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``remove()`` unregisters the hook."""
+    """Returned by the ``register_*_hook`` methods; ``remove()`` unregisters the hook (also as a context
+    manager: ``with module.register_forward_hook(h): ...``)."""
 
     def __init__(self, table: dict, key: object):
         self._table, self._key = table, key
 
     def remove(self) -> None:
         self._table.pop(self._key, None)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+def _register(table: dict, hook: Callable, prepend: bool, **flags: bool) -> RemovableHandle:
+    """Put ``hook`` (with its ``flags``) into ``table``, first if ``prepend``; the handle that removes it."""
+    key = object()
+    table[key] = (hook, flags)
+    if prepend:
+        entries = list(table.items())
+        table.clear()
+        table.update([entries[-1]] + entries[:-1])
+    return RemovableHandle(table, key)
+
+
+def _check_name(module: "Module", name: Any, kind: str) -> None:
+    """PyTorch's checks of a name given to ``register_buffer``/``register_parameter``/``add_module``."""
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+    if "_parameters" not in module.__dict__:
+        raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
+    if "." in name:
+        raise KeyError(f"{kind} name can't contain \".\", got: {name}")
+    if name == "":
+        raise KeyError(f"{kind} name can't be empty string \"\"")
 
 
 class Module:
@@ -35,6 +67,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_forward_hooks", {})
+        object.__setattr__(self, "_forward_pre_hooks", {})
 
     # ------------------------------------------------------------ registry
     def __setattr__(self, name: str, value: Any) -> None:
@@ -76,41 +109,105 @@ class Module:
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """A tensor that is state but not trained (BatchNorm's running statistics)."""
-        self.__dict__.pop(name, None)
+        _check_name(self, name, "buffer")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (anynn.Tensor or "
+                            "None required)")
+        if name in self.__dict__ or name in self._parameters or name in self._modules:
+            raise KeyError(f"attribute '{name}' already exists")
         self._buffers[name] = tensor
         if not persistent:
             self.__dict__.setdefault("_non_persistent", set()).add(name)
+        else:
+            self.__dict__.get("_non_persistent", set()).discard(name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        _check_name(self, name, "parameter")
+        if name in self.__dict__ or name in self._buffers or name in self._modules:
+            raise KeyError(f"attribute '{name}' already exists")
         if param is None:
-            self.__dict__.pop(name, None)
             self._parameters[name] = None
+        elif not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                            "(anynn.nn.Parameter or None required)")
         else:
             setattr(self, name, param)
 
     def add_module(self, name: str, module: "Module | None") -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        _check_name(self, name, "module")
         self._modules[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> "Module":
+        """The sub-module at a dotted path (``'features.0'``); '' is this module."""
+        module = self
+        for part in target.split(".") if target else ():
+            child = module._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(module).__name__} has no attribute `{part}` (looking up {target!r})")
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path (``'features.0.weight'``)."""
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if name not in module._parameters:
+            raise AttributeError(f"{type(module).__name__} has no parameter `{name}` (looking up {target!r})")
+        return module._parameters[name]
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at a dotted path (``'bn.running_mean'``)."""
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if name not in module._buffers:
+            raise AttributeError(f"{type(module).__name__} has no buffer `{name}` (looking up {target!r})")
+        return module._buffers[name]
 
     # ------------------------------------------------------------- running
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._forward_pre_hooks:
+            for hook, flags in list(self._forward_pre_hooks.values()):
+                if flags["with_kwargs"]:
+                    result = hook(self, args, kwargs)
+                    if result is not None:
+                        if not (isinstance(result, tuple) and len(result) == 2):
+                            raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, "
+                                               f"new_kwargs), but got {result!r}")
+                        args, kwargs = result
+                else:
+                    result = hook(self, args)
+                    if result is not None:
+                        args = result if isinstance(result, tuple) else (result,)
         out = self.forward(*args, **kwargs)
         if self._forward_hooks:
-            for hook in list(self._forward_hooks.values()):
-                result = hook(self, args, out)
+            for hook, flags in list(self._forward_hooks.values()):
+                result = hook(self, args, kwargs, out) if flags["with_kwargs"] else hook(self, args, out)
                 if result is not None:
                     out = result
         return out
 
-    def register_forward_hook(self, hook: Callable[["Module", tuple, Any], Any]) -> "RemovableHandle":
-        """Call ``hook(module, inputs, output)`` after every forward; a non-None result replaces the output."""
-        key = object()
-        self._forward_hooks[key] = hook
-        return RemovableHandle(self._forward_hooks, key)
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every forward (``hook(module, args, kwargs)`` with
+        ``with_kwargs``); a non-None result replaces the arguments (a single value becomes ``(value,)``)."""
+        return _register(self._forward_pre_hooks, hook, prepend, with_kwargs=with_kwargs)
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every forward (``hook(module, args, kwargs, output)`` with
+        ``with_kwargs``); a non-None result replaces the output."""
+        return _register(self._forward_hooks, hook, prepend, with_kwargs=with_kwargs)
 
     def train(self, mode: bool = True) -> "Module":
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
         object.__setattr__(self, "training", mode)
         for child in self.children():
             child.train(mode)
@@ -158,27 +255,31 @@ class Module:
         for _, child in self.named_children():
             yield child
 
-    def _named(self, table: str, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+    def _named(self, table: str, prefix: str = "", recurse: bool = True,
+               remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
         seen: set[int] = set()
-        for mod_name, module in self.named_modules(prefix=prefix):
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for mod_name, module in modules:
             for name, value in module.__dict__[table].items():
-                if value is None or id(value) in seen:
+                if value is None or (remove_duplicate and id(value) in seen):
                     continue
                 seen.add(id(value))
                 yield (f"{mod_name}.{name}" if mod_name else name), value
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        yield from self._named("_parameters", prefix)
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        yield from self._named("_parameters", prefix, recurse, remove_duplicate)
 
-    def parameters(self) -> Iterator[Parameter]:
-        for _, p in self.named_parameters():
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        yield from self._named("_buffers", prefix)
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        yield from self._named("_buffers", prefix, recurse, remove_duplicate)
 
-    def buffers(self) -> Iterator[Tensor]:
-        for _, b in self.named_buffers():
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def apply(self, fn: Callable[["Module"], None]) -> "Module":
@@ -200,8 +301,8 @@ class Module:
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copy values in by name; accepts Tensors, NumPy arrays and any backend's arrays, cast to each entry's
-        dtype. Returns ``(missing_keys, unexpected_keys)``; with ``strict`` any mismatch raises, listing all."""
+        """Copy values in by name, in place; accepts Tensors, NumPy arrays and any backend's arrays, cast to each
+        entry's dtype. Returns ``(missing_keys, unexpected_keys)``; with ``strict`` any mismatch raises, listing all."""
         name = type(self).__name__
         if isinstance(state_dict, (str, bytes)) or hasattr(state_dict, "__fspath__"):
             raise TypeError(f"{name}.load_state_dict got a file path ({state_dict!r}), not a state dict: load the "
@@ -241,31 +342,48 @@ class Module:
             lines.append("  load with strict=False to copy only the entries that match")
             raise StateDictError("\n".join(lines))
         bad = {m.split(":")[0] for m in mismatched}
-        for key, (_, _, target) in own.items():
-            if key in state_dict and key not in bad:
-                value = state_dict[key]
-                target.array = target.backend.asarray(value.array if isinstance(value, Tensor) else value, target.dtype)
+        with no_grad():  # in place, as PyTorch's param.copy_(value): views and optimizers keep seeing the tensor
+            for key, (_, _, target) in own.items():
+                if key in state_dict and key not in bad:
+                    value = state_dict[key]
+                    target.copy_(value if isinstance(value, Tensor) else Tensor(value))
         return missing, unexpected
 
     # ------------------------------------------------------------ movement
-    def to(self, target: Any = None, *, backend: str | None = None, device: str | None = None,
-           dtype: D.DType | str | None = None) -> "Module":
-        """Move every parameter and buffer in place (optimizers keep their references): backend, device or
-        dtype, as ``Tensor.to``. Integer buffers keep their dtype."""
-        if isinstance(target, D.DType) or (isinstance(target, str) and target in D._BY_NAME):
-            target, dtype = None, target
+    def to(self, target: Any = None, dtype: D.DType | str | None = None, non_blocking: bool = False, *,
+           backend: str | None = None, device: Any = None) -> "Module":
+        """Move every parameter and buffer, with its gradient, in place: a device ('cpu', 'cuda:0',
+        ``anynn.device``), a dtype, a tensor's backend and dtype, or a backend ('torch'), as ``Tensor.to``.
+        Integer buffers keep their dtype. The tensors stay the same objects, so an optimizer built before keeps
+        working: it moves its state (momentum buffers, ...) after them at its next step, as PyTorch's does."""
         for tensor in list(self.parameters()) + list(self.buffers()):
-            moved = tensor.detach().to(target, backend=backend, device=device,
-                                       dtype=dtype if tensor.dtype.is_floating_point else None)
+            dest, new_dtype = resolve_move(tensor.backend, target, backend=backend, device=device, dtype=dtype)
+            if not tensor.dtype.is_floating_point:
+                new_dtype = None
+            if (dest is None or dest is tensor.backend) and (new_dtype is None or new_dtype is tensor.dtype):
+                continue
+            moved = tensor.detach().to(dest, dtype=new_dtype)
             tensor.array, tensor._backend = moved.array, moved.backend
-            tensor.grad = None
+            if tensor.grad is not None:
+                tensor.grad = tensor.grad.detach().to(dest, dtype=new_dtype)
         return self
+
+    def cuda(self, device: Any = None) -> "Module":
+        """Move to a GPU (torch's CUDA for torch tensors, CuPy for the others); see ``Tensor.cuda``."""
+        return self.to(device="cuda" if device is None else _Device(device))
+
+    def cpu(self) -> "Module":
+        """Move to the CPU (the same library's where it has one, NumPy for CuPy)."""
+        return self.to(device="cpu")
 
     def float(self) -> "Module":
         return self.to(D.float32)
 
     def double(self) -> "Module":
         return self.to(D.float64)
+
+    def half(self) -> "Module":
+        return self.to(D.float16)
 
     @property
     def backend(self) -> B.Backend:

@@ -33,7 +33,7 @@ from anynn.autograd.grad_mode import enable_grad, no_grad
 from anynn.autograd.tensor import Tensor, mark_modified
 from anynn.optim.flat import FlatBucket, make_buckets
 
-__all__ = ["Optimizer", "required"]
+__all__ = ["Optimizer", "follow_param", "required"]
 
 ParamsT = Union[Iterable[Tensor], Iterable[dict[str, Any]], Iterable[tuple[str, Tensor]]]
 
@@ -190,6 +190,8 @@ class Optimizer:
                     if grad is None or pi in done:
                         continue
                     state = self.state[p]
+                    if state:
+                        follow_param(p, state)
                     self._update(p, grad, state, group)
                     if not state:  # stateless updates (SGD without momentum) leave no entry, as in PyTorch
                         del self.state[p]
@@ -234,6 +236,9 @@ class Optimizer:
         if (known is not None and len(known.params) == len(params) and all(map(operator.is_, known.params, params))
                 and known.trainable == trainable and all(bucket.bind_params() for bucket in known.buckets)):
             return known.buckets
+        for p in params:  # (re)made because a parameter moved, perhaps: its state follows it first
+            if p in self.state:
+                follow_param(p, self.state[p])
         buckets = make_buckets(params)
         self._buckets[gi] = _GroupBuckets(list(params), trainable, buckets)
         return buckets
@@ -326,6 +331,19 @@ def check_hyperparameters(name: str, *, signed: bool = False, **values: Any) -> 
             raise TypeError(f"{name}: {key} must be a Python number, got {_describe(value)}")
         if not signed and not value >= 0.0:
             raise ValueError(f"{name}: Invalid {key} value: {value} (must be >= 0)")
+
+
+def follow_param(p: Tensor, state: dict[str, Any]) -> None:
+    """Move ``p``'s state tensors onto ``p``'s backend and (floating ones) its dtype, where ``p`` was moved
+    since they were made (``model.to(...)`` after the optimizer was built). Each keeps its identity (only its
+    array changes), so references to it stay valid, as PyTorch's in-place moves keep them."""
+    for value in state.values():
+        if isinstance(value, Tensor) and (value._backend is not p._backend or value.array.dtype != p.array.dtype):
+            floating = value.dtype.is_floating_point and p.dtype.is_floating_point
+            if value._backend is p._backend and not floating:
+                continue  # an integer state entry of another dtype than its parameter: nothing to follow
+            value.array = p._backend.asarray(value.array, p.dtype if floating else None)
+            value._backend = p._backend
 
 
 def zeros_state(p: Tensor, fill: float = 0.0) -> Tensor:

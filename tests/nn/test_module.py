@@ -183,7 +183,7 @@ def test_eval_mode_changes_what_layers_compute(backend):
 
 
 def test_zero_grad_and_requires_grad_like_torch(backend):
-    torch = torch_or_skip()
+    torch_or_skip()
     ours, theirs = _twin_models()
     x, tx = leaf(_x(2, 2, 2, 3)), torch_leaf(_x(2, 2, 2, 3))
     ours(x).sum().backward()
@@ -251,7 +251,7 @@ def test_forward_hook_sees_inputs_and_output_and_can_replace_it(backend):
     x = _x(5, 3)
     out, tout = ours(anynn.tensor(x)), theirs(torch.tensor(x))
     assert len(seen) == 1 and seen[0][0] is ours[1]
-    (module, args, hooked), (_, targs, thooked) = seen[0], tseen[0]
+    (_module, args, hooked), (_, targs, thooked) = seen[0], tseen[0]
     assert isinstance(args, tuple) and len(args) == len(targs) == 1
     assert_close(args[0], targs[0].detach().numpy())
     assert_close(hooked, thooked.detach().numpy())
@@ -501,7 +501,7 @@ def test_strict_false_loads_the_rest_and_returns_what_did_not_match_like_torch(b
     del state["features.0.bias"], state["rnn.weight_hh_l0"]
     state["heads.1.weight"] = np.zeros((2, 2))
     state["extra.stray"] = np.zeros(1)
-    before = ours.features[0].bias.numpy()
+    before = ours.features[0].bias.numpy().copy()
     missing, unexpected = ours.load_state_dict(state, strict=False)
     tresult = theirs.load_state_dict({k: torch.tensor(v) for k, v in state.items()}, strict=False)
     assert (missing, unexpected) == (tresult.missing_keys, tresult.unexpected_keys)
@@ -537,7 +537,7 @@ def test_to_another_backend_moves_in_place_and_the_optimizer_follows(backend):
     out = model(anynn.tensor(x).to(other))
     assert_close(out, expected)
     out.sum().backward()
-    old = [(p.numpy(), p.grad.numpy()) for p in params]
+    old = [(p.numpy().copy(), p.grad.numpy().copy()) for p in params]  # numpy() shares memory, as torch's
     opt.step()
     for p, (value, grad) in zip(params, old):
         assert p.backend is model.backend
@@ -563,7 +563,7 @@ def test_dtype_moves_keep_identity_and_integer_buffers(backend, how):
         assert t.dtype == (anynn.int64 if t.shape == () else anynn.float64)
     assert all(a is b for a, b in zip(model.parameters(), params))
     model(anynn.tensor(_x(2, 2, 2, 3))).sum().backward()
-    before = [(p.numpy(), p.grad.numpy()) for p in params]
+    before = [(p.numpy().copy(), p.grad.numpy().copy()) for p in params]  # numpy() shares memory
     opt.step()
     for p, (value, grad) in zip(params, before):
         assert p.dtype == anynn.float64
