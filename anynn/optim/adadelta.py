@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from anynn.autograd.tensor import Tensor
+from anynn.optim.capturable import hyperparameter
 from anynn.optim.optimizer import Optimizer, ParamsT, check_hyperparameters, zeros_state
 
 __all__ = ["Adadelta"]
@@ -14,16 +15,19 @@ class Adadelta(Optimizer):
     ``u = rho*u + (1-rho)*delta*delta``; ``p -= lr*delta``. State: ``step``, ``square_avg``, ``acc_delta``.
 
     The update is elementwise, so ``step`` runs it once per group on flat buffers (see ``Optimizer``);
-    ``foreach=False`` runs it per parameter."""
+    ``foreach=False`` runs it per parameter. ``capturable=True`` keeps ``lr`` in a device scalar, for CUDA
+    graphs (``anynn/optim/capturable.py``); ``step`` is a count only, not used by the update."""
 
     elementwise = True
 
     def __init__(self, params: ParamsT, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0, *, maximize: bool = False, foreach: bool | None = None):
+                 weight_decay: float = 0, *, maximize: bool = False, foreach: bool | None = None,
+                 capturable: bool = False):
         check_hyperparameters("Adadelta", lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
         if rho > 1.0:
             raise ValueError(f"Adadelta: Invalid rho value: {rho} (must be in [0, 1])")
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach)
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach,
+                        capturable=capturable)
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -44,4 +48,4 @@ class Adadelta(Optimizer):
         delta = xp.sqrt(acc_delta + eps) / xp.sqrt(square_avg + eps) * grad
         acc_delta *= rho
         acc_delta += (1.0 - rho) * (delta * delta)
-        p.array -= lr * delta
+        p.array -= hyperparameter(self, group, "lr", p) * delta

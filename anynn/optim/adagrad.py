@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from anynn.autograd.tensor import Tensor
+from anynn.optim.capturable import device_step, hyperparameter
 from anynn.optim.optimizer import Optimizer, ParamsT, check_hyperparameters, zeros_state
 
 __all__ = ["Adagrad"]
@@ -15,18 +16,21 @@ class Adagrad(Optimizer):
     PyTorch, from each group's ``initial_accumulator_value``).
 
     The update is elementwise, so ``step`` runs it once per group on flat buffers (see ``Optimizer``);
-    ``foreach=False`` runs it per parameter."""
+    ``foreach=False`` runs it per parameter. ``capturable=True`` keeps ``lr`` in a device scalar and ``step``
+    in a 0-d device tensor, for CUDA graphs (``anynn/optim/capturable.py``)."""
 
     elementwise = True
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
                  initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False,
-                 foreach: bool | None = None):
+                 foreach: bool | None = None, capturable: bool = False):
         check_hyperparameters("Adagrad", lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                               initial_accumulator_value=initial_accumulator_value, eps=eps)
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, maximize=maximize,
                         foreach=foreach)
+        if capturable:  # PyTorch's Adagrad has no such option: the key exists only when asked for
+            defaults["capturable"] = True
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
@@ -41,13 +45,19 @@ class Adagrad(Optimizer):
         if not state:
             self._init_state(p, state, group)
         xp = p.xp
-        lr, weight_decay, eps = float(group["lr"]), float(group["weight_decay"]), float(group["eps"])
-        state["step"] += 1
+        weight_decay, eps = float(group["weight_decay"]), float(group["eps"])
+        lr = hyperparameter(self, group, "lr", p)
+        if group.get("capturable"):
+            step = device_step(state, p)
+        else:
+            state["step"] += 1
+            step = state["step"]
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:
             grad = grad + weight_decay * p.array
-        clr = lr / (1 + (state["step"] - 1) * float(group["lr_decay"]))
+        lr_decay = float(group["lr_decay"])
+        clr = lr / (1 + (step - 1) * lr_decay) if lr_decay != 0 else lr
         total = state["sum"].array
         total += grad * grad
         p.array -= clr * (grad / (xp.sqrt(total) + eps))

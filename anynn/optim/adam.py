@@ -5,6 +5,7 @@ import math
 from typing import Any
 
 from anynn.autograd.tensor import Tensor
+from anynn.optim.capturable import device_step, hyperparameter
 from anynn.optim.optimizer import Optimizer, ParamsT, check_hyperparameters, zeros_state
 
 __all__ = ["Adam"]
@@ -17,13 +18,15 @@ class Adam(Optimizer):
     ``exp_avg_sq``, ``max_exp_avg_sq``.
 
     The update is elementwise, so ``step`` runs it once per group on flat buffers (see ``Optimizer``);
-    ``foreach=False`` runs it per parameter."""
+    ``foreach=False`` runs it per parameter. ``capturable=True`` (for CUDA graphs) keeps ``lr`` and ``beta1``
+    in device scalars and ``step`` in a 0-d device tensor, so the bias correction is computed on the device
+    (``anynn/optim/capturable.py``)."""
 
     elementwise = True
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
-                 decoupled_weight_decay: bool = False, foreach: bool | None = None):
+                 decoupled_weight_decay: bool = False, foreach: bool | None = None, capturable: bool = False):
         name = type(self).__name__
         check_hyperparameters(name, lr=lr, eps=eps, weight_decay=weight_decay)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -35,7 +38,8 @@ class Adam(Optimizer):
             if not beta < 1.0:
                 raise ValueError(f"{name}: Invalid beta parameter at index {i}: {beta} (must be in [0, 1))")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay, foreach=foreach)
+                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay, foreach=foreach,
+                        capturable=capturable)
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -48,8 +52,14 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = zeros_state(p)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = zeros_state(p)
-        state["step"] += 1
-        step = state["step"]
+        capturable = bool(group.get("capturable"))
+        if capturable:
+            step = device_step(state, p)
+            lr = hyperparameter(self, group, "lr", p)
+            beta1 = hyperparameter(self, group, "betas", p, 0)
+        else:
+            state["step"] += 1
+            step = state["step"]
         if group["maximize"]:
             grad = -grad
         if weight_decay != 0:
@@ -66,5 +76,6 @@ class Adam(Optimizer):
             max_sq[...] = xp.maximum(max_sq, exp_avg_sq)
             exp_avg_sq = max_sq
         step_size = lr / (1.0 - beta1 ** step)
-        denom = xp.sqrt(exp_avg_sq) / math.sqrt(1.0 - beta2 ** step) + eps
+        bias2 = xp.sqrt(1.0 - beta2 ** step) if capturable else math.sqrt(1.0 - beta2 ** step)
+        denom = xp.sqrt(exp_avg_sq) / bias2 + eps
         p.array -= step_size * (exp_avg / denom)

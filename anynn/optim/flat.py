@@ -117,7 +117,11 @@ class FlatBucket:
         flat: dict[str, Any] = {}
         for key in keys:
             values = [state[key] for state in states]
-            if isinstance(values[0], Tensor):
+            if isinstance(values[0], Tensor) and values[0].ndim == 0 and any(self.shapes):
+                if not all(v is values[0] for v in values):  # one device scalar the bucket shares (the step
+                    return None                              # count of a capturable optimizer), or no flat step
+                flat[key] = values[0]
+            elif isinstance(values[0], Tensor):
                 if not all(isinstance(v, Tensor) and (v.array is view or self._fits(i, v))
                            for i, (v, view) in enumerate(zip(values, self._views_of(key)))):
                     return None
@@ -144,7 +148,7 @@ class FlatBucket:
             for p, view in zip(self.params, self._param.views):
                 p.array = view
         for key, value in flat.items():
-            if not isinstance(value, Tensor):
+            if not isinstance(value, Tensor) or value.ndim == 0:  # plain values and shared device scalars
                 for state in states:
                     state[key] = value
                 continue
