@@ -103,6 +103,32 @@ def _count_uses(roots: tuple[Tensor, ...]) -> dict[int, int]:
     return uses
 
 
+def _leading_to(roots: tuple[Tensor, ...], wanted: dict[int, Any]) -> set[int]:
+    """The ids of the tensors through which a gradient reaches a ``wanted`` tensor (those included): the nodes
+    ``grad()`` must run, as PyTorch runs only those. A depth-first walk that decides a tensor after its inputs."""
+    needed: set[int] = set()
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False) for root in roots]
+    while stack:
+        tensor, inputs_done = stack.pop()
+        key, node = id(tensor), tensor._node
+        if inputs_done:
+            if key in wanted or any(wants and id(parent) in needed
+                                    for parent, wants in zip(node.inputs, node.needs_input_grad)):
+                needed.add(key)
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        if node is None:
+            if key in wanted:
+                needed.add(key)
+            continue
+        stack.append((tensor, True))
+        stack.extend((parent, False) for parent, wants in zip(node.inputs, node.needs_input_grad) if wants)
+    return needed
+
+
 def _accumulate(tensor: Tensor, grad: Any) -> None:
     """Add ``grad`` into ``tensor.grad``. The first gradient is kept as it is, not copied (a launch per
     parameter on a GPU): it may share memory with another tensor's gradient or be a read-only broadcast view, so it
@@ -182,6 +208,7 @@ def _walk(roots: tuple[Tensor, ...], seeds: tuple, retain_graph: bool, wanted: d
         previous = grads.get(id(root))
         grads[id(root)] = seed if previous is None else previous + seed
     uses = _count_uses(roots)
+    needed = _leading_to(roots, wanted) if wanted is not None else None
     ready = [root for key, root in {id(r): r for r in roots}.items() if uses[key] == 0]
     checking = anomaly.flag.enabled
     leaf_hooks = _LEAF_HOOKS
@@ -198,8 +225,14 @@ def _walk(roots: tuple[Tensor, ...], seeds: tuple, retain_graph: bool, wanted: d
                         if hooks:
                             for hook in list(hooks.values()):
                                 hook(tensor)
-            elif id(tensor) in wanted:
-                wanted[id(tensor)] = g
+            else:  # gradients of given tensors: no leaf's .grad changes, and no node runs that leads to none of them
+                key = id(tensor)
+                if key in wanted:
+                    wanted[key] = g
+                if key not in needed:
+                    g = None
+                elif node is not None and tensor._retain:
+                    _accumulate(tensor, g)
         if node is None:
             continue
         try:
@@ -349,13 +382,16 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Tensor | Sequence
         run_backward(roots, seeds, bool(retain_graph))
         return
     targets = _tensors("inputs", inputs)
+    for tensor in targets:
+        if tensor._node is not None:
+            tensor.retain_grad()  # as in PyTorch: a non-leaf among inputs keeps its .grad from now on
     wanted: dict[int, Any] = dict.fromkeys(map(id, targets))
     run_backward(roots, seeds, bool(retain_graph), wanted)
-    for tensor in targets:
+    for tensor in {id(t): t for t in targets}.values():
         g = wanted[id(tensor)]
-        if g is not None:
+        if g is not None and tensor._node is None:  # the walk filled the non-leaves' (retained) .grad
             _accumulate(tensor, g)
-            hooks = _LEAF_HOOKS.get(id(tensor)) if tensor._node is None else None
+            hooks = _LEAF_HOOKS.get(id(tensor))
             for hook in list(hooks.values()) if hooks else ():
                 hook(tensor)
 
