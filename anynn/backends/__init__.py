@@ -17,6 +17,7 @@ _MODULES = {
     "torch": ("anynn.backends.torch", "TorchBackend"),
     "cupy": ("anynn.backends.cupy", "CupyBackend"),
     "counting": ("anynn.backends.counting", "CountingBackend"),
+    "replay": ("anynn.backends.replay", "ReplayBackend"),
 }
 _ALIASES = {"strict": "array_api_strict", "np": "numpy", "cp": "cupy", "pytorch": "torch"}
 NAMES = tuple(_MODULES)

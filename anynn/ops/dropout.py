@@ -2,7 +2,9 @@
 ``1 / (1 - p)`` so the expected activation is unchanged and evaluation needs no rescaling.
 
 The mask comes from the tensor's backend generator (``backend.rand``), so ``anynn.manual_seed`` makes it
-reproducible on a given backend.
+reproducible on a given backend. While a CUDA graph is being captured (and inside
+``anynn.cuda_graphs.device_rng()``) it comes from the device's counter-based generator instead, whose counter the
+step advances on the device, so every replay of the graph draws a new mask.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
+from anynn.cuda_graphs import device_generator, use_device_rng
 from anynn.ops._args import expect_tensor, number_arg
 
 
@@ -21,7 +24,10 @@ class Dropout(ArrayFunction):
         xp = ctx.xp
         backend = ctx.backend
         shape = tuple(x.shape) if mask_shape is None else mask_shape
-        keep = backend.rand(shape, backend.dtype_of(x.dtype)) >= p
+        if use_device_rng():
+            keep = device_generator(backend).keep_mask(shape, p)
+        else:
+            keep = backend.rand(shape, backend.dtype_of(x.dtype)) >= p
         mask = xp.astype(keep, x.dtype) * (1.0 / (1.0 - p))
         ctx.save(mask)
         return x * mask

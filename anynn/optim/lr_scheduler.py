@@ -1,6 +1,8 @@
 """Learning-rate schedules that rewrite ``group['lr']`` of an optimizer, with PyTorch's names and values.
 
-A scheduler is pure host arithmetic on Python floats: it never touches arrays. Each one computes the next
+A scheduler is pure host arithmetic on Python floats; the only array it touches is a capturable optimizer's
+device copy of each rate (``anynn/optim/capturable.py``), written after each step so a captured CUDA graph
+reads the new rate. Each one computes the next
 learning rate from the current one (the recursive forms PyTorch uses, so schedules compose) and, when
 ``step(epoch)`` is given an epoch, from a closed form. Call ``scheduler.step()`` after ``optimizer.step()``.
 """
@@ -13,6 +15,7 @@ from bisect import bisect_right
 from collections import Counter
 from typing import Any, Callable, Iterable, Sequence
 
+from anynn.optim.capturable import sync_device_scalars
 from anynn.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "ExponentialLR",
@@ -90,6 +93,7 @@ class LRScheduler:
             values = self._get_closed_form_lr() if hasattr(self, "_get_closed_form_lr") else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
+        sync_device_scalars(self.optimizer)
         self._last_lr = _lrs(self.optimizer)
 
     def state_dict(self) -> dict[str, Any]:
@@ -411,6 +415,7 @@ class ReduceLROnPlateau(LRScheduler):
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
                 group["lr"] = new_lr
+        sync_device_scalars(self.optimizer)
 
     @property
     def in_cooldown(self) -> bool:
