@@ -470,3 +470,17 @@ def test_wrong_gradients_are_named_errors(backend):
         anynn.autograd.function.FunctionCtx(()).saved_tensors
     with raises(RuntimeError, "TooFew.apply(...)"):
         TooFew()(a, a)
+
+
+def test_readme_custom_function_example_runs_as_printed(backend, capsys):
+    """The README's MyReLU snippet (run with ``import anynn as torch``) prints the gradient its comment says."""
+    import os
+    import re
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md"), encoding="utf-8").read()
+    section = readme.split("### Custom autograd Functions, PyTorch's way", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(code, namespace)
+    assert_close(namespace["x"].grad, [0.0, 1.0, 0.0, 1.0])
+    assert capsys.readouterr().out.startswith("tensor([0., 1., 0., 1.]")
