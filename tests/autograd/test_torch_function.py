@@ -484,3 +484,61 @@ def test_readme_custom_function_example_runs_as_printed(backend, capsys):
     exec(code, namespace)
     assert_close(namespace["x"].grad, [0.0, 1.0, 0.0, 1.0])
     assert capsys.readouterr().out.startswith("tensor([0., 1., 0., 1.]")
+
+
+def test_outputs_used_twice_and_feeding_each_other_match_torch(backend, both):
+    """The two outputs of one call meet again downstream, one of them through another custom Function."""
+    ours, theirs, torch = both
+    rng = np.random.default_rng(8)
+    (a, ta), (b, tb) = pair(torch, rng.standard_normal(4)), pair(torch, rng.standard_normal(4))
+    for fn, x, y in ((ours, a, b), (theirs, ta, tb)):
+        product, total = fn.MulAdd.apply(x, y, -1.5, None)
+        second, _ = fn.MulAdd.apply(product, fn.Exp.apply(total), 0.5, None)
+        (second * product + total * total).sum().backward()
+    assert_close(a.grad, ta.grad.numpy())
+    assert_close(b.grad, tb.grad.numpy())
+
+
+def test_anomaly_mode_checks_custom_functions_with_several_outputs(backend):
+    fns = custom_functions(anynn)
+    a = anynn.tensor([1.0, 2.0], dtype=anynn.float64, requires_grad=True)
+    b = anynn.tensor([3.0, 4.0], dtype=anynn.float64, requires_grad=True)
+    with anynn.autograd.detect_anomaly():
+        product, total = fns.MulAdd.apply(a, b, 2.0, None)
+        (product + total).sum().backward()
+        assert_close(a.grad, [4.0, 5.0])
+        with raises(anynn.autograd.AnomalyError, "Exp produced NaN/inf"), np.errstate(over="ignore"):
+            fns.Exp.apply(anynn.tensor([1000.0], dtype=anynn.float64, requires_grad=True))
+
+
+def test_a_dropped_output_frees_its_graph_without_the_garbage_collector(backend):
+    """A saved output is kept without a reference cycle through its node, so GPU memory is released as soon as
+    the graph is dropped, as for built-in ops."""
+    import gc
+    import weakref
+
+    fns = custom_functions(anynn)
+    x = anynn.tensor([1.0, 2.0], requires_grad=True)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        y = fns.Exp.apply(x)
+        p, q = fns.MulAdd.apply(x, y, 1.0, None)
+        refs = [weakref.ref(t) for t in (y, p, q)]
+        del y, p, q
+        assert all(r() is None for r in refs)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_integer_outputs_and_grad_fn(backend):
+    ours = custom_functions(anynn)
+    x = anynn.tensor([[3.0, 1.0, 2.0]], requires_grad=True)
+    values, indices = ours.SortValues.apply(x)
+    assert values.grad_fn is not None and indices.grad_fn is None
+    with raises(RuntimeError, "does not require grad"):
+        indices.sum().backward()
+    y = ours.Exp.apply(x)
+    assert not y.is_leaf and y.grad_fn is not None
+
