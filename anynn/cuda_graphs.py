@@ -194,6 +194,8 @@ class CUDAGraph:
         if self._capture is not None:
             try:
                 self._capture.end()
+            except Exception:  # noqa: BLE001 - the error that made us abort is the one to report
+                pass
             finally:
                 self._capture = None
                 _capturing.remove(self.backend)
@@ -234,16 +236,24 @@ class GraphedStep:
     The outputs after the warm-up are the same Tensors at every call, overwritten by each replay: read (or
     copy) them before the next call. ``optimizers`` are made capturable, and their device scalars are written
     from the host values before every call, so learning-rate schedules reach the graph. A step the graph cannot
-    capture raises at capture, naming the op (a host read, an upload, a host random draw)."""
+    capture raises at capture, naming the op (a host read, an upload, a host random draw).
+
+    ``modules``: the parameters and buffers of these modules keep their arrays across replays. A step that
+    rebinds one (``t.array = new``, as BatchNorm does with its running statistics) would leave the graph reading
+    the old array forever; so the capture ends with a copy of each rebound tensor's new array into its old one
+    (one launch each) and binds it to the old one again, and a tensor rebound between calls (an eager step) is
+    copied back into the graph's array before the next replay."""
 
     def __init__(self, step_fn: Callable[..., Any], example_inputs: Sequence[Tensor], *, warmup: int = 1,
-                 optimizers: Sequence[Any] = ()):
+                 optimizers: Sequence[Any] = (), modules: Sequence[Any] = ()):
         from anynn.optim.capturable import make_capturable
 
         if warmup < 1:
             raise ValueError(f"GraphedStep: warmup must be at least 1 (an eager step creates the optimizer state "
                              f"and compiles the kernels the capture records), got {warmup}")
         self.step_fn, self.warmup, self.optimizers = step_fn, int(warmup), list(optimizers)
+        self.modules = list(modules)
+        self._bound: list[tuple[Tensor, Any]] = []
         with no_grad():
             self.static_inputs = tuple(x.detach().clone() for x in example_inputs)
         self.backend = self.static_inputs[0].backend
@@ -276,10 +286,24 @@ class GraphedStep:
         if self.calls <= self.warmup:
             return self.step_fn(*self.static_inputs)
         if self.outputs is None:
-            with graph(self.graph, self.backend):
-                self.outputs = self.step_fn(*self.static_inputs)
+            self._capture()
+        for tensor, array in self._bound:
+            if tensor.array is not array:  # rebound by an eager step since: its value goes where the graph reads
+                array[...] = tensor.array
+                tensor.array = array
         self.graph.replay()
         return self.outputs
+
+    def _capture(self) -> None:
+        tensors = [t for module in self.modules for t in (*module.parameters(), *module.buffers())]
+        before = [(t, t.array) for t in tensors]
+        with graph(self.graph, self.backend):
+            self.outputs = self.step_fn(*self.static_inputs)
+            for tensor, array in before:
+                if tensor.array is not array:
+                    array[...] = tensor.array  # captured: each replay leaves the new value where the graph reads
+                    tensor.array = array
+        self._bound = before
 
     @property
     def launches(self) -> int | None:

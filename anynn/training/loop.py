@@ -2,8 +2,16 @@
 
 Metrics are accumulated on the device and read back only when the progress display refreshes (every
 ``log_every`` steps), so a GPU backend is never synchronised per step. Each epoch reseeds every backend from
-``(seed, epoch)`` (the loader's ``epoch_seed``), and tells the loader its epoch, so a run resumed from a checkpoint after epoch k draws
-exactly the same shuffles, dropout masks and augmentations as an uninterrupted run.
+``(seed, epoch)`` (the loader's ``epoch_seed``), and tells the loader its epoch, so a run resumed from a
+checkpoint after epoch k draws exactly the same shuffles, dropout masks and augmentations as an uninterrupted
+run.
+
+``cuda_graph=True`` (cupy backend; the ``replay`` backend emulates it on the CPU) captures the training step
+(forward, loss, backward, clipping, optimizer step) as one CUDA graph after one eager warm-up step and replays it
+for every full batch (``anynn.cuda_graphs.GraphedStep``); a last, smaller batch runs eagerly, outside the graph.
+The optimizer becomes capturable (rates in device scalars that the scheduler writes), dropout draws from the
+device's counter-based generator (reseeded each epoch like the host one), and augmentation stays where it is,
+in the loader, outside the captured step.
 
 Under ``mpiexec -n N`` (``anynn.distributed`` initialised) every rank runs ``fit`` on its shard of the data
 (``DistributedSampler``) and a ``DistributedDataParallel`` model: only rank 0 prints, draws progress, plots and
@@ -27,6 +35,7 @@ from typing import Any, Callable
 import anynn
 from anynn.autograd.grad_mode import no_grad
 from anynn.autograd.tensor import Tensor
+from anynn.cuda_graphs import GraphedStep, device_rng, reseed_device_generators, use_device_rng
 from anynn.data.loader import epoch_seed
 from anynn.ops import _checks
 from anynn.profiler import host_point
@@ -192,12 +201,30 @@ def _out_of_memory(err: BaseException, batch_size: int, backend) -> OutOfMemory:
         "float64; on a GPU, close other processes using it")
 
 
-def _train_epoch(model, loader, optimizer, loss_fn, epoch: int, *, clip: float | None, check_first: bool,
-                 log_every: int, bar, comm=None) -> tuple[_Meter, float]:
-    """One pass over ``loader``; returns the meter and the seconds it took. Reads the device only to refresh."""
+def _training_step(model, optimizer, loss_fn, clip: float | None) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """The step ``fit`` runs per batch (and captures with ``cuda_graph=True``): (loss, logits), detached."""
     from anynn.nn.utils import clip_grad_norm_
 
     params = [p for p in model.parameters() if p.requires_grad]
+
+    def step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        logits = model(x)
+        loss = loss_fn(logits, y)
+        optimizer.zero_grad()
+        loss.backward()
+        if clip is not None:
+            clip_grad_norm_(params, clip)
+        optimizer.step()
+        return loss.detach(), logits.detach()
+
+    return step
+
+
+def _train_epoch(model, loader, optimizer, loss_fn, epoch: int, *, clip: float | None, check_first: bool,
+                 log_every: int, bar, comm=None, graphed: list | None = None) -> tuple[_Meter, float]:
+    """One pass over ``loader``; returns the meter and the seconds it took. Reads the device only to refresh.
+    ``graphed``: ``[None]`` or ``[GraphedStep]`` (made at the first batch, kept across epochs) for CUDA graphs."""
+    train_step = _training_step(model, optimizer, loss_fn, clip)
     meter, shown = _Meter(), 0
     began = time.perf_counter()
     for step, (x, y) in enumerate(loader):
@@ -205,16 +232,15 @@ def _train_epoch(model, loader, optimizer, loss_fn, epoch: int, *, clip: float |
             _check_first_batch(x, y)
         _checks.set_step(f"step {step} of epoch {epoch + 1}")
         try:
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            optimizer.zero_grad()
-            loss.backward()
-            if clip is not None:
-                clip_grad_norm_(params, clip)
-            optimizer.step()
+            if graphed is not None and graphed[0] is None:
+                graphed[0] = GraphedStep(train_step, (x, y), optimizers=[optimizer], modules=[model])
+            if graphed is not None and graphed[0].accepts(x, y):
+                loss, logits = graphed[0](x, y)
+            else:
+                loss, logits = train_step(x, y)
         except x.backend.out_of_memory_errors as err:
             raise _out_of_memory(err, x.shape[0], x.backend) from err
-        meter.update(loss.detach(), logits.detach(), y, step)
+        meter.update(loss, logits, y, step)
         if (step + 1) % log_every == 0:
             with host_point():
                 error = _deferred_error()  # labels or indices out of range, checked late on GPU backends
@@ -232,7 +258,7 @@ def _train_epoch(model, loader, optimizer, loss_fn, epoch: int, *, clip: float |
 def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None = None, val_loader=None,
         scheduler=None, clip_grad_norm: float | None = None, checkpoint: str | None = None, resume: bool = False,
         seed: int = 0, progress: bool | None = None, log_every: int = 50, plot: str | None = None,
-        out=sys.stdout) -> History:
+        out=sys.stdout, cuda_graph: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     ``checkpoint`` is written atomically after every epoch; with ``resume=True`` an existing checkpoint is
@@ -241,13 +267,27 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
     a class label or embedding index out of range raises an IndexError naming it (at once on host backends, at
     the next log point or epoch end on GPU backends, where the check waits for a synchronisation point).
     ``progress``: a progress bar on stderr; None (the default) shows it only when stderr is a terminal, so a
-    redirected log gets the per-epoch lines alone.
+    redirected log gets the per-epoch lines alone. ``cuda_graph=True``: capture the training step as a CUDA
+    graph and replay it (see the module docstring; cupy only, and not yet verified on a GPU).
 
     Under ``mpiexec`` (``anynn.distributed`` initialised, a ``DistributedDataParallel`` model and a
     ``DistributedSampler``), see the module docstring: rank 0 alone prints, plots and checkpoints; the
     numbers are every rank's together.
     """
     loss_fn = loss_fn or anynn.nn.CrossEntropyLoss()
+    if cuda_graph:
+        from anynn.cuda_graphs import _check_backend
+
+        _check_backend(next(iter(model.parameters())).backend)
+        with device_rng():
+            return _fit(model, train_loader, optimizer, epochs, loss_fn, val_loader, scheduler, clip_grad_norm,
+                        checkpoint, resume, seed, progress, log_every, plot, out, [None])
+    return _fit(model, train_loader, optimizer, epochs, loss_fn, val_loader, scheduler, clip_grad_norm, checkpoint,
+                resume, seed, progress, log_every, plot, out, None)
+
+
+def _fit(model, train_loader, optimizer, epochs, loss_fn, val_loader, scheduler, clip_grad_norm, checkpoint, resume,
+         seed, progress, log_every, plot, out, graphed) -> History:
     comm = _comm()
     rank = comm.rank if comm is not None else 0
     if rank != 0:  # only rank 0 prints, draws progress and plots
@@ -262,6 +302,8 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
             print(f"resumed from {checkpoint} after epoch {start}", file=out)
     for epoch in range(start, epochs):
         anynn.manual_seed(rank_seed(seed, epoch, rank))
+        if use_device_rng():
+            reseed_device_generators()
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
         if comm is not None:
@@ -270,7 +312,8 @@ def fit(model, train_loader, optimizer, epochs: int, *, loss_fn: Callable | None
         bar = _progress(progress, len(train_loader), f"epoch {epoch + 1}/{epochs}")
         try:
             meter, seconds = _train_epoch(model, train_loader, optimizer, loss_fn, epoch, clip=clip_grad_norm,
-                                          check_first=epoch == start, log_every=log_every, bar=bar, comm=comm)
+                                          check_first=epoch == start, log_every=log_every, bar=bar, comm=comm,
+                                          graphed=graphed)
         except KeyboardInterrupt:
             where = f"; resume with resume=True (last checkpoint: {checkpoint})" if checkpoint else ""
             print(f"\ninterrupted during epoch {epoch + 1}{where}", file=out)
