@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", default=None, help="save loss/accuracy curves to this PNG (needs matplotlib)")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (unset: only when stderr is a terminal)")
+    t.add_argument("--cuda-graph", action="store_true",
+                   help="capture the training step as a CUDA graph and replay it (cupy backend; unverified on a GPU; "
+                        "the replay backend emulates it on the CPU)")
     t.add_argument("--sync-bn", action="store_true",
                    help="under mpiexec: BatchNorm statistics over the global batch (SyncBatchNorm) instead of each "
                         "rank's share")
@@ -359,7 +362,8 @@ def cmd_train(args) -> int:
     began = time.perf_counter()
     history = fit(trained, train, optimizer, args.epochs, loss_fn=loss_fn, val_loader=test, scheduler=scheduler,
                   clip_grad_norm=args.clip_grad_norm, checkpoint=args.checkpoint, resume=args.resume,
-                  seed=args.seed, progress=should_show_progress(sys.stderr, args.progress), plot=args.plot)
+                  seed=args.seed, progress=should_show_progress(sys.stderr, args.progress), plot=args.plot,
+                  cuda_graph=args.cuda_graph)
     final = evaluate(trained, test, loss_fn)
     if not main:
         return 0
