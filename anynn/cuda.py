@@ -5,10 +5,14 @@ otherwise (see :mod:`anynn.device`). So the usual line works unchanged::
 
     device = anynn.device("cuda" if anynn.cuda.is_available() else "cpu")
     model.to(device)
+
+CUDA graphs, as ``torch.cuda`` names them: ``CUDAGraph``, ``graph`` and ``GraphedStep`` (a whole training step
+captured after a warm-up and replayed per batch); see :mod:`anynn.cuda_graphs`.
 """
 from __future__ import annotations
 
 from anynn import backends as B
+from anynn.cuda_graphs import CUDAGraph, GraphedStep, graph
 from anynn.device import _GPU_LIBRARY, device
 
 
@@ -73,5 +77,5 @@ def _require(which: "device | str | int | None" = None) -> B.Backend:
         raise B.BackendUnavailable(f"anynn.cuda: no GPU is usable here: {err}") from None
 
 
-__all__ = ["current_device", "device_count", "is_available", "manual_seed", "manual_seed_all", "synchronize",
+__all__ = ["CUDAGraph", "GraphedStep", "current_device", "device_count", "is_available", "manual_seed", "graph", "manual_seed_all", "synchronize",
            "why_unavailable"]
