@@ -77,5 +77,5 @@ def _require(which: "device | str | int | None" = None) -> B.Backend:
         raise B.BackendUnavailable(f"anynn.cuda: no GPU is usable here: {err}") from None
 
 
-__all__ = ["CUDAGraph", "GraphedStep", "current_device", "device_count", "is_available", "manual_seed", "graph", "manual_seed_all", "synchronize",
-           "why_unavailable"]
+__all__ = ["CUDAGraph", "GraphedStep", "current_device", "device_count", "graph", "is_available", "manual_seed",
+           "manual_seed_all", "synchronize", "why_unavailable"]
