@@ -1,10 +1,12 @@
-"""Containers: ``Sequential``, ``ModuleList``, ``ModuleDict``."""
+"""Containers: ``Sequential``, ``ModuleList``, ``ModuleDict``, ``ParameterList``, ``ParameterDict``."""
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Any, Iterable, Iterator
 
+from anynn.autograd.tensor import Tensor
 from anynn.nn.module import Module
+from anynn.nn.parameter import Parameter
 
 
 class Sequential(Module):
@@ -110,3 +112,145 @@ class ModuleDict(Module):
 
     def values(self):
         return self._modules.values()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._modules
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def pop(self, key: str) -> Module:
+        return self._modules.pop(key)
+
+    def clear(self) -> None:
+        self._modules.clear()
+
+    def update(self, modules: Any) -> None:
+        for name, module in (modules.items() if hasattr(modules, "items") else modules):
+            self.add_module(name, module)
+
+
+def _as_parameter(value: Any) -> Any:
+    """A Tensor that is not yet a Parameter becomes one (as PyTorch's ParameterList/Dict do); others stay."""
+    return Parameter(value) if isinstance(value, Tensor) and not isinstance(value, Parameter) else value
+
+
+class ParameterList(Module):
+    """A list of parameters registered under their indices (``0``, ``1``, ...): ``model.params.0``."""
+
+    def __init__(self, values: Iterable[Any] | None = None):
+        super().__init__()
+        object.__setattr__(self, "_size", 0)
+        if values is not None:
+            self.extend(values)
+
+    def _key(self, index: int) -> str:
+        if not -self._size <= index < self._size:
+            raise IndexError(f"index {index} is out of range")
+        return str(index % self._size)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return ParameterList([self[i] for i in range(self._size)[index]])
+        return getattr(self, self._key(index))
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        setattr(self, self._key(index), _as_parameter(value))
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[i] for i in range(self._size))
+
+    def append(self, value: Any) -> "ParameterList":
+        object.__setattr__(self, "_size", self._size + 1)
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values: Iterable[Any]) -> "ParameterList":
+        for value in values:
+            self.append(value)
+        return self
+
+    def __repr__(self) -> str:
+        lines = [f"({i}): {_describe(p)}" for i, p in enumerate(self)]
+        return "ParameterList(" + ("\n    " + "\n    ".join(lines) + "\n" if lines else "") + ")"
+
+
+class ParameterDict(Module):
+    """A dict of parameters registered under their keys (``model.params.alpha``); Tensors become Parameters,
+    other values are kept as plain entries. A plain dict is read in sorted key order, an OrderedDict (or
+    another ParameterDict) in its own, as PyTorch does."""
+
+    def __init__(self, parameters: Any = None):
+        super().__init__()
+        object.__setattr__(self, "_keys", {})
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict keys must be strings, got {type(key).__name__}")
+        self._keys[key] = None
+        setattr(self, key, _as_parameter(value))
+
+    def __delitem__(self, key: str) -> None:
+        del self._keys[key]
+        delattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._keys))
+
+    def keys(self):
+        return list(self._keys)
+
+    def values(self):
+        return [self[k] for k in self._keys]
+
+    def items(self):
+        return [(k, self[k]) for k in self._keys]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def pop(self, key: str) -> Any:
+        value = self[key]
+        del self[key]
+        return value
+
+    def clear(self) -> None:
+        for key in list(self._keys):
+            del self[key]
+
+    def update(self, parameters: Any) -> None:
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs = list(parameters.items())
+        elif hasattr(parameters, "items"):
+            pairs = sorted(parameters.items())
+        else:
+            pairs = list(parameters)
+        for key, value in pairs:
+            self[key] = value
+
+    def __repr__(self) -> str:
+        lines = [f"({k}): {_describe(v)}" for k, v in self.items()]
+        return "ParameterDict(" + ("\n    " + "\n    ".join(lines) + "\n" if lines else "") + ")"
+
+
+def _describe(value: Any) -> str:
+    """PyTorch's one-line description of a ParameterList/Dict entry."""
+    if isinstance(value, Tensor):
+        kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
+        size = "x".join(str(s) for s in value.shape)
+        return f"{kind} containing: [{value.dtype!r} of size {size}]"
+    return f"Object of type: {type(value).__name__}"

@@ -1,12 +1,14 @@
 """``Module``: parameters, buffers and sub-modules in attributes, PyTorch's conventions for everything else."""
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
 from anynn import backends as B
 from anynn import dtypes as D
-from anynn.autograd.grad_mode import no_grad
+from anynn.autograd.custom_function import Function
+from anynn.autograd.grad_mode import is_grad_enabled, no_grad
 from anynn.autograd.tensor import Tensor
 from anynn.device import device as _Device, resolve_move
 from anynn.nn.parameter import Parameter
@@ -56,6 +58,94 @@ def _check_name(module: "Module", name: Any, kind: str) -> None:
         raise KeyError(f"{kind} name can't be empty string \"\"")
 
 
+class _TapFunction(Function):
+    """Identity on several tensors at once, whose backward hands their gradients to ``ctx.on_grads`` (which may
+    replace them): the node a full backward hook sits on, before the module's inputs or after its outputs."""
+
+    @staticmethod
+    def forward(ctx: Any, on_grads: Callable[[tuple], tuple], *tensors: Tensor) -> tuple:
+        ctx.on_grads = on_grads
+        ctx.set_materialize_grads(False)  # an output that got no gradient reaches the hooks as None
+        return tuple(t.reshape(t.shape) for t in tensors)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor | None) -> tuple:
+        return (None, *ctx.on_grads(grads))
+
+
+class _BackwardHooks:
+    """One call's wiring of a module's full backward (pre-)hooks, as PyTorch's ``BackwardHook``: identity taps
+    on the tensor inputs that need a gradient and on the tensor outputs."""
+
+    def __init__(self, module: "Module", n_args: int):
+        self.module, self.n_args = module, n_args
+        self.input_slots: list[int] = []
+        self.grad_outputs: tuple | None = None
+
+    def tap_inputs(self, args: tuple) -> tuple:
+        self.input_slots = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+        if not self.input_slots:
+            return args
+        tapped = _TapFunction.apply(self._on_input_grads, *(args[i] for i in self.input_slots))
+        args = list(args)
+        for i, t in zip(self.input_slots, tapped):
+            args[i] = t
+        return tuple(args)
+
+    def tap_outputs(self, out: Any) -> Any:
+        single = isinstance(out, Tensor)
+        items = (out,) if single else tuple(out) if isinstance(out, (tuple, list)) else ()
+        slots = [i for i, o in enumerate(items) if isinstance(o, Tensor) and o.requires_grad]
+        if not slots:
+            return out
+        self.output_count = len(items)
+        self.output_slots = slots
+        tapped = _TapFunction.apply(self._on_output_grads, *(items[i] for i in slots))
+        items = list(items)
+        for i, t in zip(slots, tapped):
+            items[i] = t
+        return items[0] if single else type(out)(items)
+
+    def _on_output_grads(self, grads: tuple) -> tuple:
+        full = [None] * self.output_count
+        for i, g in zip(self.output_slots, grads):
+            full[i] = g
+        grad_output = tuple(full)
+        for hook, _ in list(self.module._backward_pre_hooks.values()):
+            result = hook(self.module, grad_output)
+            if result is not None:
+                grad_output = _check_grads("full backward pre-hook", result, grad_output)
+        self.grad_outputs = grad_output
+        if not self.input_slots and self.module._backward_hooks:  # the hooks run now, with grad_input all None
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module outputs "
+                          "since no inputs require gradients.", stacklevel=2)
+            self._run_hooks((None,) * self.n_args)
+        return tuple(grad_output[i] for i in self.output_slots)
+
+    def _on_input_grads(self, grads: tuple) -> tuple:
+        full = [None] * self.n_args
+        for i, g in zip(self.input_slots, grads):
+            full[i] = g
+        grad_input = self._run_hooks(tuple(full))
+        return tuple(grad_input[i] for i in self.input_slots)
+
+    def _run_hooks(self, grad_input: tuple) -> tuple:
+        grad_output = self.grad_outputs if self.grad_outputs is not None else ()
+        for hook, _ in list(self.module._backward_hooks.values()):
+            result = hook(self.module, grad_input, grad_output)
+            if result is not None:
+                grad_input = _check_grads("full backward hook", result, grad_input)
+        return grad_input
+
+
+def _check_grads(what: str, result: Any, old: tuple) -> tuple:
+    result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+    if len(result) != len(old):
+        raise RuntimeError(f"{what} returned {len(result)} gradients but {len(old)} were expected (one per "
+                           "entry of the tuple it was given)")
+    return result
+
+
 class Module:
     """Base class of every layer and model. Subclasses set attributes in ``__init__`` and define ``forward``."""
 
@@ -68,6 +158,8 @@ class Module:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_forward_hooks", {})
         object.__setattr__(self, "_forward_pre_hooks", {})
+        object.__setattr__(self, "_backward_hooks", {})
+        object.__setattr__(self, "_backward_pre_hooks", {})
 
     # ------------------------------------------------------------ registry
     def __setattr__(self, name: str, value: Any) -> None:
@@ -82,12 +174,13 @@ class Module:
         if name in self._parameters and value is not None and not isinstance(value, Parameter):
             raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' (anynn.nn.Parameter or "
                             "None expected); to change its values assign to .array")
+        keep = (self._parameters if isinstance(value, Parameter) else self._modules if isinstance(value, Module)
+                else None)
         for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+            if table is not keep:
+                table.pop(name, None)
+        if keep is not None:
+            keep[name] = value  # a replaced entry keeps its place in the order (as in PyTorch)
         else:
             object.__setattr__(self, name, value)
             return
@@ -185,13 +278,31 @@ class Module:
                     result = hook(self, args)
                     if result is not None:
                         args = result if isinstance(result, tuple) else (result,)
+        taps = None
+        if (self._backward_hooks or self._backward_pre_hooks) and is_grad_enabled():
+            taps = _BackwardHooks(self, len(args))
+            args = taps.tap_inputs(args)
         out = self.forward(*args, **kwargs)
         if self._forward_hooks:
             for hook, flags in list(self._forward_hooks.values()):
                 result = hook(self, args, kwargs, out) if flags["with_kwargs"] else hook(self, args, out)
                 if result is not None:
                     out = result
-        return out
+        return out if taps is None else taps.tap_outputs(out)
+
+    def register_full_backward_hook(self, hook: Callable[["Module", tuple, tuple], Any], *,
+                                    prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients of the module's inputs are known
+        (one entry per positional argument: None for non-tensors and tensors without gradient); a non-None
+        result (a tuple of the same length) replaces ``grad_input``. Where no input needs a gradient, the hook
+        runs when the output gradients are known, with ``grad_input`` all None (as PyTorch)."""
+        return _register(self._backward_hooks, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable[["Module", tuple], Any], *,
+                                        prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when the gradients of the module's outputs are known, before the
+        module's own backward; a non-None result (a tuple) replaces ``grad_output``."""
+        return _register(self._backward_pre_hooks, hook, prepend)
 
     def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
                                   with_kwargs: bool = False) -> RemovableHandle:
@@ -323,6 +434,9 @@ class Module:
                 for name, value in module.__dict__[table].items():
                     if value is not None and name not in skip:
                         own[f"{mod_name}.{name}" if mod_name else name] = (module, table, value)
+        for key, (_, _, target) in own.items():  # a lazy layer's parameters take the checkpoint's shapes
+            if key in state_dict and hasattr(target, "materialize"):
+                target.materialize(tuple(getattr(state_dict[key], "shape", ())))
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         mismatched = []

@@ -4,6 +4,7 @@ checkpoints, other backends' arrays, dtype casts, strict mismatch errors) and Mo
 from __future__ import annotations
 
 import re
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -573,3 +574,242 @@ def test_dtype_moves_keep_identity_and_integer_buffers(backend, how):
     assert model.features[1].running_var.dtype == anynn.float32
     assert model.features[1].num_batches_tracked.dtype == anynn.int64
     assert model.features[1].num_batches_tracked.item() == 1
+
+
+# ------------------------------------------------------------------ hooks (forward pre-hooks, backward hooks)
+def _hooked_pair():
+    torch = torch_or_skip()
+    ours, theirs = nn.Linear(3, 2).double(), torch.nn.Linear(3, 2).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return torch, ours, theirs
+
+
+def test_forward_pre_hooks_replace_inputs_in_order_like_torch(backend):
+    torch, ours, theirs = _hooked_pair()
+    results = []
+    for model, lib in ((ours, anynn), (theirs, torch)):
+        calls = []
+        model.register_forward_pre_hook(lambda m, args: (calls.append("double"), args[0] * 2)[1])
+        model.register_forward_pre_hook(lambda m, args: (calls.append("first"), None)[1], prepend=True)
+        with model.register_forward_pre_hook(lambda m, args, kwargs: (calls.append("kw"), ((args[0] + 1,), kwargs))[1],
+                                             with_kwargs=True):
+            out = model(lib.tensor(_x(2, 3)))
+        plain = model(lib.tensor(_x(2, 3)))
+        results.append((calls, out.detach().numpy(), plain.detach().numpy()))
+    (calls, out, plain), (tcalls, tout, tplain) = results
+    assert calls == tcalls == ["first", "double", "kw", "first", "double"]
+    assert_close(out, tout)
+    assert_close(plain, tplain)
+
+
+def test_forward_hook_with_kwargs_like_torch(backend):
+    torch, ours, theirs = _hooked_pair()
+    seen = []
+    for model, lib in ((ours, anynn), (theirs, torch)):
+        model.register_forward_hook(lambda m, args, kwargs, out: (seen.append(sorted(kwargs)), out * 0)[1],
+                                    with_kwargs=True)
+        assert np.all(model(input=lib.tensor(_x(1, 3))).detach().numpy() == 0)
+    assert seen == [["input"], ["input"]]
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_full_backward_hooks_see_and_replace_gradients_like_torch(backend, input_grad):
+    torch, ours, theirs = _hooked_pair()
+    found = []
+    for model, lib, make in ((ours, anynn, leaf), (theirs, torch, torch_leaf)):
+        log = []
+        model.register_full_backward_pre_hook(lambda m, go: (log.append(("pre", go)), (go[0] * 3,))[1])
+        model.register_full_backward_hook(
+            lambda m, gi, go: (log.append(("full", gi, go)), None if gi[0] is None else (gi[0] + 1,))[1])
+        x = make(_x(2, 3)) if input_grad else lib.tensor(_x(2, 3))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            (model(x) * lib.tensor(_x(2, 2, seed=1))).sum().backward()
+        assert any("no inputs require gradients" in str(w.message) for w in caught) == (not input_grad)
+        found.append((log, None if x.grad is None else x.grad.numpy(), model.weight.grad.numpy()))
+    (log, xgrad, wgrad), (tlog, txgrad, twgrad) = found
+    assert [entry[0] for entry in log] == [entry[0] for entry in tlog] == ["pre", "full"]
+    assert_close(log[0][1][0], tlog[0][1][0].numpy())
+    full, tfull = log[1], tlog[1]
+    assert len(full[1]) == len(tfull[1]) == 1 and (full[1][0] is None) == (tfull[1][0] is None) == (not input_grad)
+    if input_grad:
+        assert_close(full[1][0], tfull[1][0].numpy())
+        assert_close(xgrad, txgrad)  # replaced by the hook: gi + 1
+    assert_close(full[2][0], tfull[2][0].numpy())  # grad_output after the pre-hook tripled it
+    assert_close(wgrad, twgrad)
+
+
+def test_backward_hook_of_a_module_with_two_inputs_and_two_outputs_like_torch(backend):
+    torch = torch_or_skip()
+
+    def build(lib):
+        class Pair(lib.Module):
+            def forward(self, a, scale, b):
+                return a * b * scale, a - b
+
+        return Pair()
+
+    found = []
+    for model, lib, make in ((build(nn), anynn, leaf), (build(torch.nn), torch, torch_leaf)):
+        log = []
+        model.register_full_backward_hook(lambda m, gi, go: log.append((gi, go)))
+        a, b = make(_x(3)), make(_x(3, seed=1))
+        first, _ = model(a, 2.0, b)
+        first.sum().backward()
+        found.append((log, a.grad.numpy(), b.grad.numpy()))
+    (log, ga, gb), (tlog, tga, tgb) = found
+    assert len(log) == len(tlog) == 1
+    (gi, go), (tgi, tgo) = log[0], tlog[0]
+    assert len(gi) == len(tgi) == 3 and gi[1] is None and tgi[1] is None
+    assert len(go) == len(tgo) == 2 and go[1] is None and tgo[1] is None  # the unused output: no gradient
+    for ours_g, their_g in ((gi[0], tgi[0]), (gi[2], tgi[2]), (go[0], tgo[0]), (ga, tga), (gb, tgb)):
+        assert_close(ours_g, their_g.numpy() if hasattr(their_g, "numpy") else their_g)
+
+
+def test_backward_hooks_are_removed_by_their_handles_and_skipped_without_grad(backend):
+    model = nn.Linear(2, 2)
+    calls = []
+    handle = model.register_full_backward_hook(lambda m, gi, go: calls.append(1))
+    with anynn.no_grad():
+        model(anynn.ones(1, 2))
+    model(anynn.ones(1, 2)).sum().backward()
+    handle.remove()
+    model(anynn.ones(1, 2)).sum().backward()
+    assert calls == [1]
+
+
+# ------------------------------------------------------------------ traversal and registration, as torch
+def test_get_submodule_parameter_buffer_and_recurse_like_torch(backend):
+    torch = torch_or_skip()
+    ours, theirs = _mixed_model(nn), _mixed_model(torch.nn)
+    for path in ("", "features", "features.1", "heads.2", "extra.norm"):
+        assert type(ours.get_submodule(path)).__name__ == type(theirs.get_submodule(path)).__name__
+    assert ours.get_parameter("heads.0.weight") is ours.heads[0].weight
+    assert ours.get_buffer("features.1.running_mean") is ours.features[1].running_mean
+    for getter in ("get_submodule", "get_parameter", "get_buffer"):
+        with pytest.raises(AttributeError):
+            getattr(theirs, getter)("features.7.weight")
+        with pytest.raises(AttributeError):
+            getattr(ours, getter)("features.7.weight")
+    bn, tbn = ours.features[1], theirs.features[1]
+    assert _names(bn.named_parameters(recurse=False)) == _names(tbn.named_parameters(recurse=False))
+    assert _names(ours.named_parameters(recurse=False)) == _names(theirs.named_parameters(recurse=False)) == []
+    assert _names(ours.named_buffers(prefix="m")) == _names(theirs.named_buffers(prefix="m"))
+    shared = nn.Linear(2, 2)
+    tshared = torch.nn.Linear(2, 2)
+    both, tboth = nn.Sequential(shared, shared), torch.nn.Sequential(tshared, tshared)
+    assert (_names(both.named_parameters(remove_duplicate=False))
+            == _names(tboth.named_parameters(remove_duplicate=False)))
+    assert len(list(both.parameters())) == len(list(tboth.parameters())) == 2
+
+
+def test_registration_errors_like_torch(backend):
+    torch = torch_or_skip()
+    for lib, tensor in ((nn, anynn.zeros), (torch.nn, torch.zeros)):
+        m = lib.Linear(2, 2)
+        for call, error in ((lambda: m.register_buffer("a.b", tensor(1)), KeyError),
+                            (lambda: m.register_buffer("", tensor(1)), KeyError),
+                            (lambda: m.register_buffer("weight", tensor(1)), KeyError),
+                            (lambda: m.register_buffer(3, tensor(1)), TypeError),
+                            (lambda: m.register_buffer("x", [1.0]), TypeError),
+                            (lambda: m.register_parameter("y", tensor(1)), TypeError),
+                            (lambda: m.register_parameter("a.b", None), KeyError),
+                            (lambda: m.add_module("a.b", lib.ReLU()), KeyError),
+                            (lambda: m.add_module("z", 3), TypeError),
+                            (lambda: m.train("yes"), ValueError)):
+            with pytest.raises(error):
+                call()
+        m.register_buffer("kept", tensor(2))
+        m.register_buffer("kept", tensor(3), persistent=False)  # re-registering a buffer is allowed
+        assert "kept" not in m.state_dict()
+
+
+# ------------------------------------------------------------------ ParameterList and ParameterDict
+def test_parameter_list_registers_like_torch(backend):
+    torch = torch_or_skip()
+    ours = nn.ParameterList([nn.Parameter(anynn.zeros(2, 3)), anynn.ones(2), "note"])
+    theirs = torch.nn.ParameterList([torch.nn.Parameter(torch.zeros(2, 3)), torch.ones(2), "note"])
+    assert _names(ours.named_parameters()) == _names(theirs.named_parameters()) == ["0", "1"]
+    assert [type(v).__name__ for v in ours] == [type(v).__name__ for v in theirs]
+    assert len(ours) == len(theirs) == 3 and ours[-1] == theirs[-1] == "note"
+    assert ours[1].requires_grad and isinstance(ours[1], nn.Parameter)
+    ours.append(anynn.zeros(1))
+    theirs.append(torch.zeros(1))
+    ours[0] = anynn.ones(4)
+    theirs[0] = torch.ones(4)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["0", "1", "3"]
+    assert ours[0].shape == (4,) and len(ours[1:]) == len(theirs[1:]) == 3
+    assert len(repr(ours).splitlines()) == len(repr(theirs).splitlines())
+    with pytest.raises(IndexError):
+        ours[7]
+
+
+def test_parameter_dict_orders_keys_like_torch(backend):
+    torch = torch_or_skip()
+    ours = nn.ParameterDict({"b": anynn.zeros(2), "a": nn.Parameter(anynn.ones(1)), "c": 3})
+    theirs = torch.nn.ParameterDict({"b": torch.zeros(2), "a": torch.nn.Parameter(torch.ones(1)), "c": 3})
+    assert list(ours.keys()) == list(theirs.keys()) == ["a", "b", "c"]
+    assert _names(ours.named_parameters()) == _names(theirs.named_parameters())
+    ordered = OrderedDict([("z", anynn.zeros(1)), ("y", anynn.zeros(1))])
+    tordered = OrderedDict([("z", torch.zeros(1)), ("y", torch.zeros(1))])
+    assert list(nn.ParameterDict(ordered)) == list(torch.nn.ParameterDict(tordered)) == ["z", "y"]
+    assert "a" in ours and ours.get("q", 5) == 5 and ours["c"] == 3
+    assert isinstance(ours.pop("a"), nn.Parameter) and list(ours) == ["b", "c"]
+    ours["d"] = anynn.zeros(3)
+    assert list(ours.state_dict()) == ["b", "d"] and len(ours) == 3
+    assert len(repr(ours).splitlines()) == 5
+
+
+def test_parameter_containers_train_with_an_optimizer(backend):
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weights = nn.ParameterList([anynn.ones(2), anynn.ones(2)])
+            self.scales = nn.ParameterDict({"s": anynn.ones(1)})
+
+        def forward(self, x):
+            return (x * self.weights[0] * self.weights[1] * self.scales["s"]).sum()
+
+    model = Model()
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    assert _names(model.named_parameters()) == ["weights.0", "weights.1", "scales.s"]
+    model(anynn.tensor([1.0, 2.0])).backward()
+    opt.step()
+    assert model.weights[0].tolist() == [0.5, 0.0] and model.scales["s"].tolist() == [-0.5]  # 1 - 0.5 * (1 + 2)
+
+
+# ------------------------------------------------------------------ lazy layers
+def test_lazy_linear_becomes_a_linear_like_torch(backend):
+    torch = torch_or_skip()
+    ours, theirs = nn.LazyLinear(4), torch.nn.LazyLinear(4)
+    assert repr(ours) == repr(theirs) == "LazyLinear(in_features=0, out_features=4, bias=True)"
+    assert ours.has_uninitialized_params() and theirs.has_uninitialized_params()
+    weight = ours.weight
+    opt = optim.SGD(ours.parameters(), lr=0.1)  # built before the first forward: holds the same objects
+    out = ours(anynn.tensor(_x(5, 3), dtype=anynn.float32))
+    theirs(torch.tensor(_x(5, 3), dtype=torch.float32))
+    assert type(ours) is nn.Linear and type(theirs) is torch.nn.Linear and repr(ours) == repr(theirs)
+    assert ours.weight is weight and ours.weight.shape == tuple(theirs.weight.shape) == (4, 3)
+    assert isinstance(ours.weight, nn.Parameter) and not isinstance(ours.weight, nn.UninitializedParameter)
+    bound = 1 / np.sqrt(3)
+    assert np.all(np.abs(ours.weight.numpy()) <= bound) and np.abs(ours.weight.numpy()).max() > bound / 4
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    out.sum().backward()
+    before = ours.weight.numpy().copy()
+    opt.step()
+    assert_close(ours.weight, before - 0.1 * ours.weight.grad.numpy())
+
+
+def test_lazy_layers_load_a_state_dict_and_match_torch(backend):
+    torch = torch_or_skip()
+    theirs = torch.nn.Sequential(torch.nn.LazyConv2d(4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                 torch.nn.LazyLinear(2)).double()
+    x = _x(2, 3, 5, 5)
+    expected = theirs(torch.tensor(x)).detach().numpy()
+    ours = nn.Sequential(nn.LazyConv2d(4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2)).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    assert_close(ours(anynn.tensor(x)), expected)
+    assert repr(ours) == repr(theirs)
+    fresh = nn.LazyConv1d(6, 2, groups=2)
+    assert fresh(anynn.tensor(_x(1, 4, 7), dtype=anynn.float32)).shape == (1, 6, 6)
+    assert repr(fresh) == repr(torch.nn.Conv1d(4, 6, 2, groups=2))
