@@ -155,7 +155,7 @@ def _seed(root: Tensor, grad: Any) -> Any:
     if grad is None:
         if root.numel() != 1:
             raise RuntimeError(f"backward() without a gradient needs a scalar output, got shape {root.shape}; "
-                               "reduce it first (e.g. loss.sum()) or pass grad=")
+                               "reduce it first (e.g. loss.sum()) or pass its gradient, y.backward(gradient)")
         key = (backend, root.array.dtype, root.shape)
         ones = _ONES.get(key)
         if ones is None:  # one constant per backend, dtype and shape: no launch per backward on a GPU
@@ -170,7 +170,8 @@ def _seed(root: Tensor, grad: Any) -> Any:
     else:
         seed = backend.asarray(grad, root.dtype)
     if tuple(seed.shape) != root.shape:
-        raise RuntimeError(f"backward(): grad has shape {tuple(seed.shape)} but the tensor has shape {root.shape}")
+        raise RuntimeError(f"backward(): the gradient has shape {tuple(seed.shape)} but the tensor has shape "
+                           f"{root.shape}")
     return seed
 
 
