@@ -35,7 +35,33 @@ RTOL, ATOL = 1e-4, 1e-5
 
 # Programs that do not run on anynn yet: "program" (every backend) or "program@backend" -> a piece of the
 # error the program raises now ("ExceptionType: message"), naming the missing feature.
-KNOWN_GAPS: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "basics_buildmodel": "has no attribute 'accelerator'",
+    "basics_quickstart": "has no attribute 'accelerator'",
+    "basics_tensors": "has no attribute 'accelerator'",
+    "ex_mnist": "has no attribute 'accelerator'",
+    "lpe_polynomial_autograd": "has no attribute 'accelerator'",
+    "blitz_cifar10": "unexpected keyword argument 'weights_only'",
+    "blitz_neural_networks": "has no attribute 'next_functions'",
+    "d2l_custom_layer_read_write": "has no attribute 'FloatTensor'",
+    "d2l_gru": "has no attribute 'one_hot'",
+    "d2l_lstm": "has no attribute 'one_hot'",
+    "d2l_rnn_concise": "has no attribute 'one_hot'",
+    "d2l_rnn_scratch": "has no attribute 'one_hot'",
+    "d2l_linreg_scratch": "normal() got an unexpected keyword argument 'requires_grad'",
+    "d2l_softmax_scratch": "normal() got an unexpected keyword argument 'requires_grad'",
+    "d2l_weight_decay": "normal() got an unexpected keyword argument 'requires_grad'",
+    "ex_dcgan": "has no attribute 'ConvTranspose2d'",
+    "ex_mnist_rnn": "Dropout2d(p=0.25, inplace=False) got input of shape (64, 64)",
+    "ex_time_sequence_prediction": "has no attribute 'LBFGS'",
+    # float32 ** int64 tensor: PyTorch keeps float32
+    "lpe_polynomial_nn@numpy": "got anynn.float64 input but its weight is anynn.float32",
+    "lpe_polynomial_optim@numpy": "got anynn.float64 input but its weight is anynn.float32",
+    "lpe_polynomial_nn@array_api_strict": "float32 and array_api_strict.int64 cannot be type promoted",
+    "lpe_polynomial_optim@array_api_strict": "float32 and array_api_strict.int64 cannot be type promoted",
+    "d2l_ndarray@array_api_strict": "float32 and array_api_strict.int64 cannot be type promoted",
+    "d2l_parameters@array_api_strict": "Only numeric dtypes are allowed in __mul__",
+}
 
 
 def known_gap(name: str, backend: str) -> str | None:
@@ -83,8 +109,8 @@ def assert_same(expected, got, tolerance: dict, where: str = "result") -> None:
     """``got`` equals ``expected``: the same keys and structure, equal ints/bools/strings, floats within the
     program's tolerance (float32 by default)."""
     if isinstance(expected, dict):
-        assert isinstance(got, dict) and sorted(got) == sorted(expected), \
-            f"{where}: keys differ from PyTorch's: {sorted(expected)} vs {sorted(got) if isinstance(got, dict) else got!r}"
+        keys = sorted(got) if isinstance(got, dict) else got
+        assert keys == sorted(expected), f"{where}: keys differ from PyTorch's: {sorted(expected)} vs {keys!r}"
         for key in expected:
             assert_same(expected[key], got[key], tolerance, f"{where}[{key!r}]")
         return
@@ -142,6 +168,34 @@ def test_program_runs_with_pytorch(name):
     assert isinstance(result, dict) and result, f"{name}.main(torch) must return a non-empty dict"
 
 
+def source(name: str) -> str:
+    """The first URL after ``Source:`` in the program's docstring, as a markdown link."""
+    with open(os.path.join(PROGRAM_DIR, f"{name}.py"), encoding="utf-8") as f:
+        text = f.read(2000)
+    url = text.split("Source:", 1)[1].split()[0].rstrip(",")
+    return f"[{url.split('//', 1)[1].split('/', 1)[0]}]({url})"
+
+
+README_BACKENDS = ("numpy", "array_api_strict", "torch")
+
+
+def readme_tables() -> str:
+    """The pass-rate table and the per-program table, both from KNOWN_GAPS (which the tests hold true)."""
+    total = len(PROGRAMS)
+    rows = ["| backend | passing / programs | rate |", "|---|---|---|"]
+    for backend in README_BACKENDS:
+        passing = sum(known_gap(name, backend) is None for name in PROGRAMS)
+        rows.append(f"| {backend} | {passing} / {total} | {100 * passing // total}% |")
+    rows += ["", "| program | source | " + " | ".join(README_BACKENDS) + " | first error (KNOWN_GAPS) |",
+             "|---|---|" + "---|" * len(README_BACKENDS) + "---|"]
+    for name in PROGRAMS:
+        gaps = [known_gap(name, backend) for backend in README_BACKENDS]
+        cells = ["pass" if gap is None else "gap" for gap in gaps]
+        reasons = "; ".join(sorted({f"`{gap}`" for gap in gaps if gap is not None}))
+        rows.append(f"| `{name}` | {source(name)} | " + " | ".join(cells) + f" | {reasons} |")
+    return "\n".join(rows) + "\n"
+
+
 def stated_pass_rates() -> dict[str, tuple[int, int]]:
     """``backend -> (passing, total)`` from the table in README.md (rows like ``| numpy | 30 / 40 | 75% |``)."""
     with open(README, encoding="utf-8") as f:
@@ -174,3 +228,11 @@ def test_known_gaps_name_real_programs():
         name, _, backend = key.partition("@")
         assert name in PROGRAMS, f"KNOWN_GAPS lists {name!r}, which is not a program in {PROGRAM_DIR}"
         assert not backend or backend in B.NAMES, f"KNOWN_GAPS key {key!r} names an unknown backend"
+
+
+def test_readme_tables_match_known_gaps():
+    """README.md's pass rates and per-program table are those KNOWN_GAPS gives (regenerate: report.py --readme)."""
+    with open(README, encoding="utf-8") as f:
+        text = f.read()
+    assert readme_tables() in text, \
+        "README.md's tables are out of date: run .venv/bin/python tests/torch_compat/report.py --readme"

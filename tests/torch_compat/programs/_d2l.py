@@ -1,3 +1,4 @@
+# ruff: noqa: E721, E731, E741, F841 -- the code is kept as its source wrote it
 """The part of D2L's ``d2l`` package (``from d2l import torch as d2l``) that the D2L programs call, built for
 the module they are given (real ``torch`` or ``anynn``).
 

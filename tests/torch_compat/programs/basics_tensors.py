@@ -92,7 +92,8 @@ def main(torch):
     print(f"n: {n}")
 
     return {"x_data": x_data.tolist(), "x_np": x_np.tolist(), "x_ones": x_ones.tolist(),
-            "x_rand": [tuple(x_rand.shape), x_rand.dtype == torch.float, bool(((x_rand >= 0) & (x_rand < 1)).all())],
+            "x_rand": [tuple(x_rand.shape), x_rand.dtype == torch.float,
+                       all(0 <= v < 1 for v in sum(x_rand.tolist(), []))],
             "zeros_ones": [zeros_tensor.tolist(), ones_tensor.tolist(), tuple(rand_tensor.shape)],
             "attributes": attributes, "t1": t1.tolist(), "y": [y1.tolist(), y2.tolist(), y3.tolist()],
             "z": [z1.tolist(), z2.tolist(), z3.tolist()], "agg": [agg_item, type(agg_item).__name__],

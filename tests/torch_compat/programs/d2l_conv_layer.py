@@ -1,3 +1,4 @@
+# ruff: noqa: E741 -- the code is kept as its source wrote it
 """Dive into Deep Learning, 6.2 "Convolutions for Images" (PyTorch): ``corr2d`` by loops with element
 assignment ``Y[i, j] = ...``, a Conv2D module, edge detection, and learning a kernel with nn.Conv2d(bias=False)
 through ``conv2d.weight.data[:] -= lr * conv2d.weight.grad``.

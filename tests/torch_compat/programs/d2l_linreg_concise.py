@@ -1,3 +1,4 @@
+# ruff: noqa: E741 -- the code is kept as its source wrote it
 """Dive into Deep Learning, 3.3 "Concise Implementation of Linear Regression" (PyTorch): TensorDataset +
 DataLoader(shuffle=True), ``net[0].weight.data.normal_(0, 0.01)``, ``bias.data.fill_(0)``, MSELoss, optim.SGD.
 

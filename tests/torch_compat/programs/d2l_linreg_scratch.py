@@ -1,3 +1,4 @@
+# ruff: noqa: E741 -- the code is kept as its source wrote it
 """Dive into Deep Learning, 3.2 "Linear Regression Implementation from Scratch" (PyTorch): a generator over
 shuffled indices, ``torch.normal(..., requires_grad=True)``, squared loss, and ``sgd`` updating in place
 (``param -= lr * param.grad / batch_size``) under ``torch.no_grad()``.

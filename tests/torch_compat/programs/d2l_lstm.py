@@ -1,3 +1,4 @@
+# ruff: noqa: E741 -- the code is kept as its source wrote it
 """Dive into Deep Learning, 10.1 "Long Short-Term Memory (LSTM)" and 10.3 "Deep Recurrent Neural Networks"
 (PyTorch): the LSTM from scratch with a (H, C) state tuple, then nn.LSTM (one layer, and two layers) in the
 RNNModel wrapper, trained with train_ch8.

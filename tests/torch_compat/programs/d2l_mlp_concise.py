@@ -1,3 +1,4 @@
+# ruff: noqa: E703, E721 -- the code is kept as its source wrote it
 """Dive into Deep Learning, 4.3 "Concise Implementation of Multilayer Perceptrons" (PyTorch):
 Sequential(Flatten, Linear, ReLU, Linear), ``net.apply(init_weights)``, train_ch3 with optim.SGD.
 

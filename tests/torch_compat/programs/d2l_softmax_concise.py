@@ -1,3 +1,4 @@
+# ruff: noqa: E703, E721 -- the code is kept as its source wrote it
 """Dive into Deep Learning, 3.7 "Concise Implementation of Softmax Regression" (PyTorch): Sequential(Flatten,
 Linear), ``net.apply(init_weights)`` with ``type(m) == nn.Linear``, CrossEntropyLoss(reduction='none'),
 optim.SGD through train_ch3.

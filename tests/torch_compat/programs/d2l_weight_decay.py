@@ -1,3 +1,4 @@
+# ruff: noqa: E741 -- the code is kept as its source wrote it
 """Dive into Deep Learning, 4.5 "Weight Decay" (PyTorch): an L2 penalty by hand with the scratch ``sgd``, and
 optim.SGD with per-parameter-group ``weight_decay`` (``[{"params": net[0].weight, 'weight_decay': wd},
 {"params": net[0].bias}]``), ``param.data.normal_()``, ``torch.norm``.

@@ -1,3 +1,4 @@
+# ruff: noqa: F841 -- the code is kept as its source wrote it
 """pytorch/examples "Word-level Language Modeling": RNNModel (Embedding -> LSTM/GRU/RNN_TANH -> Linear,
 log_softmax) with ``nn.init.uniform_``/``zeros_``, ``weight.new_zeros`` hidden states, batchify with
 ``narrow``/``view``/``t().contiguous()``, repackage_hidden, NLLLoss, ``clip_grad_norm_`` and the manual

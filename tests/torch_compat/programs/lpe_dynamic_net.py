@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- the code is kept as its source wrote it
 """Learning PyTorch with Examples, "PyTorch: Control Flow + Weight Sharing": DynamicNet.
 
 Source: https://pytorch.org/tutorials/beginner/examples_nn/dynamic_net.html

@@ -66,4 +66,4 @@ def main(torch):
         optimizer.step()
 
     print(f'Result: {model.string()}')
-    return {"losses": losses, "result": [float(s) for s in model.string()[4:].replace(' x^3', '').replace(' x^2', '').replace(' x', '').split(' + ')]}
+    return {"losses": losses, "parameters": [p.item() for p in model.parameters()]}

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- the code is kept as its source wrote it
 """Learning PyTorch with Examples, "PyTorch: nn": the cubic as nn.Sequential(Linear(3, 1), Flatten(0, 1)).
 
 Source: https://pytorch.org/tutorials/beginner/examples_nn/polynomial_nn.html

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- the code is kept as its source wrote it
 """Learning PyTorch with Examples, "PyTorch: optim": the cubic trained with torch.optim.RMSprop.
 
 Source: https://pytorch.org/tutorials/beginner/examples_nn/polynomial_optim.html

@@ -19,7 +19,8 @@ def main(torch):
     y = torch.sin(x)
 
     # Randomly initialize weights
-    a, b, c, d = (torch.tensor(float(v), device=device, dtype=dtype) for v in np.random.default_rng(0).standard_normal(4))
+    a, b, c, d = (torch.tensor(float(v), device=device, dtype=dtype)
+                  for v in np.random.default_rng(0).standard_normal(4))
 
     losses = []
     learning_rate = 1e-6
