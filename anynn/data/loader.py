@@ -235,6 +235,12 @@ class DataLoader:
                         "samples should be tensors or tuples whose first field is the input tensor")
 
 
+def get_worker_info() -> None:
+    """PyTorch's question "which loader worker is this?": None, the answer in the main process, which is where
+    every batch is made here."""
+    return None
+
+
 def _seed_of(generator: Any) -> int:
     """The seed a ``generator=`` stands for: an int, or a ``torch.Generator``'s ``initial_seed()``."""
     if isinstance(generator, int) and not isinstance(generator, bool):
@@ -273,4 +279,4 @@ def _stack_field(values: list[Any]) -> Tensor:
 
 default_collate = collate
 
-__all__ = ["DataLoader", "collate", "default_collate", "epoch_seed"]
+__all__ = ["DataLoader", "collate", "default_collate", "epoch_seed", "get_worker_info"]

@@ -54,7 +54,7 @@ class LazyModuleMixin:
         raise NotImplementedError(f"{type(self).__name__} must define initialize_parameters(input)")
 
     def reset_parameters(self) -> None:
-        if not self.has_uninitialized_params():
+        if not (self.__dict__.get("_standing_in") or self.has_uninitialized_params()):
             super().reset_parameters()
 
 
@@ -106,9 +106,12 @@ class _LazyConvNd(LazyModuleMixin):
     def __init__(self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", *,
                  dtype: D.DType | str | None = None):
-        # the eager layer's checks with a stand-in of ``groups`` input channels, whose weights are then dropped
+        # the eager layer's checks with a stand-in of ``groups`` input channels, whose weights (never initialised:
+        # no random draws before the first forward, as in PyTorch) are then dropped
+        object.__setattr__(self, "_standing_in", True)
         self.cls_to_become.__init__(self, groups, out_channels, kernel_size, stride, padding, dilation, groups,
                                     bias, padding_mode, dtype=dtype)
+        del self._standing_in
         self.in_channels = 0
         dtype = self.weight.dtype
         self.weight = UninitializedParameter(dtype=dtype)

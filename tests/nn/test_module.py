@@ -813,3 +813,12 @@ def test_lazy_layers_load_a_state_dict_and_match_torch(backend):
     fresh = nn.LazyConv1d(6, 2, groups=2)
     assert fresh(anynn.tensor(_x(1, 4, 7), dtype=anynn.float32)).shape == (1, 6, 6)
     assert repr(fresh) == repr(torch.nn.Conv1d(4, 6, 2, groups=2))
+
+
+def test_lazy_layers_draw_nothing_before_their_first_forward(backend):
+    anynn.manual_seed(3)
+    expected = anynn.rand(4).tolist()
+    anynn.manual_seed(3)
+    layers = [nn.LazyLinear(3), nn.LazyConv1d(2, 3), nn.LazyConv2d(4, 3, groups=2)]
+    assert anynn.rand(4).tolist() == expected
+    assert all(layer.has_uninitialized_params() for layer in layers)
