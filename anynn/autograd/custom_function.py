@@ -175,7 +175,7 @@ class Function:
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
-        cls._backward_node = _Backward(cls)
+        cls._node_function = _Backward(cls)
 
     @staticmethod
     def forward(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:
@@ -276,7 +276,7 @@ def _record(cls: type, ctx: FunctionCtx, args: tuple, wants: list, result: Any, 
         return returned
     saved = tuple(_saved_form(t, links) for t in ctx.to_save)
     node = object.__new__(Context)
-    node.function = cls._backward_node
+    node.function = cls._node_function
     node.backend, node.xp = backend, backend.xp
     node.inputs, node.needs_input_grad = tuple(inputs), tuple(wants)
     node.saved = saved

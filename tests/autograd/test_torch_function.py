@@ -44,7 +44,7 @@ def custom_functions(lib) -> types.SimpleNamespace:
             return grad_output * 1.5 * (5 * input ** 2 - 1)
 
     class Exp(lib.autograd.Function):
-        """Saves its output, as PyTorch's extending-autograd notes show."""
+        """Saves its output, as PyTorch's extending-autograd notes show (and imports from its module path)."""
 
         @staticmethod
         def forward(ctx, x):
@@ -53,6 +53,7 @@ def custom_functions(lib) -> types.SimpleNamespace:
             return y
 
         @staticmethod
+        @lib.autograd.function.once_differentiable
         def backward(ctx, grad_output):
             y, = ctx.saved_tensors
             return grad_output * y
