@@ -47,10 +47,10 @@ def fused_kernels() -> tuple[dict[str, FusedKernels], str | None]:
     window view.
 
     Without Numba, or with ANYNN_NUMBA=0, only the window-view im2col remains (one copy instead of a slice per
-    kernel offset). ANYNN_WINOGRAD=0 leaves out the Winograd tile passes, so ``conv2d`` runs every layer as im2col (closer to
-    PyTorch's CPU convolutions in float32; see anynn/ops/winograd.py). Numba compiles each kernel on first use
-    and caches it on disk; its thread count follows NumPy's BLAS. A Numba that imports but cannot start its
-    threads leaves the standard ops in charge, with a warning.
+    window offset). ANYNN_WINOGRAD=0 leaves out the Winograd tile passes, so ``conv2d`` runs every layer as im2col
+    (closer to PyTorch's CPU convolutions in float32; see anynn/ops/winograd.py). Numba compiles each kernel on
+    first use and caches it on disk; its thread count follows NumPy's BLAS. A Numba that imports but cannot start
+    its threads leaves the standard ops in charge, with a warning.
     """
     window = {"im2col": FusedKernels(window_im2col, _decline)}
     if os.environ.get("ANYNN_NUMBA", "1") == "0":
@@ -97,13 +97,13 @@ def _or_standard(compiled: Callable[..., Any], standard: Callable[..., Any]) -> 
     return run
 
 
-def window_im2col(x, kernel, stride, dilation, pads, out_hw):
+def window_im2col(x, window, stride, dilation, pads, out_hw):
     """im2col as one copy from a strided 6-D window view of the padded (C, H, W, N) input."""
     from anynn.ops.im2col import padded_batch_last
 
     x = padded_batch_last(np, x, pads)
     c, n = x.shape[0], x.shape[3]
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = window, stride, dilation, out_hw
     win = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))
     win = win[:, :sh * (oh - 1) + 1:sh, :sw * (ow - 1) + 1:sw, :, ::dh, ::dw]
     return np.ascontiguousarray(win.transpose(0, 4, 5, 1, 2, 3)).reshape(c * kh * kw, oh * ow * n)

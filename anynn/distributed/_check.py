@@ -38,7 +38,8 @@ def _result(comm, **values) -> None:
         print("RESULT " + json.dumps(values), flush=True)
 
 
-def _flat(model) -> list[float]:
+def _state_values(model) -> list[float]:
+    """Every ``state_dict`` entry of ``model`` (by name) as one list of floats, to compare replicas."""
     values: list[float] = []
     for _, t in sorted(model.state_dict().items()):
         values.extend(float(v) for v in t.numpy().reshape(-1).tolist())
@@ -128,14 +129,14 @@ def equivalence(dtype: str, mode: str, steps: int = 30) -> None:
     began = time.perf_counter()
     _train(model, DataLoader(dataset, batch_size=local_batch, sampler=sampler), steps, micro, ddp)
     seconds = time.perf_counter() - began
-    mine = _flat(model)
+    mine = _state_values(model)
     everyone = comm.allgather_object(mine)
     identical = all(e == everyone[0] for e in everyone)
     if r == 0:
         reference = build(False)
         single = DistributedSampler(dataset, num_replicas=1, rank=0, seed=5)
         _train(reference, DataLoader(dataset, batch_size=local_batch * w, sampler=single), steps, micro)
-        ref = _flat(reference)
+        ref = _state_values(reference)
         scale = max(abs(v) for v in ref)
         rel = max(abs(a - b) for a, b in zip(mine, ref)) / scale
         grads_none = model.never_used.weight.grad is None if mode in ("plain", "no_sync") else True
@@ -227,7 +228,7 @@ def loop(mode: str) -> None:
     from anynn.training import NonFiniteLossError, evaluate, fit
 
     comm = dist.init()
-    r, w = comm.rank, comm.size
+    r = comm.rank
     anynn.manual_seed(7)
     data = TensorDataset(anynn.randn(7, 8, dtype="float64"), anynn.tensor([0, 1, 2, 0, 1, 2, 0]))
     if mode == "evaluate":

@@ -14,7 +14,8 @@ from anynn.ops.conv import IntOrTuple, conv_pads, convolution
 
 
 class _ConvNd(Module):
-    """Shared by Conv1d and Conv2d (``_dims`` spatial dimensions): weight (out, in/groups, *kernel), bias (out,)."""
+    """Shared by Conv1d and Conv2d (``_dims`` spatial dimensions): weight (out, in/groups, *kernel_size), bias
+    (out,)."""
 
     _dims = 0
 

@@ -38,19 +38,19 @@ class _MaxPoolNd(Module):
 
 
 class MaxPool1d(_MaxPoolNd):
-    """Max over sliding windows of (N, C, L) input; stride defaults to the kernel size."""
+    """Max over sliding windows of (N, C, L) input; stride defaults to ``kernel_size``."""
 
     _dims = 1
 
 
 class MaxPool2d(_MaxPoolNd):
-    """Max over sliding windows of (N, C, H, W) input; stride defaults to the kernel size."""
+    """Max over sliding windows of (N, C, H, W) input; stride defaults to ``kernel_size``."""
 
     _dims = 2
 
 
 class AvgPool1d(Module):
-    """Mean over sliding windows of (N, C, L) input; stride defaults to the kernel size."""
+    """Mean over sliding windows of (N, C, L) input; stride defaults to ``kernel_size``."""
 
     def __init__(self, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True):
@@ -73,7 +73,7 @@ class AvgPool1d(Module):
 def _check_window(name: str, dims: int, kernel_size: IntOrTuple, stride: IntOrTuple | None,
                   padding: IntOrTuple, dilation: IntOrTuple = 1) -> None:
     """At construction: kernel_size, stride and dilation positive ints (or tuples of ``dims``), padding >= 0."""
-    kernel = ntuple(kernel_size, dims, "kernel_size", name)
+    window = ntuple(kernel_size, dims, "kernel_size", name)
     if stride is not None:
         ntuple(stride, dims, "stride", name)
     ntuple(dilation, dims, "dilation", name)
@@ -81,8 +81,8 @@ def _check_window(name: str, dims: int, kernel_size: IntOrTuple, stride: IntOrTu
     pads = ntuple(padding, dims, "padding", name)
     if any(p < 0 for p in pads):
         raise ValueError(f"{name}: padding must be non-negative, got {padding!r}")
-    if any(p > k // 2 for k, p in zip(kernel, pads)):
-        raise ValueError(f"{name}: padding {pads} must be at most half the kernel size {kernel}; reduce the padding")
+    if any(p > k // 2 for k, p in zip(window, pads)):
+        raise ValueError(f"{name}: padding {pads} must be at most half the kernel size {window}; reduce the padding")
 
 
 def _single(value: IntOrTuple) -> tuple[int, ...]:
@@ -90,7 +90,7 @@ def _single(value: IntOrTuple) -> tuple[int, ...]:
 
 
 class AvgPool2d(Module):
-    """Mean over sliding windows of (N, C, H, W) input; stride defaults to the kernel size. With
+    """Mean over sliding windows of (N, C, H, W) input; stride defaults to ``kernel_size``. With
     ``count_include_pad`` padded zeros count in the divisor; ``divisor_override`` replaces it."""
 
     def __init__(self, kernel_size: IntOrTuple, stride: IntOrTuple | None = None, padding: IntOrTuple = 0,

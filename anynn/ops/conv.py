@@ -63,14 +63,14 @@ class ConvNd(ArrayFunction):
     def backward(ctx, grad):
         xp = ctx.xp
         saved, w3 = ctx.saved  # ``saved``: the im2col matrix, or the input itself after a direct forward
-        x_shape, kernel, stride, dilation, pads, out_hw = ctx.geometry
+        x_shape, window, stride, dilation, pads, out_hw = ctx.geometry
         groups, o, taps = w3.shape[0], w3.shape[0] * w3.shape[1], w3.shape[0] * w3.shape[2]
         g = xp.reshape(xp.permute_dims(as_4d(grad, xp), (1, 2, 3, 0)), (o, -1))
         g3 = _split(xp, g, groups)
         need_x, need_w, need_b = ctx.needs_input_grad
         gx = gw = gb = None
         if need_w and DIRECT.ran_compiled(ctx):
-            gw = DIRECT.backward(ctx, saved, as_4d(grad, xp), (o, x_shape[1]) + kernel, stride, dilation, pads)
+            gw = DIRECT.backward(ctx, saved, as_4d(grad, xp), (o, x_shape[1]) + window, stride, dilation, pads)
             gw = xp.reshape(gw, ctx.w_shape)
         elif need_w:
             gw = xp.reshape(gemm_weight_grad(xp, saved, g3), ctx.w_shape)
@@ -78,7 +78,7 @@ class ConvNd(ArrayFunction):
             gb = xp.sum(g, axis=1)
         if need_x:
             dcols = xp.reshape(_per_group(xp, xp.matrix_transpose(w3), g3), (taps, -1))
-            gx = xp.reshape(IM2COL.backward(ctx, dcols, x_shape, kernel, stride, dilation, pads, out_hw), ctx.x_shape)
+            gx = xp.reshape(IM2COL.backward(ctx, dcols, x_shape, window, stride, dilation, pads, out_hw), ctx.x_shape)
         return gx, gw, gb
 
 
@@ -133,11 +133,11 @@ def _per_group(xp: Any, a: Any, b: Any) -> Any:
 
 
 # ------------------------------------------------------------------ padding and checks
-def conv_pads(padding: IntOrTuple | str, kernel: tuple[int, ...], dilation: tuple[int, ...],
+def conv_pads(padding: IntOrTuple | str, window: tuple[int, ...], dilation: tuple[int, ...],
               stride: tuple[int, ...], who: Any) -> SidePads:
     """Per-side zero padding, PyTorch's rules: 'valid' is none; 'same' keeps the size (stride 1 only),
     putting the odd extra row/column at the end."""
-    n = len(kernel)
+    n = len(window)
     if isinstance(padding, str):
         if padding == "valid":
             return ((0, 0),) * n
@@ -146,7 +146,7 @@ def conv_pads(padding: IntOrTuple | str, kernel: tuple[int, ...], dilation: tupl
         if any(s != 1 for s in stride):
             raise ValueError(f"{describe(who)}: padding='same' is not supported for strided convolutions "
                              f"(stride={stride}); use an explicit padding")
-        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        totals = [d * (k - 1) for k, d in zip(window, dilation)]
         return tuple((t // 2, t - t // 2) for t in totals)
     pads = ntuple(padding, n, "padding", who)
     if any(p < 0 for p in pads):
@@ -178,18 +178,18 @@ def convolution(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrTup
                 dilation: IntOrTuple, groups: int, dims: int, who: Any) -> Tensor:
     """Checked ``dims``-D convolution; ``who`` (a layer, or an op's name) is named in every error."""
     _check_conv(x, weight, bias, groups, dims, who)
-    kernel = tuple(weight.shape[2:])
+    window = tuple(weight.shape[2:])
     stride = ntuple(stride, dims, "stride", who)
     dilation = ntuple(dilation, dims, "dilation", who)
     if any(s < 1 for s in stride) or any(d < 1 for d in dilation):
         raise ValueError(f"{describe(who)}: stride and dilation must be positive, got {stride} and {dilation}")
-    pads = conv_pads(padding, kernel, dilation, stride, who)
+    pads = conv_pads(padding, window, dilation, stride, who)
     size = x.shape[2:]
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(size, pads))
-    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    span = tuple(d * (k - 1) + 1 for k, d in zip(window, dilation))
     if any(p < k for p, k in zip(padded, span)):
         raise ValueError(f"{describe(who)} got input of spatial size {size} (padded: {padded}), smaller than the "
-                         f"kernel {kernel} with dilation {dilation}, which spans {span}; use a larger input or "
+                         f"kernel {window} with dilation {dilation}, which spans {span}; use a larger input or "
                          "more padding")
     if dims == 1:
         stride, dilation, pads = (1,) + stride, (1,) + dilation, ((0, 0),) + pads

@@ -1,7 +1,7 @@
 """im2col and col2im: a convolution's input patches as one GEMM operand, and the adjoint that sums them back.
 
 Both are the fused pair ``IM2COL`` (``anynn/ops/_fused.py``): a backend may register compiled versions; these
-standard-only twins copy one strided slice per kernel offset (a loop over kh*kw, never over the batch or the
+standard-only twins copy one strided slice per window offset (a loop over kh*kw, never over the batch or the
 output positions). Layout: rows (c, i, j), columns (oh, ow, n), the batch innermost, so every copied row is a
 contiguous run of OW*N values (stride 1) rather than OW.
 """
@@ -14,26 +14,26 @@ from anynn.ops._util import Pads, Pair
 
 
 
-def im2col(xp: Any, x: Any, kernel: Pair, stride: Pair, dilation: Pair, pads: Pads, out_hw: Pair) -> Any:
+def im2col(xp: Any, x: Any, window: Pair, stride: Pair, dilation: Pair, pads: Pads, out_hw: Pair) -> Any:
     """The patches of an (N, C, H, W) input, zero-padded by ``pads``, as a (C*kh*kw, OH*OW*N) array."""
     xt = padded_batch_last(xp, x, pads)
     c, n = xt.shape[0], xt.shape[3]
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = window, stride, dilation, out_hw
     patches = [xt[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw, :]
                for i in range(kh) for j in range(kw)]
     return xp.reshape(xp.stack(patches, axis=1), (c * kh * kw, oh * ow * n))
 
 
-def col2im(xp: Any, cols: Any, x_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair, dilation: Pair,
+def col2im(xp: Any, cols: Any, x_shape: tuple[int, int, int, int], window: Pair, stride: Pair, dilation: Pair,
            pads: Pads, out_hw: Pair) -> Any:
     """Adjoint of :func:`im2col`: sum (C*kh*kw, OH*OW*N) patches back into the (N, C, H, W) input's gradient
     (batch-last in memory; what fell on the padding is dropped).
 
-    Each kernel offset's strided slice holds no index twice, so ``+=`` per offset is exact.
+    Each window offset's strided slice holds no index twice, so ``+=`` per offset is exact.
     """
     n, c, h, w = x_shape
     (pt, pb), (pl, pr) = pads
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = window, stride, dilation, out_hw
     cols = xp.reshape(cols, (c, kh, kw, oh, ow, n))
     out = xp.zeros((c, h + pt + pb, w + pl + pr, n), dtype=cols.dtype, device=cols.device)
     for i in range(kh):

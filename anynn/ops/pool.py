@@ -1,6 +1,6 @@
 """Pooling: max and average pooling (1-D and 2-D) and adaptive average pooling, as PyTorch computes them.
 
-A window reduction is a loop over the kh*kw kernel offsets, each one strided slice of the padded input
+A window reduction is a loop over the kh*kw window offsets, each one strided slice of the padded input
 covering every output position at once. Max pooling saves each window's winner, its FIRST maximum (row-major,
 as PyTorch's argmax), and its backward sends each window's gradient there.
 """
@@ -17,17 +17,17 @@ from anynn.ops._util import Pads, Pair, as_4d, pad2d, unpad2d
 from anynn.ops.conv import IntOrTuple
 
 
-def _offsets(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+def _offsets(window: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
              out_hw: tuple[int, int]) -> list[tuple[slice, slice]]:
-    """For each kernel offset (row-major), the (rows, cols) slices of the padded input it sees."""
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+    """For each window offset (row-major), the (rows, cols) slices of the padded input it sees."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = window, stride, dilation, out_hw
     return [(slice(i * dh, i * dh + sh * (oh - 1) + 1, sh), slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
             for i in range(kh) for j in range(kw)]
 
 
-def _disjoint(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
-    """True if no two kernel offsets touch the same input element (windows do not overlap)."""
-    return all(k == 1 or s > d * (k - 1) for k, s, d in zip(kernel, stride, dilation))
+def _disjoint(window: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
+    """True if no two window offsets touch the same input element (windows do not overlap)."""
+    return all(k == 1 or s > d * (k - 1) for k, s, d in zip(window, stride, dilation))
 
 
 class MaxPoolNd(ArrayFunction):
@@ -38,58 +38,58 @@ class MaxPoolNd(ArrayFunction):
     """
 
     @staticmethod
-    def forward(ctx, x, *, kernel, stride, dilation, pads, out_hw):
+    def forward(ctx, x, *, window, stride, dilation, pads, out_hw):
         xp = ctx.xp
         ctx.x_shape = tuple(x.shape)
         x = as_4d(x, xp)
-        ctx.geometry = (tuple(x.shape), kernel, stride, dilation, pads)
-        out, winners = MAX_POOL.forward(ctx, x, kernel, stride, dilation, pads, out_hw)
+        ctx.geometry = (tuple(x.shape), window, stride, dilation, pads)
+        out, winners = MAX_POOL.forward(ctx, x, window, stride, dilation, pads, out_hw)
         ctx.save(winners)
         return xp.reshape(out, (out.shape[0], out.shape[1], out.shape[3])) if len(ctx.x_shape) == 3 else out
 
     @staticmethod
     def backward(ctx, grad):
         xp = ctx.xp
-        x_shape, kernel, stride, dilation, pads = ctx.geometry
-        dx = MAX_POOL.backward(ctx, as_4d(grad, xp), ctx.saved[0], x_shape, kernel, stride, dilation, pads)
+        x_shape, window, stride, dilation, pads = ctx.geometry
+        dx = MAX_POOL.backward(ctx, as_4d(grad, xp), ctx.saved[0], x_shape, window, stride, dilation, pads)
         return xp.reshape(dx, ctx.x_shape)
 
 
-def max_pool_windows(xp: Any, x: Any, kernel: Pair, stride: Pair, dilation: Pair, pads: Pads,
+def max_pool_windows(xp: Any, x: Any, window: Pair, stride: Pair, dilation: Pair, pads: Pads,
                      out_hw: Pair) -> tuple[Any, Any]:
-    """Standard twin of the compiled max pooling: the max of each window and the winning kernel offset.
+    """Standard twin of the compiled max pooling: the max of each window and the winning window offset.
 
-    The windows are stacked on a last axis (one strided slice of the -inf-padded input per kernel offset), so
+    The windows are stacked on a last axis (one strided slice of the -inf-padded input per window offset), so
     the winner is one ``argmax``. Where padding is involved, the winner is chosen among the input's values with
     -inf raised to the lowest finite value, so padding never wins, even against an input of -inf.
     """
     padded = pad2d(xp, x, pads, -math.inf)
-    windows = [padded[:, :, rows, cols] for rows, cols in _offsets(kernel, stride, dilation, out_hw)]
+    windows = [padded[:, :, rows, cols] for rows, cols in _offsets(window, stride, dilation, out_hw)]
     stacked = xp.stack(windows, axis=-1)
     if any(p for pair in pads for p in pair):
         floor = xp.finfo(x.dtype).min
         key = pad2d(xp, xp.maximum(x, floor), pads, -math.inf)
-        winners = xp.argmax(xp.stack([key[:, :, r, c] for r, c in _offsets(kernel, stride, dilation, out_hw)],
+        winners = xp.argmax(xp.stack([key[:, :, r, c] for r, c in _offsets(window, stride, dilation, out_hw)],
                                      axis=-1), axis=-1)
     else:
         winners = xp.argmax(stacked, axis=-1)
     return xp.max(stacked, axis=-1), winners
 
 
-def max_pool_scatter(xp: Any, grad: Any, winners: Any, x_shape: tuple[int, int, int, int], kernel: Pair,
+def max_pool_scatter(xp: Any, grad: Any, winners: Any, x_shape: tuple[int, int, int, int], window: Pair,
                      stride: Pair, dilation: Pair, pads: Pads) -> Any:
     """Standard twin of the compiled max pooling's backward: each output's gradient added at its winner."""
-    count = kernel[0] * kernel[1]
+    count = window[0] * window[1]
     offsets = xp.arange(count, dtype=winners.dtype, device=grad.device)
     routed = xp.expand_dims(grad, axis=-1) * xp.astype(xp.expand_dims(winners, axis=-1) == offsets, grad.dtype)
     n, c, h, w = x_shape
     (pt, pb), (pl, pr) = pads
     out_hw = tuple(grad.shape[2:])
-    disjoint = _disjoint(kernel, stride, dilation)
+    disjoint = _disjoint(window, stride, dilation)
     # batch-last memory, the layout conv layers hand on, so the gradient reaches the conv below without a copy
     dpadded = xp.permute_dims(xp.zeros((c, h + pt + pb, w + pl + pr, n), dtype=grad.dtype, device=grad.device),
                               (3, 0, 1, 2))
-    for k, (rows, cols) in enumerate(_offsets(kernel, stride, dilation, out_hw)):
+    for k, (rows, cols) in enumerate(_offsets(window, stride, dilation, out_hw)):
         if disjoint:
             dpadded[:, :, rows, cols] = routed[..., k]
         else:
@@ -104,18 +104,18 @@ class AvgPoolNd(ArrayFunction):
     """Mean over each window; ``divisor`` is a Python number or an (OH, OW) array of per-window counts."""
 
     @staticmethod
-    def forward(ctx, x, *, kernel, stride, pads, out_hw, divisor):
+    def forward(ctx, x, *, window, stride, pads, out_hw, divisor):
         xp = ctx.xp
         ctx.x_shape = tuple(x.shape)
         x = as_4d(x, xp)
         padded = pad2d(xp, x, pads, 0.0)
-        offsets = _offsets(kernel, stride, (1, 1), out_hw)
+        offsets = _offsets(window, stride, (1, 1), out_hw)
         total = padded[:, :, offsets[0][0], offsets[0][1]]
         for rows, cols in offsets[1:]:
             total = total + padded[:, :, rows, cols]
         divisor = _divisor_array(ctx, divisor, x.dtype)
         ctx.save(divisor)
-        ctx.geometry = (offsets, _disjoint(kernel, stride, (1, 1)), pads, tuple(x.shape[2:]), tuple(padded.shape))
+        ctx.geometry = (offsets, _disjoint(window, stride, (1, 1)), pads, tuple(x.shape[2:]), tuple(padded.shape))
         out = total / divisor
         return xp.reshape(out, (out.shape[0], out.shape[1], out.shape[3])) if len(ctx.x_shape) == 3 else out
 
@@ -213,60 +213,60 @@ def _out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int
 
 def _geometry(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple,
               dilation: IntOrTuple, ceil_mode: bool, dims: int, who: Any) -> tuple[Pair, Pair, Pair, Pads, Pair]:
-    """Checked kernel, stride, dilation, per-side pads and output size, all as 2-D (height 1 for 1-D)."""
+    """Checked window, stride, dilation, per-side pads and output size, all as 2-D (height 1 for 1-D)."""
     check_input(x, dims, who)
-    kernel = ntuple(kernel_size, dims, "kernel_size", who)
-    stride = kernel if stride is None else ntuple(stride, dims, "stride", who)
+    window = ntuple(kernel_size, dims, "kernel_size", who)
+    stride = window if stride is None else ntuple(stride, dims, "stride", who)
     padding = ntuple(padding, dims, "padding", who)
     dilation = ntuple(dilation, dims, "dilation", who)
-    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+    if min(window) < 1 or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
         raise ValueError(f"{describe(who)}: kernel_size, stride and dilation must be positive and padding "
-                         f"non-negative, got {kernel}, {stride}, {dilation} and {padding}")
-    if any(p > k // 2 for k, p in zip(kernel, padding)):
-        raise ValueError(f"{describe(who)}: padding {padding} must be at most half the kernel size {kernel}; "
+                         f"non-negative, got {window}, {stride}, {dilation} and {padding}")
+    if any(p > k // 2 for k, p in zip(window, padding)):
+        raise ValueError(f"{describe(who)}: padding {padding} must be at most half the kernel size {window}; "
                          "reduce the padding")
     size = x.shape[2:]
-    out = tuple(_out_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in zip(size, kernel, stride, padding, dilation))
+    out = tuple(_out_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in zip(size, window, stride, padding, dilation))
     if min(out) < 1:
         padded = tuple(n + 2 * p for n, p in zip(size, padding))
-        span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        span = tuple(d * (k - 1) + 1 for k, d in zip(window, dilation))
         raise ValueError(f"{describe(who)} got input of shape {x.shape}: its padded spatial size {padded} is smaller "
                          f"than the pooling window {span}; use a smaller kernel, more padding or a larger input")
     if dims == 1:
-        kernel, stride, padding, dilation, size, out = ((1,) + kernel, (1,) + stride, (0,) + padding,
+        window, stride, padding, dilation, size, out = ((1,) + window, (1,) + stride, (0,) + padding,
                                                         (1,) + dilation, (1,) + size, (1,) + out)
     pads = tuple((p, max((o - 1) * s + d * (k - 1) + 1 - n - p, 0))
-                 for n, k, s, p, d, o in zip(size, kernel, stride, padding, dilation, out))
-    return kernel, stride, dilation, pads, out
+                 for n, k, s, p, d, o in zip(size, window, stride, padding, dilation, out))
+    return window, stride, dilation, pads, out
 
 
 def max_pool(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple,
              dilation: IntOrTuple, ceil_mode: bool, dims: int, who: Any) -> Tensor:
     """Checked ``dims``-D max pooling; ``who`` (a layer, or an op's name) is named in every error."""
-    kernel, stride, dilation, pads, out = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, dims, who)
-    return MaxPoolNd.apply(x, kernel=kernel, stride=stride, dilation=dilation, pads=pads, out_hw=out)
+    window, stride, dilation, pads, out = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, dims, who)
+    return MaxPoolNd.apply(x, window=window, stride=stride, dilation=dilation, pads=pads, out_hw=out)
 
 
 def avg_pool(x: Tensor, kernel_size: IntOrTuple, stride: IntOrTuple | None, padding: IntOrTuple, ceil_mode: bool,
              count_include_pad: bool, divisor_override: int | None, dims: int, who: Any) -> Tensor:
     """Checked ``dims``-D average pooling with PyTorch's divisor rules."""
-    kernel, stride, _, pads, out = _geometry(x, kernel_size, stride, padding, 1, ceil_mode, dims, who)
+    window, stride, _, pads, out = _geometry(x, kernel_size, stride, padding, 1, ceil_mode, dims, who)
     if divisor_override is not None:
         if divisor_override == 0:
             raise ValueError(f"{describe(who)}: divisor_override must be non-zero")
         divisor: Any = float(divisor_override)
     else:
-        divisor = _divisors(tuple(x.shape[2:]) if dims == 2 else (1,) + tuple(x.shape[2:]), kernel, stride, pads,
+        divisor = _divisors(tuple(x.shape[2:]) if dims == 2 else (1,) + tuple(x.shape[2:]), window, stride, pads,
                             out, count_include_pad)
-    return AvgPoolNd.apply(x, kernel=kernel, stride=stride, pads=pads, out_hw=out, divisor=divisor)
+    return AvgPoolNd.apply(x, window=window, stride=stride, pads=pads, out_hw=out, divisor=divisor)
 
 
-def _divisors(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int], pads: Pads,
+def _divisors(size: tuple[int, int], window: tuple[int, int], stride: tuple[int, int], pads: Pads,
               out: tuple[int, int], count_include_pad: bool) -> float | list[list[float]]:
     """Per-window element counts: the window clipped to the padded input (``count_include_pad``) or to the
     input itself. A single number when all windows agree."""
     per_dim = []
-    for n, k, s, (p, _), o in zip(size, kernel, stride, pads, out):
+    for n, k, s, (p, _), o in zip(size, window, stride, pads, out):
         counts = []
         for i in range(o):
             lo = i * s - p

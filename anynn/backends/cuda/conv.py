@@ -60,24 +60,24 @@ def _col2im(cols, kh, kw, sh, sw, dh, dw, pt, pl, oh_n, ow_n, out):
         out[c, h, w, n] = total
 
 
-def im2col(x: Any, kernel, stride, dilation, pads, out_hw) -> Any:
+def im2col(x: Any, window, stride, dilation, pads, out_hw) -> Any:
     """The patches of an (N, C, H, W) input (any strides; batch-last reads coalesce) as a contiguous
     (C*kh*kw, OH*OW*N) array."""
     if x.ndim != 4 or x.dtype not in FLOATS or library(x) is None:
         return None
     n, c = x.shape[0], x.shape[1]
-    cols = empty(x, (c * kernel[0] * kernel[1], out_hw[0] * out_hw[1] * n), x.dtype)
-    launch(_im2col, blocks_for(cols.size), x, x, *kernel, *stride, *dilation, pads[0][0], pads[1][0], out_hw[1],
+    cols = empty(x, (c * window[0] * window[1], out_hw[0] * out_hw[1] * n), x.dtype)
+    launch(_im2col, blocks_for(cols.size), x, x, *window, *stride, *dilation, pads[0][0], pads[1][0], out_hw[1],
            cols)
     return cols
 
 
-def col2im(cols: Any, x_shape, kernel, stride, dilation, pads, out_hw) -> Any:
+def col2im(cols: Any, x_shape, window, stride, dilation, pads, out_hw) -> Any:
     """The adjoint of :func:`im2col`: the (N, C, H, W) input gradient, batch-last (C, H, W, N) in memory."""
     if cols.ndim != 2 or cols.dtype not in FLOATS or library(cols) is None:
         return None
     n, c, h, w = x_shape
     out = empty(cols, (c, h, w, n), cols.dtype)
-    launch(_col2im, blocks_for(out.size), cols, cols, *kernel, *stride, *dilation, pads[0][0], pads[1][0],
+    launch(_col2im, blocks_for(out.size), cols, cols, *window, *stride, *dilation, pads[0][0], pads[1][0],
            out_hw[0], out_hw[1], out)
     return out.transpose(3, 0, 1, 2)

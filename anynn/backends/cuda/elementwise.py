@@ -22,7 +22,7 @@ def _relu_backward(grad, y, out):
         out[i] = grad[i] if y[i] > 0 else 0
 
 
-def _flat(a: Any, order: tuple[int, ...]) -> Any:
+def _memory_order_view(a: Any, order: tuple[int, ...]) -> Any:
     """The 1-D view of a dense ``a`` whose memory order is ``order``."""
     return a.transpose(order).reshape(-1)
 
@@ -33,7 +33,7 @@ def relu(x: Any) -> Any:
     if order is None:
         return None
     out = empty_in_order(x, order)
-    launch(_relu, blocks_for(x.size), x, _flat(x, order), _flat(out, order))
+    launch(_relu, blocks_for(x.size), x, _memory_order_view(x, order), _memory_order_view(out, order))
     return out
 
 
@@ -45,5 +45,6 @@ def relu_backward(grad: Any, y: Any) -> Any:
     if order is None or dense_order(y) != order:
         return None
     out = empty_in_order(grad, order)
-    launch(_relu_backward, blocks_for(grad.size), grad, _flat(grad, order), _flat(y, order), _flat(out, order))
+    view = _memory_order_view
+    launch(_relu_backward, blocks_for(grad.size), grad, view(grad, order), view(y, order), view(out, order))
     return out

@@ -59,25 +59,25 @@ def _max_pool_backward(grad, arg, kh, kw, sh, sw, dh, dw, pt, pl, batch_last, dx
         dx[n, c, h, w] = total
 
 
-def max_pool2d(x: Any, kernel, stride, dilation, pads, out_hw) -> tuple[Any, Any] | None:
+def max_pool2d(x: Any, window, stride, dilation, pads, out_hw) -> tuple[Any, Any] | None:
     """Max over each window of an (N, C, H, W) array and the winning offset per output (int8), batch-last where
     ``x`` is; declines other dtypes and windows of more than 127 offsets."""
-    if x.ndim != 4 or x.dtype not in FLOATS or kernel[0] * kernel[1] > 127 or library(x) is None:
+    if x.ndim != 4 or x.dtype not in FLOATS or window[0] * window[1] > 127 or library(x) is None:
         return None
     batch_last = is_batch_last(x)
     shape = (x.shape[0], x.shape[1], *out_hw)
     out = empty_4d(x, shape, x.dtype, batch_last)
     arg = empty_4d(x, shape, np.int8, batch_last)
-    launch(_max_pool, blocks_for(math.prod(shape)), x, x, *kernel, *stride, *dilation, pads[0][0], pads[1][0],
+    launch(_max_pool, blocks_for(math.prod(shape)), x, x, *window, *stride, *dilation, pads[0][0], pads[1][0],
            batch_last, out, arg)
     return out, arg
 
 
-def max_pool2d_backward(grad: Any, arg: Any, x_shape, kernel, stride, dilation, pads) -> Any:
+def max_pool2d_backward(grad: Any, arg: Any, x_shape, window, stride, dilation, pads) -> Any:
     """The gradient of :func:`max_pool2d`, laid out as its winners; ``grad`` may have any strides (e.g. plain,
     back through Flatten). Never declines: the winners are this backend's own."""
     batch_last = is_batch_last(arg)
     dx = empty_4d(grad, tuple(x_shape), grad.dtype, batch_last)
-    launch(_max_pool_backward, blocks_for(math.prod(x_shape)), grad, grad, arg, *kernel, *stride, *dilation,
+    launch(_max_pool_backward, blocks_for(math.prod(x_shape)), grad, grad, arg, *window, *stride, *dilation,
            pads[0][0], pads[1][0], batch_last, dx)
     return dx

@@ -53,26 +53,26 @@ def _col2im(cols, sh, sw, dh, dw, pt, pl, out):
 
 
 @_one_at_a_time
-def im2col(x: np.ndarray, kernel, stride, dilation, pads, out_hw) -> np.ndarray | None:
+def im2col(x: np.ndarray, window, stride, dilation, pads, out_hw) -> np.ndarray | None:
     """Backend.im2col on all cores, straight from the (N, C, H, W) input (padding written as zeros, no
     padded copy). Below ~8M output values NumPy's single strided copy is as fast (measured): left to it."""
     n, c = x.shape[0], x.shape[1]
-    if x.dtype not in _FLOATS or c * kernel[0] * kernel[1] * out_hw[0] * out_hw[1] * n < _IM2COL_MIN:
+    if x.dtype not in _FLOATS or c * window[0] * window[1] * out_hw[0] * out_hw[1] * n < _IM2COL_MIN:
         return None
-    cols = np.empty((c, kernel[0], kernel[1], out_hw[0], out_hw[1], n), dtype=x.dtype)
-    _im2col(x.transpose(1, 2, 3, 0), *kernel, *stride, *dilation, pads[0][0], pads[1][0], cols)
-    return cols.reshape(c * kernel[0] * kernel[1], -1)
+    cols = np.empty((c, window[0], window[1], out_hw[0], out_hw[1], n), dtype=x.dtype)
+    _im2col(x.transpose(1, 2, 3, 0), *window, *stride, *dilation, pads[0][0], pads[1][0], cols)
+    return cols.reshape(c * window[0] * window[1], -1)
 
 
 @_one_at_a_time
-def col2im(cols: np.ndarray, x_shape, kernel, stride, dilation, pads, out_hw) -> np.ndarray | None:
+def col2im(cols: np.ndarray, x_shape, window, stride, dilation, pads, out_hw) -> np.ndarray | None:
     """Backend.col2im on all cores: each channel's sum made in one pass over its patches, only inside the
     input (nothing is accumulated on the padding), returned batch-last and contiguous."""
     if cols.dtype not in _FLOATS:
         return None
     n, c, h, w = x_shape
     out = np.empty((c, h, w, n), dtype=cols.dtype)
-    _col2im(np.ascontiguousarray(cols).reshape(c, kernel[0], kernel[1], out_hw[0], out_hw[1], n),
+    _col2im(np.ascontiguousarray(cols).reshape(c, window[0], window[1], out_hw[0], out_hw[1], n),
             *stride, *dilation, pads[0][0], pads[1][0], out)
     return out.transpose(3, 0, 1, 2)
 

@@ -24,7 +24,7 @@ def _relu_backward(grad, y, out):
         out[i] = grad[i] if y[i] > 0 else 0
 
 
-def _flat(a: np.ndarray) -> np.ndarray | None:
+def _memory_order_view(a: np.ndarray) -> np.ndarray | None:
     """A 1-D view of ``a`` in memory order, if its elements are one contiguous block (in any axis order)."""
     order = sorted(range(a.ndim), key=lambda axis: -abs(a.strides[axis]))
     view = a.transpose(order)
@@ -38,7 +38,7 @@ def _same_block(*arrays: np.ndarray) -> list[np.ndarray] | None:
         return None
     if any(a.shape != first.shape or a.strides != first.strides or a.dtype != first.dtype for a in arrays):
         return None
-    flats = [_flat(a) for a in arrays]
+    flats = [_memory_order_view(a) for a in arrays]
     return None if any(f is None for f in flats) else flats
 
 
@@ -53,7 +53,7 @@ def _relu_large(x: np.ndarray) -> np.ndarray | None:
     if flats is None:
         return None
     out = np.empty_like(x)
-    _relu(flats[0], _flat(out))
+    _relu(flats[0], _memory_order_view(out))
     return out
 
 
@@ -68,5 +68,5 @@ def _relu_backward_large(grad: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     if flats is None:
         return None
     out = np.empty_like(grad)
-    _relu_backward(*flats, _flat(out))
+    _relu_backward(*flats, _memory_order_view(out))
     return out

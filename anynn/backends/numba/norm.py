@@ -76,8 +76,8 @@ def _channel_order(x: np.ndarray) -> tuple[int, ...] | None:
     return (1, *rest)
 
 
-def _channel_view(a: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
-    """``a`` permuted by ``order`` and padded to (C, X, Y, Z) with leading unit axes after the channel."""
+def _channels_first_4d(a: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+    """``a`` permuted by ``order`` (channels first) and padded to 4-D (C, X, Y, Z) with unit axes after the channel."""
     view = a.transpose(order)
     return view.reshape((view.shape[0],) + (1,) * (5 - a.ndim - 1) + view.shape[1:]) if a.ndim < 4 else view
 
@@ -91,7 +91,7 @@ def channel_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     channels = x.shape[1]
     mean = np.empty(channels, dtype=x.dtype)
     var = np.empty(channels, dtype=x.dtype)
-    _moments(_channel_view(x, order), mean, var)
+    _moments(_channels_first_4d(x, order), mean, var)
     return mean, var
 
 
@@ -102,7 +102,7 @@ def channel_affine(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, shift: np
     if order is None or any(v.dtype != x.dtype for v in (mean, scale, shift)):
         return None
     out = np.empty_like(x)
-    _affine(_channel_view(x, order), mean, scale, shift, _channel_view(out, order))
+    _affine(_channels_first_4d(x, order), mean, scale, shift, _channels_first_4d(out, order))
     return out
 
 
@@ -115,7 +115,7 @@ def channel_grad_sums(grad: np.ndarray, x: np.ndarray, mean: np.ndarray) -> tupl
     channels = x.shape[1]
     sum_grad = np.empty(channels, dtype=x.dtype)
     sum_grad_centered = np.empty(channels, dtype=x.dtype)
-    _grad_sums(_channel_view(grad, order), _channel_view(x, order), mean, sum_grad, sum_grad_centered)
+    _grad_sums(_channels_first_4d(grad, order), _channels_first_4d(x, order), mean, sum_grad, sum_grad_centered)
     return sum_grad, sum_grad_centered
 
 
@@ -127,5 +127,6 @@ def batch_norm_input_grad(grad: np.ndarray, x: np.ndarray, mean: np.ndarray, p: 
     if order is None or grad.shape != x.shape or any(v.dtype != x.dtype for v in (grad, mean, p, q, r)):
         return None
     out = np.empty_like(x)
-    _input_grad(_channel_view(grad, order), _channel_view(x, order), mean, p, q, r, _channel_view(out, order))
+    view = _channels_first_4d
+    _input_grad(view(grad, order), view(x, order), mean, p, q, r, view(out, order))
     return out

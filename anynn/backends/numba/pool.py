@@ -89,22 +89,22 @@ def _empty_4d(shape: tuple[int, int, int, int], dtype, batch_last: bool) -> np.n
 
 
 @_one_at_a_time
-def max_pool2d(x: np.ndarray, kernel, stride, dilation, pads,
+def max_pool2d(x: np.ndarray, window, stride, dilation, pads,
                out_hw) -> tuple[np.ndarray, np.ndarray] | None:
     """Max over each window of an (N, C, H, W) array (padding never wins) and the winning offset per output."""
-    if x.ndim != 4 or x.dtype not in _FLOATS or kernel[0] * kernel[1] > 127:
+    if x.ndim != 4 or x.dtype not in _FLOATS or window[0] * window[1] > 127:
         return None
     batch_last = _batch_innermost(x)
     shape = (x.shape[0], x.shape[1], *out_hw)
     out = _empty_4d(shape, x.dtype, batch_last)
     arg = _empty_4d(shape, np.int8, batch_last)
-    _max_pool(_pool_view(x, batch_last), *kernel, *stride, *dilation, pads[0][0], pads[1][0],
+    _max_pool(_pool_view(x, batch_last), *window, *stride, *dilation, pads[0][0], pads[1][0],
               _pool_view(out, batch_last), _pool_view(arg, batch_last))
     return out, arg
 
 
 @_one_at_a_time
-def max_pool2d_backward(grad: np.ndarray, arg: np.ndarray, x_shape, kernel, stride, dilation,
+def max_pool2d_backward(grad: np.ndarray, arg: np.ndarray, x_shape, window, stride, dilation,
                         pads) -> np.ndarray:
     """The gradient of :func:`max_pool2d`: each output's gradient added at its window's winning offset."""
     batch_last = _batch_innermost(arg)
@@ -113,9 +113,9 @@ def max_pool2d_backward(grad: np.ndarray, arg: np.ndarray, x_shape, kernel, stri
         relaid[...] = grad
         grad = relaid
     dx = _empty_4d(tuple(x_shape), grad.dtype, batch_last)
-    disjoint = all(k == 1 or s > d * (k - 1) for k, s, d in zip(kernel, stride, dilation))
+    disjoint = all(k == 1 or s > d * (k - 1) for k, s, d in zip(window, stride, dilation))
     tiled = disjoint and pads[0] == pads[1] == (0, 0) and all(
-        s == k and n == o * s for k, s, n, o in zip(kernel, stride, x_shape[2:], grad.shape[2:]))
-    _max_pool_backward(_pool_view(grad, batch_last), _pool_view(arg, batch_last), *kernel, *stride, *dilation,
+        s == k and n == o * s for k, s, n, o in zip(window, stride, x_shape[2:], grad.shape[2:]))
+    _max_pool_backward(_pool_view(grad, batch_last), _pool_view(arg, batch_last), *window, *stride, *dilation,
                        pads[0][0], pads[1][0], disjoint, tiled, _pool_view(dx, batch_last))
     return dx
