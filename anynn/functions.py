@@ -45,7 +45,8 @@ def _cast(x: Tensor, dtype: D.DType | str | None) -> Tensor:
 
 def _summable(x: Tensor) -> Tensor:
     """Booleans and integers sum as int64, as in PyTorch."""
-    return x.to(D.int64) if x.dtype.kind in "bu" or x.dtype in (D.int8, D.int16, D.int32) else x
+    dtype = x.dtype
+    return x if dtype.is_floating_point or dtype is D.int64 else x.to(D.int64)
 
 
 # ----------------------------------------------------------------- element-wise, one input
@@ -243,7 +244,10 @@ def equal(input: Tensor, other: Tensor) -> bool:
 def sum(input: Tensor, dim: Dim = None, keepdim: bool = False, *, dtype: D.DType | str | None = None,
         axis: Dim = None, keepdims: bool | None = None) -> Tensor:
     """The sum over ``dim`` (an int, a tuple, or None for all); booleans and integers sum as int64."""
-    x = _cast(_summable(_tensor(input, "sum")), dtype)
+    x = _tensor(input, "sum")
+    x = _summable(x) if dtype is None else _cast(x, dtype)
+    if dim is None and axis is None:
+        return ops.Sum.apply(x, axis=None, keepdims=bool(keepdim or keepdims))
     return ops.Sum.apply(x, axis=ops.norm_axis(_dim(dim, axis), x.ndim), keepdims=_keep(keepdim, keepdims))
 
 
