@@ -6,10 +6,16 @@ from typing import Any
 from anynn.autograd.tensor import Tensor, BackendMismatchError
 from anynn.ops._util import norm_axis, unbroadcast
 from anynn.ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
-from anynn.ops.elementwise import Abs, Cast, Clip, Exp, Log, Maximum, Relu, Sigmoid, Sqrt, Tanh, Where
-from anynn.ops.reduction import LogSumExp, Max, Sum, argmax, logsumexp, mean, var
-from anynn.ops.shape import (BroadcastTo, Concat, GetItem, Permute, Reshape, SetItem, Stack, Take, ToBackend, concat,
-                             flatten, getitem, raw_index, raw_value, setitem, squeeze, stack, unsqueeze)
+from anynn.ops.elementwise import (Abs, Acos, Asin, Atan, Atan2, Cast, Clip, Cos, Cosh, Exp, Expm1, Log, Log1p, Maximum,
+                                   Relu, Rounding, Sigmoid, Sin, Sinh, Sqrt, Tan, Tanh, Where)
+from anynn.ops.reduction import (CumProd, CumSum, LogSumExp, Max, Prod, Sum, VectorNorm, argmax, argmin, cumprod,
+                                 cumsum, logsumexp, mean, norm, prod, var)
+from anynn.ops.shape import (BroadcastTo, Concat, Flip, GetItem, Permute, Reshape, Roll, SetItem, Stack, Take,
+                             ToBackend, concat, flatten, getitem, raw_index, raw_value, setitem, squeeze, stack,
+                             unsqueeze)
+from anynn.ops.indexing import (Gather, IndexSelect, Scatter, ScatterAdd, bincount, gather, index_select, masked_fill,
+                                one_hot, scatter, scatter_add)
+from anynn.ops.sorting import ValuesIndices, argsort, kthvalue, max_along, median, sort, topk
 
 
 def compare(a: Tensor, b: Any, name: str) -> Tensor:
@@ -41,9 +47,12 @@ def minimum(a: Tensor | float, b: Tensor | float) -> Tensor:
     return Maximum.apply(a, b, smallest=True)
 
 
-__all__ = ["Abs", "Add", "BroadcastTo", "Cast", "Clip", "Concat", "Div", "Exp", "GetItem", "Log", "LogSumExp",
-           "MatMul", "Max", "Maximum", "Mul", "Neg", "Permute", "Pow", "Relu", "Reshape", "Sigmoid", "Sqrt", "Stack",
-           "Sub", "Sum", "Take", "Tanh", "ToBackend", "Where", "argmax", "compare", "concat", "flatten", "getitem",
-           "raw_index", "raw_value", "setitem", "SetItem",
-           "logsumexp", "maximum", "mean", "minimum", "norm_axis", "squeeze", "stack", "unbroadcast", "unsqueeze",
-           "var", "where"]
+__all__ = ["Abs", "Acos", "Add", "Asin", "Atan", "Atan2", "BroadcastTo", "Cast", "Clip", "Concat", "Cos", "Cosh",
+           "CumProd", "CumSum", "Div", "Exp", "Expm1", "Flip", "Gather", "GetItem", "IndexSelect", "Log", "Log1p",
+           "LogSumExp", "MatMul", "Max", "Maximum", "Mul", "Neg", "Permute", "Pow", "Prod", "Relu", "Reshape", "Roll",
+           "Rounding", "Scatter", "ScatterAdd", "SetItem", "Sigmoid", "Sin", "Sinh", "Sqrt", "Stack", "Sub", "Sum",
+           "Take", "Tan", "Tanh", "ToBackend", "ValuesIndices", "VectorNorm", "Where", "argmax", "argmin", "argsort",
+           "bincount", "compare", "concat", "cumprod", "cumsum", "flatten", "gather", "getitem", "index_select",
+           "kthvalue", "logsumexp", "masked_fill", "max_along", "maximum", "mean", "median", "minimum", "norm",
+           "norm_axis", "one_hot", "prod", "raw_index", "raw_value", "scatter", "scatter_add", "setitem", "sort",
+           "squeeze", "stack", "topk", "unbroadcast", "unsqueeze", "var", "where"]
