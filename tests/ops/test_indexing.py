@@ -102,7 +102,7 @@ def test_scatter_with_repeats_keeps_the_last_write(backend):
 
 
 ERRORS = {
-    "gather_float_index": (lambda t: t.gather(1, anynn.tensor([[0.0]])), TypeError, "gather: index must have an int"),
+    "gather_float_index": (lambda t: t.gather(1, anynn.tensor([[0.0]])), TypeError, "gather.*integer"),
     "gather_out_of_range": (lambda t: t.gather(1, anynn.tensor([[3]])), IndexError, "gather: index 3 is out of bounds"),
     "gather_wrong_ndim": (lambda t: t.gather(1, anynn.tensor([0])), ValueError, "as many dimensions"),
     "gather_negative": (lambda t: t.gather(0, anynn.tensor([[-1]])), IndexError, "index -1 is out of bounds"),
@@ -111,7 +111,7 @@ ERRORS = {
     "index_select_range": (lambda t: t.index_select(1, anynn.tensor([3])), IndexError, "index_select: index 3"),
     "masked_fill_not_bool": (lambda t: t.masked_fill(anynn.tensor([1, 0, 1]), 0.0), TypeError, "boolean"),
     "masked_fill_grows": (lambda t: t.masked_fill(anynn.ones(2, 2, 3).bool(), 0.0), ValueError, "does not broadcast"),
-    "one_hot_float": (lambda t: anynn.one_hot(t), TypeError, "one_hot: input must have an integer"),
+    "one_hot_float": (lambda t: anynn.one_hot(t), TypeError, "one_hot.*integer"),
     "one_hot_too_few_classes": (lambda t: anynn.one_hot(anynn.tensor([3]), 3), IndexError, "index 3 is out"),
     "bincount_negative": (lambda t: anynn.bincount(anynn.tensor([-1, 2])), ValueError, "non-negative"),
 }
