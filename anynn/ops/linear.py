@@ -199,4 +199,6 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
     _same_dtype("cdist", x1, x2)
     return norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, axis=-1)
 
-__all__ = ["bmm", "cdist", "dot", "einsum", "linear", "matmul", "mm"]
+
+# nn.functional re-exports this list; mm, bmm, dot, matmul, einsum and cdist are torch.* functions (anynn.functions)
+__all__ = ["linear"]
