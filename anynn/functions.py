@@ -190,10 +190,16 @@ def minimum(input: Tensor, other: Tensor | float) -> Tensor:
     return ops.minimum(input, other)
 
 
-def where(condition: Tensor, input: Tensor | float, other: Tensor | float) -> Tensor:
-    """``input`` where ``condition`` holds, else ``other`` (broadcast; differentiable in both)."""
+def where(condition: Tensor, input: Tensor | float | None = None,
+          other: Tensor | float | None = None) -> Tensor | tuple[Tensor, ...]:
+    """``input`` where ``condition`` holds, else ``other`` (broadcast; differentiable in both); with the
+    condition alone, the positions where it holds (``nonzero(condition, as_tuple=True)``)."""
     if not isinstance(condition, Tensor) or condition.dtype is not D.bool_:
         raise TypeError("anynn.where: condition must be a boolean anynn Tensor (e.g. x > 0)")
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("anynn.where: give both input and other (or neither, for the positions)")
     return ops.Where.apply(condition, input, other)
 
 

@@ -77,3 +77,10 @@ def test_a_tutorial_session_matches_torch(backend):
         assert got.tolist() == expected.tolist()
     assert_close(a.grad, ta.grad.numpy())
     assert_close(b.grad, tb.grad.numpy())
+
+
+def test_where_with_the_condition_alone_gives_positions(backend):
+    torch = torch_or_skip()
+    mask = np.array([[True, False], [True, True]])
+    ours, theirs = anynn.where(anynn.tensor(mask)), torch.where(torch.tensor(mask))
+    assert [t.tolist() for t in ours] == [t.tolist() for t in theirs]
