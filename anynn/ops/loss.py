@@ -109,7 +109,7 @@ def softmax_cross_entropy(xp: Any, x: Any, target: Any, ignore_index: int, label
     ``q = (1 - eps) one_hot + eps / C``.
     """
     c, eps = x.shape[1], label_smoothing
-    shifted = x - xp.max(x, axis=1, keepdims=True)
+    shifted = x - xp.max(x, axis=1, keepdims=True)  # the plain row max, as the compiled kernels subtract it
     logp = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
     safe = xp.clip(target, 0, c - 1)
     valid = safe == target
