@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from anynn import dtypes as D
 from anynn import ops
+from anynn.autograd.grad_mode import is_grad_enabled
 from anynn.autograd.tensor import Tensor
 from anynn.ops import activation, elementwise as E, indexing, linear as L, reduction as R, sorting
 from anynn.ops.shape import Flip, Roll
@@ -49,10 +50,27 @@ def _summable(x: Tensor) -> Tensor:
     return x if dtype.is_floating_point or dtype is D.int64 else x.to(D.int64)
 
 
+def _into(out: Tensor | None, result: Tensor, name: str) -> Tensor:
+    """``result``, or, with ``out=``, ``result`` written into ``out`` (of the same shape) and ``out`` returned.
+    As in PyTorch, ``out=`` is for results that need no gradient."""
+    if out is None:
+        return result
+    if not isinstance(out, Tensor):
+        raise TypeError(f"anynn.{name}: out must be an anynn Tensor, got {type(out).__name__}")
+    if result.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"anynn.{name}(): functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad; drop out= (use the result) or "
+                           "run under anynn.no_grad()")
+    if out.shape != result.shape:
+        raise ValueError(f"anynn.{name}: out has shape {out.shape} but the result has shape {result.shape}; "
+                         f"create out with that shape (e.g. anynn.empty{result.shape})")
+    return out.copy_(result)
+
+
 # ----------------------------------------------------------------- element-wise, one input
 def _unary(name: str, apply, doc: str):
-    def op(input: Tensor) -> Tensor:
-        return apply(_tensor(input, name))
+    def op(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+        return _into(out, apply(_tensor(input, name)), name)
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = doc
@@ -116,28 +134,29 @@ clip = clamp
 
 
 # ----------------------------------------------------------------- element-wise, two inputs
-def add(input: Tensor | float, other: Tensor | float, *, alpha: float = 1) -> Tensor:
+def add(input: Tensor | float, other: Tensor | float, *, alpha: float = 1, out: Tensor | None = None) -> Tensor:
     """``input + alpha * other``, broadcast."""
-    return ops.Add.apply(input, other if alpha == 1 else other * alpha)
+    return _into(out, ops.Add.apply(input, other if alpha == 1 else other * alpha), "add")
 
 
-def sub(input: Tensor | float, other: Tensor | float, *, alpha: float = 1) -> Tensor:
+def sub(input: Tensor | float, other: Tensor | float, *, alpha: float = 1, out: Tensor | None = None) -> Tensor:
     """``input - alpha * other``, broadcast."""
-    return ops.Sub.apply(input, other if alpha == 1 else other * alpha)
+    return _into(out, ops.Sub.apply(input, other if alpha == 1 else other * alpha), "sub")
 
 
 subtract = sub
 
 
-def mul(input: Tensor | float, other: Tensor | float) -> Tensor:
+def mul(input: Tensor | float, other: Tensor | float, *, out: Tensor | None = None) -> Tensor:
     """``input * other``, broadcast."""
-    return ops.Mul.apply(input, other)
+    return _into(out, ops.Mul.apply(input, other), "mul")
 
 
 multiply = mul
 
 
-def div(input: Tensor | float, other: Tensor | float, *, rounding_mode: str | None = None) -> Tensor:
+def div(input: Tensor | float, other: Tensor | float, *, rounding_mode: str | None = None,
+        out: Tensor | None = None) -> Tensor:
     """``input / other``, broadcast; ``rounding_mode="floor"`` or ``"trunc"`` rounds the quotient."""
     if rounding_mode not in (None, "floor", "trunc"):
         raise ValueError(f"anynn.div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
@@ -145,10 +164,10 @@ def div(input: Tensor | float, other: Tensor | float, *, rounding_mode: str | No
     if tensors and builtins.all(v.dtype.kind in "iub" for v in tensors) and \
             builtins.all(isinstance(v, (Tensor, int)) for v in (input, other)):
         if rounding_mode is not None:  # integers stay integers, as in PyTorch
-            return _integer_quotient(input, other, rounding_mode)
+            return _into(out, _integer_quotient(input, other, rounding_mode), "div")
         input, other = (v.to(D.get_default_dtype()) if isinstance(v, Tensor) else v for v in (input, other))
-    out = ops.Div.apply(input, other)
-    return out if rounding_mode is None else E.Rounding.apply(out, how=rounding_mode)
+    result = ops.Div.apply(input, other)
+    return _into(out, result if rounding_mode is None else E.Rounding.apply(result, how=rounding_mode), "div")
 
 
 def _integer_quotient(a: Tensor | int, b: Tensor | int, rounding_mode: str) -> Tensor:
@@ -167,9 +186,9 @@ def _integer_quotient(a: Tensor | int, b: Tensor | int, rounding_mode: str) -> T
 divide = true_divide = div
 
 
-def pow(input: Tensor | float, exponent: Tensor | float) -> Tensor:
+def pow(input: Tensor | float, exponent: Tensor | float, *, out: Tensor | None = None) -> Tensor:
     """``input ** exponent``, broadcast (either may be a number)."""
-    return ops.Pow.apply(input, exponent)
+    return _into(out, ops.Pow.apply(input, exponent), "pow")
 
 
 def atan2(input: Tensor, other: Tensor | float) -> Tensor:
@@ -444,19 +463,19 @@ def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:
 
 
 # ----------------------------------------------------------------- products
-def matmul(input: Tensor, other: Tensor) -> Tensor:
+def matmul(input: Tensor, other: Tensor, *, out: Tensor | None = None) -> Tensor:
     """``input @ other`` with NumPy's rules for 1-D operands and broadcast batch dimensions."""
-    return L.matmul(input, other)
+    return _into(out, L.matmul(input, other), "matmul")
 
 
-def mm(input: Tensor, mat2: Tensor) -> Tensor:
+def mm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
     """The product of two matrices."""
-    return L.mm(input, mat2)
+    return _into(out, L.mm(input, mat2), "mm")
 
 
-def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+def bmm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:
     """The products of two batches of matrices, (B, n, m) @ (B, m, p)."""
-    return L.bmm(input, mat2)
+    return _into(out, L.bmm(input, mat2), "bmm")
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:
@@ -543,7 +562,7 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
     return ops.unsqueeze(x, dim)
 
 
-def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
+def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None, out: Tensor | None = None) -> Tensor:
     """Tensors joined along an existing ``dim`` (``torch.cat``)."""
     tensors = list(tensors)
     if not tensors:
@@ -551,20 +570,20 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> 
     for x in tensors:
         _tensor(x, "cat")
     tensors = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]  # PyTorch skips (0,)
-    return ops.concat(tensors, axis=dim if axis is None else axis)
+    return _into(out, ops.concat(tensors, axis=dim if axis is None else axis), "cat")
 
 
 concat = concatenate = cat
 
 
-def stack(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
+def stack(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None, out: Tensor | None = None) -> Tensor:
     """Tensors of one shape joined along a new ``dim``."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("anynn.stack: expected a non-empty sequence of tensors")
     for x in tensors:
         _tensor(x, "stack")
-    return ops.stack(tensors, axis=dim if axis is None else axis)
+    return _into(out, ops.stack(tensors, axis=dim if axis is None else axis), "stack")
 
 
 def broadcast_to(input: Tensor, size: Sequence[int]) -> Tensor:

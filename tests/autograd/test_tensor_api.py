@@ -84,3 +84,19 @@ def test_where_with_the_condition_alone_gives_positions(backend):
     mask = np.array([[True, False], [True, True]])
     ours, theirs = anynn.where(anynn.tensor(mask)), torch.where(torch.tensor(mask))
     assert [t.tolist() for t in ours] == [t.tolist() for t in theirs]
+
+
+def test_out_keyword_writes_into_the_given_tensor(backend):
+    """The 60-minute blitz's ``torch.add(x, y, out=result)``; out= refuses results that need a gradient."""
+    x, y = anynn.ones(5, 3), anynn.full((5, 3), 2.0)
+    result = anynn.empty(5, 3)
+    assert anynn.add(x, y, out=result) is result and result.tolist() == [[3.0] * 3] * 5
+    assert anynn.mm(x, y.t(), out=anynn.empty(5, 5)).tolist() == [[6.0] * 5] * 5
+    assert anynn.exp(anynn.zeros(2), out=anynn.empty(2)).tolist() == [1.0, 1.0]
+    assert anynn.cat([x, y], dim=0, out=anynn.empty(10, 3)).shape == (10, 3)
+    with pytest.raises(ValueError, match=r"out has shape \(2,\) but the result has shape \(5, 3\)"):
+        anynn.add(x, y, out=anynn.empty(2))
+    with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
+        anynn.mul(x.requires_grad_(), y, out=result)
+    with anynn.no_grad():
+        assert anynn.mul(x, y, out=result).tolist() == [[2.0] * 3] * 5
