@@ -254,6 +254,7 @@ class GraphedStep:
         self.step_fn, self.warmup, self.optimizers = step_fn, int(warmup), list(optimizers)
         self.modules = list(modules)
         self._bound: list[tuple[Tensor, Any]] = []
+        self.rebound = 0  # tensors of ``modules`` the step rebinds: one captured copy each
         with no_grad():
             self.static_inputs = tuple(x.detach().clone() for x in example_inputs)
         self.backend = self.static_inputs[0].backend
@@ -303,6 +304,7 @@ class GraphedStep:
                 if tensor.array is not array:
                     array[...] = tensor.array  # captured: each replay leaves the new value where the graph reads
                     tensor.array = array
+                    self.rebound += 1
         self._bound = before
 
     @property
