@@ -23,6 +23,10 @@ class BackendMismatchError(TypeError):
             "(model.to(...) moves a whole model), or create both after anynn.set_backend(...)")
 
 
+#: Backends whose host arrays NumPy can view without a copy (``Tensor.numpy()`` shares memory there).
+_SHARES_HOST_MEMORY = ("numpy", "array_api_strict", "torch")
+
+
 def _sizes(sizes: tuple) -> tuple:
     """Sizes given as separate ints (``x.view(2, 3)``) or as one sequence (``x.view((2, 3))``)."""
     return tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else tuple(sizes)
@@ -126,7 +130,8 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        body = repr(self.numpy()).replace("array(", "tensor(", 1) if self.numel() <= 1000 else f"tensor(shape={self.shape})"
+        small = self.numel() <= 1000
+        body = repr(self.numpy()).replace("array(", "tensor(", 1) if small else f"tensor(shape={self.shape})"
         extra = f", backend={self._backend.name}" + (", requires_grad=True" if self.requires_grad else "")
         return body[:-1] + extra + ")" if body.endswith(")") else body
 
@@ -157,8 +162,12 @@ class Tensor:
 
     def numpy(self):
         """The values as a NumPy array, sharing memory with this tensor where it lives in host memory (NumPy,
-        array_api_strict, torch on the CPU), as PyTorch's ``numpy()`` does; a copy from a GPU."""
-        return to_host(self.array)
+        array_api_strict, torch on the CPU), as PyTorch's ``numpy()`` does; a copy from a GPU (and from the
+        counting backend, which counts the read)."""
+        backend = self._backend
+        if backend.name in _SHARES_HOST_MEMORY and _checks.on_host(backend):
+            return to_host(self.array)
+        return backend.to_numpy(self.array)
 
     def __format__(self, spec: str) -> str:
         """``f"{loss:.3f}"`` formats the value of a one-element tensor; other tensors format as their repr."""

@@ -228,7 +228,8 @@ def test_from_numpy_and_as_tensor_share_memory_on_host_backends(backend):
     t = anynn.from_numpy(host)
     assert t.dtype is F64 and t.shape == (2, 3) and t.backend is backend
     host[0, 0] = 42.0
-    assert t.numpy()[0, 0] == (42.0 if on_host(backend) else 0.0)
+    if on_host(backend):
+        assert t.numpy()[0, 0] == 42.0
     shared = anynn.as_tensor(host)
     assert shared.dtype is F64 and anynn.as_tensor(shared) is shared
     assert anynn.as_tensor([1, 2]).dtype is I64 and anynn.as_tensor(shared, dtype=F32).dtype is F32

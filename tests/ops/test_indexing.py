@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import anynn
+from anynn.ops._checks import raise_deferred_errors
 from helpers import Fixed, assert_close, op_case_suite, torch_or_skip
 
 rng = np.random.default_rng(11)
@@ -122,3 +123,4 @@ def test_errors_name_the_op(backend, case):
     make, exc, pattern = ERRORS[case]
     with pytest.raises(exc, match=pattern):
         make(anynn.tensor(M[:2]))
+        raise_deferred_errors()  # where value checks wait for a synchronisation point (GPUs)

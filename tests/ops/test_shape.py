@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import anynn
+from anynn.ops._checks import raise_deferred_errors
 from helpers import backends_that_run, op_case_suite, assert_close, leaf, torch_leaf, torch_or_skip
 
 rng = np.random.default_rng(3)
@@ -146,8 +147,10 @@ def test_index_errors(backend):
         x[np.array([0, 1])]
     with pytest.raises(IndexError, match="out of bounds"):
         x[0, [1, 3]]
+        raise_deferred_errors()  # where value checks wait for a synchronisation point (GPUs)
     with pytest.raises(IndexError, match="out of bounds"):
         x[[4]]
+        raise_deferred_errors()
     with pytest.raises(IndexError, match="too many indices"):
         x[[0], 0, 0]
 
