@@ -160,6 +160,17 @@ def resolve_move(current: B.Backend, target: Any = None, *, backend: Any = None,
     return dest, D.as_dtype(dtype)
 
 
+def set_default_device(target: "device | str | Any | None") -> None:
+    """PyTorch's ``torch.set_default_device``: new tensors are made on ``target`` (None: the CPU), by making
+    the backend that ``backend_on`` picks for it from the current one the current backend."""
+    B.set_backend(backend_on("cpu" if target is None else target, B.get_backend()))
+
+
+def get_default_device() -> device:
+    """The device new tensors are made on: the current backend's."""
+    return of_backend(B.get_backend())
+
+
 anynn_device = device  # the class, for code whose parameter is named ``device`` (as PyTorch's are)
 
 
@@ -171,4 +182,5 @@ def is_device(target: Any) -> bool:
     return isinstance(target, str) and target.partition(":")[0] in ("cpu", "cuda", *_CPU_NAMES)
 
 
-__all__ = ["anynn_device", "backend_on", "device", "is_device", "of_backend", "resolve_move"]
+__all__ = ["anynn_device", "backend_on", "device", "get_default_device", "is_device", "of_backend", "resolve_move",
+           "set_default_device"]

@@ -119,3 +119,36 @@ def test_cuda_agrees_with_torch_about_this_machine():
     with anynn.use_backend("torch"):
         assert anynn.cuda.is_available() == torch.cuda.is_available()
         assert anynn.cuda.device_count() == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+
+
+def test_accelerator_answers_like_torch_on_this_machine():
+    torch = torch_or_skip()
+    with anynn.use_backend("torch"):
+        assert anynn.accelerator.is_available() == torch.accelerator.is_available()
+        assert anynn.accelerator.device_count() == torch.accelerator.device_count()
+        ours, theirs = anynn.accelerator.current_accelerator(), torch.accelerator.current_accelerator()
+        assert (ours is None) == (theirs is None) and (ours is None or ours == theirs)
+
+
+def test_accelerator_follows_the_gpu_backend(backend):
+    available = anynn.cuda.is_available()
+    assert anynn.accelerator.is_available() == available
+    assert anynn.accelerator.device_count() == anynn.cuda.device_count()
+    assert anynn.accelerator.current_accelerator() == (anynn.device("cuda") if available else None)
+    if not available:
+        with pytest.raises(B.BackendUnavailable, match="no GPU is usable here"):
+            anynn.accelerator.synchronize()
+
+
+def test_set_default_device_keeps_the_library_for_cpu(backend):
+    torch = torch_or_skip()
+    assert anynn.get_default_device() == torch.get_default_device() and anynn.get_default_device() == "cpu"
+    anynn.set_default_device("cpu")
+    assert anynn.get_backend() is backend and anynn.zeros(2).backend is backend
+    anynn.set_default_device(torch.device("cpu"))
+    anynn.set_default_device(None)
+    assert anynn.get_backend() is backend
+    if not anynn.cuda.is_available():
+        with pytest.raises(B.BackendUnavailable, match="cannot move to cuda"):
+            anynn.set_default_device("cuda")
+        assert anynn.get_backend() is backend
