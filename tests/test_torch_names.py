@@ -152,3 +152,50 @@ def test_set_default_device_keeps_the_library_for_cpu(backend):
         with pytest.raises(B.BackendUnavailable, match="cannot move to cuda"):
             anynn.set_default_device("cuda")
         assert anynn.get_backend() is backend
+
+
+# ------------------------------------------------------------------------------ grad_fn
+def _walk(loss):
+    """Every node reachable from ``loss.grad_fn`` (breadth first), by next_functions."""
+    seen, queue = [], [loss.grad_fn]
+    while queue:
+        node = queue.pop(0)
+        seen.append(node)
+        queue += [n for n, _ in node.next_functions if n is not None and n not in seen and n not in queue]
+    return seen
+
+
+def test_grad_fn_walks_the_graph_like_torch(backend):
+    torch = torch_or_skip()
+    from anynn import nn
+
+    found = []
+    for lib, layer in ((anynn, nn.Linear(2, 3)), (torch, torch.nn.Linear(2, 3))):
+        x = lib.ones(4, 2, requires_grad=True)
+        loss = layer(x).relu().sum()
+        nodes = _walk(loss)
+        leaves = [n.variable for n in nodes if type(n).__name__ == "AccumulateGrad"]
+        assert any(leaf is x for leaf in leaves) and any(leaf is layer.weight for leaf in leaves)
+        assert x.grad_fn is None and x.is_leaf and not loss.is_leaf
+        assert repr(loss.grad_fn).startswith(f"<{loss.grad_fn.name()} object at ")
+        found.append([n.name() for n in nodes[:2]])
+    assert found[0] == found[1] == ["SumBackward0", "ReluBackward0"]
+
+
+def test_grad_fn_of_one_output_of_several_is_the_call(backend):
+    from anynn.autograd.custom_function import Function
+
+    class Split(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2, x * 3
+
+        @staticmethod
+        def backward(ctx, a, b):
+            return a * 2 + b * 3
+
+    x = anynn.tensor([3.0, 1.0], requires_grad=True)
+    first, second = Split.apply(x)
+    assert first.grad_fn == second.grad_fn and first.grad_fn.name() == "SplitBackward0"
+    assert [type(n).__name__ for n, _ in first.grad_fn.next_functions] == ["AccumulateGrad"]
+    assert first.grad_fn.next_functions[0][0].variable is x

@@ -99,8 +99,10 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        """The recorded call that made this tensor (its ``function`` and ``inputs``), None for a leaf."""
-        return self._node
+        """PyTorch's view of the call that made this tensor (``name()``, ``next_functions``), None for a leaf."""
+        from anynn.autograd.grad_fn import grad_fn_of
+
+        return grad_fn_of(self)
 
     @property
     def T(self) -> "Tensor":
