@@ -299,7 +299,7 @@ def _check_versions(node: Any, output: Tensor) -> None:
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an inplace operation: "
                 f"{what}, which {name} saved for backward, was changed in place after {name} ran. " + advice)
-        if node.needs_input_grad[index] and parent._node is not None:
+        if node.needs_input_grad[index] and getattr(parent, "_rebased", -1) > node.writes:
             raise RuntimeError(
                 f"{what} was modified in place after {name} used it; anynn rewrites an in-place-modified tensor's "
                 "history, so this gradient cannot reach the earlier value. Use the out-of-place form (y = y * 2) "

@@ -23,6 +23,38 @@ class BackendMismatchError(TypeError):
             "(model.to(...) moves a whole model), or create both after anynn.set_backend(...)")
 
 
+def _promote(a: "Tensor", b: Any, true_divide: bool = False) -> tuple:
+    """``a`` and ``b`` converted as PyTorch promotes mixed dtypes in arithmetic: an integer or boolean tensor
+    meeting a floating-point tensor takes that tensor's dtype, and a Python float the default float dtype; a
+    boolean tensor meeting an integer takes the integer's dtype; true division of integers gives the default float
+    dtype. (NumPy would give float64 and array_api_strict refuse.) Same-dtype tensors pass through untouched."""
+    if type(b) is Tensor:
+        if a.array.dtype == b.array.dtype and not (true_divide and not a.dtype.is_floating_point):
+            return a, b
+        da, db = a.dtype, b.dtype
+        if da.is_floating_point != db.is_floating_point:
+            return (a.to(db), b) if db.is_floating_point else (a, b.to(da))
+        if not da.is_floating_point:
+            if true_divide:
+                return a.to(D.get_default_dtype()), b.to(D.get_default_dtype())
+            if (da is D.bool_) != (db is D.bool_):
+                return (a.to(db), b) if da is D.bool_ else (a, b.to(da))
+        return a, b
+    if (type(b) is float or type(b) is int or true_divide) and (a._backend.name, a.array.dtype) not in _NATIVE_FLOATS:
+        da = a.dtype
+        if da.is_floating_point:
+            _NATIVE_FLOATS.add((a._backend.name, a.array.dtype))
+        elif type(b) is float or true_divide:
+            return a.to(D.get_default_dtype()), b
+        elif da is D.bool_ and type(b) is int:
+            return a.to(D.int64), b
+    return a, b
+
+
+#: (backend name, library dtype) of the floating-point dtypes seen so far: the fast path for Python scalars
+_NATIVE_FLOATS: set = set()
+
+
 #: Backends whose host arrays NumPy can view without a copy (``Tensor.numpy()`` shares memory there).
 _SHARES_HOST_MEMORY = ("numpy", "array_api_strict", "torch")
 
@@ -35,7 +67,8 @@ def _sizes(sizes: tuple) -> tuple:
 class Tensor:
     """A multi-dimensional array on the current backend that records operations for ``backward()``."""
 
-    __slots__ = ("array", "grad", "requires_grad", "_node", "_backend", "_retain", "_version", "__weakref__")
+    __slots__ = ("array", "grad", "requires_grad", "_node", "_backend", "_retain", "_version", "_rebased",
+                 "__weakref__")
     __array_ufunc__ = None  # make NumPy defer to our reflected operators (np.float32(2) * t)
     __hash__ = object.__hash__
 
@@ -299,16 +332,17 @@ class Tensor:
             run_backward(self, gradient, bool(retain_graph))
 
     # ------------------------------------------------------------- operators
-    def __add__(self, other): return _ops.Add.apply(self, other)
-    def __radd__(self, other): return _ops.Add.apply(other, self)
-    def __sub__(self, other): return _ops.Sub.apply(self, other)
-    def __rsub__(self, other): return _ops.Sub.apply(other, self)
-    def __mul__(self, other): return _ops.Mul.apply(self, other)
-    def __rmul__(self, other): return _ops.Mul.apply(other, self)
-    def __truediv__(self, other): return _ops.Div.apply(self, other)
-    def __rtruediv__(self, other): return _ops.Div.apply(other, self)
-    def __pow__(self, other): return _ops.Pow.apply(self, other)
-    def __rpow__(self, other): return _ops.Pow.apply(other, self)
+    # Mixed dtypes follow PyTorch's promotion (see ``_promote``) before the op sees the arrays.
+    def __add__(self, other): return _ops.Add.apply(*_promote(self, other))
+    def __radd__(self, other): return _ops.Add.apply(*_promote(self, other)[::-1])
+    def __sub__(self, other): return _ops.Sub.apply(*_promote(self, other))
+    def __rsub__(self, other): return _ops.Sub.apply(*_promote(self, other)[::-1])
+    def __mul__(self, other): return _ops.Mul.apply(*_promote(self, other))
+    def __rmul__(self, other): return _ops.Mul.apply(*_promote(self, other)[::-1])
+    def __truediv__(self, other): return _ops.Div.apply(*_promote(self, other, True))
+    def __rtruediv__(self, other): return _ops.Div.apply(*_promote(self, other, True)[::-1])
+    def __pow__(self, other): return _ops.Pow.apply(*_promote(self, other))
+    def __rpow__(self, other): return _ops.Pow.apply(*_promote(self, other)[::-1])
     def __matmul__(self, other): return _ops.MatMul.apply(self, other)
     def __rmatmul__(self, other): return _ops.MatMul.apply(other, self)
     def __neg__(self): return _ops.Neg.apply(self)
@@ -461,6 +495,7 @@ class Tensor:
             self._node = node
             self.requires_grad = out.requires_grad
             node.out_counter, node.writes = self._version, in_place_writes[0]  # its own write is no change
+            self._rebased = in_place_writes[0]  # nodes recorded before now hold this tensor with its old history
         return self
 
     def __iter__(self):

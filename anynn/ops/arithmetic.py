@@ -12,33 +12,38 @@ def _wants(ctx, i: int, value) -> bool:
     return hasattr(value, "shape") and ctx.needs_input_grad[i]
 
 
-def _reduced(xp, grad, like):
-    """``grad`` summed back to the shape of input ``like``; None if ``like`` is a Python scalar."""
-    return unbroadcast(xp, grad, like.shape) if hasattr(like, "shape") else None
+def _shape(x):
+    """An input's shape, or None for a Python scalar (which gets no gradient)."""
+    return tuple(x.shape) if hasattr(x, "shape") else None
+
+
+def _reduced(xp, grad, shape):
+    """``grad`` summed back to an input's ``shape``; None for a Python scalar's (None)."""
+    return None if shape is None else unbroadcast(xp, grad, shape)
 
 
 class Add(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save(a, b)  # only for their shapes; the recorded inputs keep these arrays alive anyway
+        ctx.shapes = _shape(a), _shape(b)  # shapes, not arrays: changing an input in place later is harmless
         return a + b
 
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved
+        a, b = ctx.shapes
         return _reduced(ctx.xp, grad, a), _reduced(ctx.xp, grad, b)
 
 
 class Sub(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save(a, b)
+        ctx.shapes = _shape(a), _shape(b)
         return a - b
 
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved
-        return _reduced(ctx.xp, grad, a), _reduced(ctx.xp, -grad, b) if hasattr(b, "shape") else None
+        a, b = ctx.shapes
+        return _reduced(ctx.xp, grad, a), None if b is None else _reduced(ctx.xp, -grad, b)
 
 
 class Mul(ArrayFunction):

@@ -242,3 +242,21 @@ def test_zero_dimensional_results_change_in_place(backend):
     count = anynn.tensor(0) + 0
     count += 1
     assert count.item() == 1 and count.dtype is anynn.int64
+
+
+def test_rewritten_history_raises_but_an_unrecorded_change_to_an_unsaved_input_does_not(backend):
+    torch = torch_or_skip()
+    for lib in (torch, anynn):
+        w = lib.tensor([1.0, 2.0], requires_grad=True)
+        a = w * 3
+        b = a + 1  # Add saves nothing
+        with lib.no_grad():
+            a.add_(1)  # not recorded: b's gradient still reaches w through a's recorded history
+        b.sum().backward()
+        assert w.grad.tolist() == [3.0, 3.0]
+    w = anynn.tensor([1.0, 2.0], requires_grad=True)
+    a = w * 3
+    b = a + 1
+    a.mul_(2)  # recorded: a's history now ends in this mul_, which b never saw
+    with pytest.raises(RuntimeError, match="input 0 of Add .* was modified in place after Add used it"):
+        b.sum().backward()
