@@ -15,7 +15,8 @@ from anynn.autograd.factories import (arange, as_tensor, empty, empty_like, eye,
                                       randperm, tensor, zeros, zeros_like)
 from anynn.autograd.gradcheck import GradcheckError, gradcheck
 from anynn import data, datasets, models, nn, optim, training
-from anynn import accelerator, cuda, utils
+from anynn import accelerator, amp, cuda, utils
+from anynn.amp import autocast, get_autocast_dtype, is_autocast_enabled
 from anynn.device import device, get_default_device, set_default_device
 from anynn.serialization import load, save
 from anynn import ops

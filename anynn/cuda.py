@@ -12,6 +12,7 @@ captured after a warm-up and replayed per batch); see :mod:`anynn.cuda_graphs`.
 from __future__ import annotations
 
 from anynn import backends as B
+from anynn.amp import cuda_amp as amp
 from anynn.cuda_graphs import CUDAGraph, GraphedStep, graph
 from anynn.device import _GPU_LIBRARY, device
 
@@ -77,5 +78,5 @@ def _require(which: "device | str | int | None" = None) -> B.Backend:
         raise B.BackendUnavailable(f"anynn.cuda: no GPU is usable here: {err}") from None
 
 
-__all__ = ["CUDAGraph", "GraphedStep", "current_device", "device_count", "graph", "is_available", "manual_seed",
+__all__ = ["CUDAGraph", "GraphedStep", "amp", "current_device", "device_count", "graph", "is_available", "manual_seed",
            "manual_seed_all", "synchronize", "why_unavailable"]

@@ -9,6 +9,7 @@ import numbers
 import warnings
 from typing import Any
 
+from anynn import amp
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._args import expect_tensor
@@ -197,6 +198,8 @@ def softmax(input: Tensor, dim: int | None = None, _who: Any = "softmax") -> Ten
     """exp(x) / sum(exp(x)) along ``dim``, computed after subtracting the maximum so it never overflows."""
     expect_tensor(_who, input)
     axis = _softmax_axis(_who, dim, input.ndim)
+    if amp.active and amp.widens("softmax", input):
+        return amp.in_float32("softmax", softmax, input, axis, _who)
     if input.ndim == 0:
         return input * 0.0 + 1.0
     if input.numel() == 0:  # nothing to normalise (NumPy's max has no identity for an empty axis)
@@ -208,6 +211,8 @@ def log_softmax(input: Tensor, dim: int | None = None, _who: Any = "log_softmax"
     """x - logsumexp(x) along ``dim``; finite for any finite logits (1e4 included)."""
     expect_tensor(_who, input)
     axis = _softmax_axis(_who, dim, input.ndim)
+    if amp.active and amp.widens("log_softmax", input):
+        return amp.in_float32("log_softmax", log_softmax, input, axis, _who)
     if input.ndim == 0:
         return input * 0.0
     if input.numel() == 0:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anynn import amp
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops import winograd
@@ -177,6 +178,8 @@ def _check_conv(x: Tensor, weight: Tensor, bias: Tensor | None, groups: int, dim
 def convolution(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrTuple, padding: IntOrTuple | str,
                 dilation: IntOrTuple, groups: int, dims: int, who: Any) -> Tensor:
     """Checked ``dims``-D convolution; ``who`` (a layer, or an op's name) is named in every error."""
+    if amp.active:
+        x, weight, bias = amp.cast_inputs("conv", x, weight, bias)
     _check_conv(x, weight, bias, groups, dims, who)
     window = tuple(weight.shape[2:])
     stride = ntuple(stride, dims, "stride", who)

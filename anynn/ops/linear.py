@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import string
 
+from anynn import amp
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._args import expect_tensor
@@ -41,6 +42,8 @@ class Linear(ArrayFunction):
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias`` for any number of leading dimensions (PyTorch's ``F.linear``)."""
+    if amp.active:
+        input, weight, bias = amp.cast_inputs("linear", input, weight, bias)
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
@@ -65,6 +68,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` with NumPy's rules for 1-D operands and broadcast batch dimensions (``torch.matmul``)."""
     expect_tensor("matmul", a)
     expect_tensor("matmul", b, "other")
+    if amp.active:
+        a, b = amp.cast_inputs("matmul", a, b)
     _same_dtype("matmul", a, b)
     return MatMul.apply(a, b)
 
@@ -73,6 +78,8 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
     """The matrix product of two 2-D tensors (``torch.mm``; no broadcasting)."""
     expect_tensor("mm", a)
     expect_tensor("mm", b, "mat2")
+    if amp.active:
+        a, b = amp.cast_inputs("matmul", a, b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"mm: expected 2-D (n, m) and (m, p) tensors, got shapes {a.shape} and {b.shape}")
     _same_dtype("mm", a, b)
@@ -83,6 +90,8 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     """Matrix products of two batches of matrices (``torch.bmm``): (B, n, m) @ (B, m, p) -> (B, n, p)."""
     expect_tensor("bmm", a)
     expect_tensor("bmm", b, "mat2")
+    if amp.active:
+        a, b = amp.cast_inputs("matmul", a, b)
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
         raise ValueError(f"bmm: expected 3-D (B, n, m) and (B, m, p) tensors, got shapes {a.shape} and {b.shape}")
     _same_dtype("bmm", a, b)

@@ -23,6 +23,7 @@ import math
 import warnings
 from typing import Any, Callable
 
+from anynn import amp
 from anynn import dtypes as D
 from anynn.autograd.function import ArrayFunction, Context
 from anynn.autograd.tensor import Tensor
@@ -568,6 +569,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     module docstring).
     """
     who = _who
+    if amp.active:
+        input, target, weight = amp.cast_inputs("cross_entropy", input, target, weight)
     reduction = legacy_reduction(size_average, reduce, reduction)
     classes = class_count(who, input)
     check_reduction(who, reduction)
@@ -594,6 +597,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
              _who: Any = "F.nll_loss") -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (e.g. from log_softmax) at class indices."""
     who = _who
+    if amp.active:
+        input, weight = amp.cast_inputs("nll_loss", input, weight)
     reduction = legacy_reduction(size_average, reduce, reduction)
     classes = class_count(who, input)
     check_reduction(who, reduction)
@@ -607,6 +612,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
 def _difference_loss(who: Any, kind: str, input: Tensor, target: Tensor, weight: Tensor | None, param: float,
                      reduction: str) -> Tensor:
     """The checked element-wise loss ``kind`` of ``input - target`` (see ``DifferenceLoss``)."""
+    if amp.active:
+        input, target, weight = amp.cast_inputs(f"{kind}_loss", input, target, weight)
     check_reduction(who, reduction)
     check_pair(who, input, target, same_shape=False)
     check_elementwise_weight(who, "weight", weight, input, exact=True)
@@ -647,6 +654,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
                          reduction: str = "mean", _who: Any = "F.binary_cross_entropy") -> Tensor:
     """Binary cross-entropy of probabilities ``input``; logs clamped to >= -100 so 0 and 1 stay finite."""
     who = _who
+    if amp.active:
+        input, target, weight = amp.cast_inputs("binary_cross_entropy", input, target, weight)
     reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(who, reduction)
     check_pair(who, input, target, same_shape=True)
@@ -662,6 +671,9 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
                                      _who: Any = "F.binary_cross_entropy_with_logits") -> Tensor:
     """Sigmoid + binary cross-entropy in one stable step; ``pos_weight`` scales the positive term per class."""
     who = _who
+    if amp.active:
+        input, target, weight, pos_weight = amp.cast_inputs("binary_cross_entropy_with_logits", input, target,
+                                                            weight, pos_weight)
     reduction = legacy_reduction(size_average, reduce, reduction)
     check_reduction(who, reduction)
     check_pair(who, input, target, same_shape=True)
@@ -675,6 +687,8 @@ def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float =
                       reduction: str = "mean", _who: Any = "F.multi_margin_loss") -> Tensor:
     """Multi-class hinge (SVM) loss on scores (N, C) with class indices (N,)."""
     who = _who
+    if amp.active:
+        input, weight = amp.cast_inputs("multi_margin_loss", input, weight)
     reduction = legacy_reduction(size_average, reduce, reduction)
     classes = class_count(who, input)
     check_reduction(who, reduction)

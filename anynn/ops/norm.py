@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, NamedTuple, Sequence
 
+from anynn import amp
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._fused import FusedOp
@@ -187,6 +188,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     ``1 / num_batches_tracked``, so no value is read back from the device). ``training=False`` uses the
     running statistics.
     """
+    if amp.active and amp.widens("batch_norm", input):
+        return amp.in_float32("batch_norm", batch_norm, input, running_mean, running_var, weight, bias, training,
+                              momentum, eps)
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got shape {input.shape}")
     channels = input.shape[1]
@@ -251,6 +255,8 @@ def _sum_over(xp, a, axes: tuple[int, ...]):
 def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise each sample over its trailing ``normalized_shape`` axes (PyTorch's ``F.layer_norm``)."""
+    if amp.active and amp.widens("layer_norm", input):
+        return amp.in_float32("layer_norm", layer_norm, input, normalized_shape, weight, bias, eps)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if not shape or input.ndim < len(shape) or input.shape[input.ndim - len(shape):] != shape:
         raise ValueError(f"layer_norm: normalized_shape={shape} needs an input of shape (*, "
