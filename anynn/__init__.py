@@ -18,6 +18,8 @@ from anynn import data, datasets, models, nn, optim, training
 from anynn import accelerator, amp, cuda, utils
 from anynn.amp import autocast, get_autocast_dtype, is_autocast_enabled
 from anynn.device import device, get_default_device, set_default_device
+from anynn.legacy import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor,
+                          LongTensor, ShortTensor)
 from anynn.serialization import load, save
 from anynn import ops
 from anynn.functions import *  # noqa: E402,F403  (the torch.* functions: sum, max, gather, einsum, ...)

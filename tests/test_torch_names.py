@@ -199,3 +199,20 @@ def test_grad_fn_of_one_output_of_several_is_the_call(backend):
     assert first.grad_fn == second.grad_fn and first.grad_fn.name() == "SplitBackward0"
     assert [type(n).__name__ for n, _ in first.grad_fn.next_functions] == ["AccumulateGrad"]
     assert first.grad_fn.next_functions[0][0].variable is x
+
+
+# ------------------------------------------------------------------------ legacy typed constructors
+@pytest.mark.parametrize("name", ["FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "ShortTensor",
+                                  "ByteTensor", "CharTensor", "BoolTensor"])
+def test_legacy_typed_constructors_match_torch(backend, name):
+    torch = torch_or_skip()
+    ours, theirs = getattr(anynn, name), getattr(torch, name)
+    data = [1, 0, 2] if name != "BoolTensor" else [True, False, True]
+    made, expected = ours(data), theirs(data)
+    assert made.dtype.name == str(expected.dtype).removeprefix("torch.") and made.tolist() == expected.tolist()
+    assert ours(2, 3).shape == tuple(theirs(2, 3).shape) and ours().shape == tuple(theirs().shape)
+    assert isinstance(made, ours) and not isinstance(anynn.zeros(1, dtype=anynn.int16 if name != "ShortTensor"
+                                                                 else anynn.int32), ours)
+    assert anynn.LongTensor([1.7, -1.7]).tolist() == torch.LongTensor([1.7, -1.7]).tolist()
+    with pytest.raises(TypeError, match="expected a tensor of"):
+        anynn.FloatTensor(anynn.zeros(2, dtype=anynn.int64))
