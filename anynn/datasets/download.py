@@ -64,6 +64,8 @@ def download_file(urls: str | Sequence[str], path: str | os.PathLike, *, md5: st
             _fetch(url, path, expected, timeout)
             return path
         except (DownloadError, urllib.error.URLError, http.client.HTTPException, OSError) as err:
+            if isinstance(err, urllib.error.HTTPError):
+                err.close()  # an HTTP error is also the server's open response: release its connection now
             failures.append((url, err))
     raise _failure(path, failures)
 

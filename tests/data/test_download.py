@@ -101,7 +101,8 @@ def test_write_is_a_rename_from_a_temporary_file_in_the_same_folder(server, tmp_
     real_replace = os.replace
 
     def spy(src, dst):
-        moves.append((src, dst, os.path.exists(dst), open(src, "rb").read()))
+        with open(src, "rb") as handle:
+            moves.append((src, dst, os.path.exists(dst), handle.read()))
         real_replace(src, dst)
 
     monkeypatch.setattr(D.os, "replace", spy)
