@@ -13,10 +13,11 @@ from typing import Sequence
 from anynn.training.loop import should_show_progress  # its home: fit's progress=None uses it too
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
-DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100")
+DATASETS = ("fashion-mnist", "mnist", "cifar10", "cifar100", "cifar100-coarse")  # coarse: the 20 superclasses
 SCHEDULES = ("none", "cosine", "step", "onecycle-linear")
 # what each dataset's images and labels look like, to check a checkpoint's model against --dataset
-DATA_SHAPES = {"fashion-mnist": (1, 28, 10), "mnist": (1, 28, 10), "cifar10": (3, 32, 10), "cifar100": (3, 32, 100)}
+DATA_SHAPES = {"fashion-mnist": (1, 28, 10), "mnist": (1, 28, 10), "cifar10": (3, 32, 10), "cifar100": (3, 32, 100),
+               "cifar100-coarse": (3, 32, 20)}
 
 
 class UsageError(ValueError):
@@ -206,6 +207,8 @@ def _select_backend(args) -> None:
 def _data(args, train: bool):
     from anynn import datasets
 
+    if args.dataset == "cifar100-coarse":
+        return datasets.CIFAR100(root=args.data_root, train=train, label="coarse", download=not args.no_download)
     classes = {"fashion-mnist": datasets.FashionMNIST, "mnist": datasets.MNIST, "cifar10": datasets.CIFAR10,
                "cifar100": datasets.CIFAR100}
     return classes[args.dataset](root=args.data_root, train=train, download=not args.no_download)

@@ -130,3 +130,28 @@ def test_missing_data_and_bad_options(isolated):
         CIFAR10(root=isolated, download=False)
     with pytest.raises(ValueError, match="label must be 'fine'"):
         CIFAR100(root=isolated, label="medium", download=False)
+
+
+def test_cli_trains_and_evaluates_on_cifar100_coarse_labels(isolated, capsys):
+    """`anynn train --dataset cifar100-coarse`: the 20 superclasses, from files in the official binary format."""
+    import re
+
+    from anynn.cli import main
+
+    rng = np.random.default_rng(5)
+    coarse = np.arange(64) % 20
+    fine = coarse * 5 + rng.integers(0, 5, 64)
+    images = rng.integers(0, 256, (64, 3, 32, 32))
+    images[:, 0] = (coarse * 12)[:, None, None]  # the red plane tells the superclass: learnable in a few steps
+    write_files(isolated / "cifar-100" / C100, {"train.bin": (np.stack([coarse, fine], 1), images),
+                                                 "test.bin": (np.stack([coarse, fine], 1)[:20], images[:20])})
+    ckpt = str(isolated / "coarse.anynn")
+    argv = ["train", "--model", "mlp", "--dataset", "cifar100-coarse", "--epochs", "6", "--batch-size", "16",
+            "--optimizer", "adam", "--lr", "0.003", "--no-progress", "--no-download", "--data-root", str(isolated),
+            "--checkpoint", ckpt]
+    assert main(argv) == 0
+    trained = float(re.search(r"test accuracy ([\d.]+)%", capsys.readouterr().out).group(1))
+    assert trained > 50.0  # 20 classes: chance is 5%
+    assert main(["eval", "--checkpoint", ckpt, "--no-download", "--data-root", str(isolated)]) == 0
+    out = capsys.readouterr().out
+    assert float(re.search(r"test accuracy ([\d.]+)%", out).group(1)) == pytest.approx(trained, abs=0.01)
