@@ -25,7 +25,7 @@ or by hand: ``g = anynn.cuda.CUDAGraph(); with anynn.cuda.graph(g): out = fn(sta
 
 Backends: ``cupy`` (CUDA stream capture, ``anynn/backends/cupy_graphs.py``; **not yet verified on a GPU**) and
 ``replay`` (``anynn/backends/replay.py``), which emulates capture and replay on the CPU so tests can compare a
-replayed trajectory with an eager one. Anything else raises :class:`GraphCaptureError`.
+replayed trajectory with an eager one. Anything else raises ``BackendUnavailable``.
 """
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def device_rng() -> Iterator[None]:
 # ------------------------------------------------------------------ capture and replay
 def _check_backend(backend: B.Backend) -> None:
     if backend.name not in GRAPH_BACKENDS:
-        raise GraphCaptureError(f"CUDA graphs need the cupy backend (or the replay backend that emulates it on the "
+        raise B.BackendUnavailable(f"CUDA graphs need the cupy backend (or the replay backend that emulates it on the "
                                 f"CPU), not {backend.name!r}; run with ANYNN_BACKEND=cupy, or leave graphs off")
 
 

@@ -11,13 +11,15 @@ schedulers, in ``GraphedStep`` and in ``fit(cuda_graph=True)``.
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
 
 import anynn
 from anynn import nn, profiler
-from anynn.backends import backend_for
+from anynn.backends import BackendUnavailable, backend_for
+from anynn.cli import main
 from anynn.bench.workload import image_shape
 from anynn.cuda_graphs import CUDAGraph, GraphCaptureError, GraphedStep, device_generator, device_rng, graph
 from anynn.data import DataLoader, TensorDataset
@@ -169,7 +171,7 @@ def test_an_upload_inside_the_step_is_named(replay):
 @pytest.mark.parametrize("name", ["numpy", "counting"])
 def test_other_backends_refuse_clearly(name):
     backend = backend_for(name)
-    with pytest.raises(GraphCaptureError, match=r"CUDA graphs need the cupy backend.*ANYNN_BACKEND=cupy"):
+    with pytest.raises(BackendUnavailable, match=r"CUDA graphs need the cupy backend.*ANYNN_BACKEND=cupy"):
         CUDAGraph().capture_begin(backend)
 
 
@@ -292,6 +294,20 @@ def test_fit_refuses_graphs_on_other_backends():
     with anynn.use_backend("numpy"):
         model = nn.Linear(3, 2)
         loader = DataLoader(TensorDataset(anynn.randn(4, 3), anynn.randint(0, 2, (4,))), batch_size=2)
-        with pytest.raises(GraphCaptureError, match="CUDA graphs need the cupy backend"):
+        with pytest.raises(BackendUnavailable, match="CUDA graphs need the cupy backend"):
             anynn.training.fit(model, loader, anynn.optim.SGD(model.parameters(), lr=0.1), 1, progress=False,
                                out=io.StringIO(), cuda_graph=True)
+
+
+FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST is not installed (apt-get install "
+                    "dataset-fashion-mnist)")
+def test_train_cuda_graph_command(capsys):
+    argv = ["train", "--model", "mlp", "--dropout", "0.2", "--epochs", "1", "--limit", "300", "--batch-size", "64",
+            "--schedule", "cosine", "--no-progress", "--no-download", "--cuda-graph"]
+    assert main(argv + ["--backend", "replay"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert main(argv + ["--backend", "numpy"]) == 2
+    assert "CUDA graphs need the cupy backend" in capsys.readouterr().err
