@@ -9,8 +9,13 @@ import anynn
 README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 
 
+def _readme() -> str:
+    with open(README, encoding="utf-8") as handle:
+        return handle.read()
+
+
 def _backend_example() -> str:
-    text = open(README, encoding="utf-8").read()
+    text = _readme()
     section = text.split("## Choosing a backend", 1)[1]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
@@ -25,7 +30,7 @@ def test_backend_example_is_short_and_trains(backend, capsys):
 
 
 def _mul_example() -> str:
-    text = open(README, encoding="utf-8").read()
+    text = _readme()
     section = text.split("## How it is built", 1)[1]
     return re.search(r"```python\n(class Mul.*?)```", section, re.S).group(1)
 
@@ -53,7 +58,7 @@ def test_the_mul_example_is_the_real_code_and_broadcasts(backend):
 
 def test_the_profiler_example_runs_and_counts():
     """The README's profiler snippet, with a small training step for its ``train_step``."""
-    text = open(README, encoding="utf-8").read()
+    text = _readme()
     section = text.split("In your own code:", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     with anynn.use_backend("numpy"):
