@@ -6,6 +6,7 @@ from anynn.ops.activation import *  # noqa: F401,F403
 from anynn.ops.conv import *  # noqa: F401,F403
 from anynn.ops.dropout import *  # noqa: F401,F403
 from anynn.ops.embedding import *  # noqa: F401,F403
+from anynn.ops.indexing import one_hot  # noqa: F401
 from anynn.ops.linear import *  # noqa: F401,F403
 from anynn.ops.loss import *  # noqa: F401,F403
 from anynn.ops.norm import *  # noqa: F401,F403
