@@ -6,6 +6,8 @@ import pytest
 import anynn
 from anynn.autograd import AnomalyError, detect_anomaly
 
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN/inf on purpose: NumPy warns as it makes them
+
 
 def test_forward_names_the_first_non_finite_op(backend):
     x = anynn.tensor([1.0, 0.0, 2.0], requires_grad=True)
