@@ -51,6 +51,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(backend, tmp_pa
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the loss is driven to overflow on purpose
 def test_non_finite_loss_stops_with_guidance(backend):
     x, y = blobs(256)
     x = x * 1e30
