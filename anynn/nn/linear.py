@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from anynn import amp
 from anynn import dtypes as D
 from anynn.autograd.factories import zeros
 from anynn.autograd.tensor import Tensor
@@ -52,7 +53,7 @@ class Linear(Module):
         if input.ndim == 0 or input.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} got input of shape {input.shape}: expected (..., {self.in_features}); "
                              + _fix_hint(input.shape, self.in_features))
-        if input.dtype is not self.weight.dtype:
+        if input.dtype is not self.weight.dtype and not amp.active:  # autocast casts both to one dtype
             raise TypeError(_dtype_hint(self, input.dtype, self.weight.dtype))
         return linear(input, self.weight, self.bias)
 
