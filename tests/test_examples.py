@@ -88,3 +88,16 @@ def test_cifar10_synthetic(tmp_path):
     assert "CIFAR-10 (synthetic): 128 training and 128 test images" in out, out
     assert re.search(rf"vgg_small {ACCURACY}", out), out
     assert plot.stat().st_size > 0
+
+
+@pytest.mark.parametrize("cell, sampling, embed", [("gru", "sequential", "0"), ("lstm", "random", "8"),
+                                                   ("rnn", "sequential", "0")])
+def test_char_lm(cell, sampling, embed, tmp_path):
+    out = run("char_lm.py", "--limit", "6000", "--epochs", "2", "--hidden", "32", "--num-steps", "10", "--cell", cell,
+              "--sampling", sampling, "--embed", embed, "--generate", "20", "--backend", "numpy", cwd=tmp_path)
+    assert "vocabulary 27" in out, out
+    ppl = [(float(a), float(b)) for a, b in re.findall(r"perplexity train ([\d.]+), held-out ([\d.]+)", out)]
+    assert len(ppl) == 2, out
+    assert ppl[1][0] < ppl[0][0] < 27.0  # below a uniform guess over 27 characters, and falling
+    generated = re.search(r"generated: '(.*)'", out).group(1)
+    assert generated.startswith("the function ") and len(generated) == len("the function ") + 20
