@@ -336,14 +336,20 @@ def check_hyperparameters(name: str, *, signed: bool = False, **values: Any) -> 
 def follow_param(p: Tensor, state: dict[str, Any]) -> None:
     """Move ``p``'s state tensors onto ``p``'s backend and (floating ones) its dtype, where ``p`` was moved
     since they were made (``model.to(...)`` after the optimizer was built). Each keeps its identity (only its
-    array changes), so references to it stay valid, as PyTorch's in-place moves keep them."""
+    array changes), so references to it stay valid, as PyTorch's in-place moves keep them. Runs before every
+    per-parameter update, so the usual case (nothing moved) is two identity checks per state tensor."""
+    backend, dtype = p._backend, p.array.dtype
     for value in state.values():
-        if isinstance(value, Tensor) and (value._backend is not p._backend or value.array.dtype != p.array.dtype):
-            floating = value.dtype.is_floating_point and p.dtype.is_floating_point
-            if value._backend is p._backend and not floating:
-                continue  # an integer state entry of another dtype than its parameter: nothing to follow
-            value.array = p._backend.asarray(value.array, p.dtype if floating else None)
-            value._backend = p._backend
+        if isinstance(value, Tensor) and not (value._backend is backend and value.array.dtype is dtype):
+            _follow(p, value)
+
+
+def _follow(p: Tensor, value: Tensor) -> None:
+    floating = value.dtype.is_floating_point and p.dtype.is_floating_point
+    if value._backend is p._backend and (not floating or value.array.dtype == p.array.dtype):
+        return  # an integer entry (a step count) of another dtype than its parameter, or an equal dtype object
+    value.array = p._backend.asarray(value.array, p.dtype if floating else None)
+    value._backend = p._backend
 
 
 def zeros_state(p: Tensor, fill: float = 0.0) -> Tensor:
