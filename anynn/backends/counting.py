@@ -458,8 +458,8 @@ def _counted_twins(registered: dict[str, FusedKernels]) -> dict[str, FusedKernel
     out = {}
     for name in registered:
         op = FusedOp.registry[name]
-        out[name] = FusedKernels(_twin_launch(name, op.standard_forward), _twin_launch(name + "_backward",
-                                                                                       op.standard_backward))
+        backward = None if op.standard_backward is None else _twin_launch(name + "_backward", op.standard_backward)
+        out[name] = FusedKernels(_twin_launch(name, op.standard_forward), backward)
     return out
 
 

@@ -10,6 +10,9 @@ and calls ``RELU.forward(ctx, x)`` / ``RELU.backward(ctx, grad, y)``. The forwar
 (``backend.fused``, name -> :class:`~anynn.backends.base.FusedKernels`); the backward runs the same side the
 forward ran. A compiled pass may return None for a case it does not cover (a dtype, a layout): the standard
 twin then runs, and the backward follows it. ``tests/backends`` proves every compiled pair equals its twins.
+
+A single pass outside autograd (an optimizer's multi-tensor update) is a FusedOp without a backward, run by
+``OP.run(backend, *args)``.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ class FusedOp:
     #: Every declared pair by name (the counting backend finds the twins of a mirrored backend's kernels here).
     registry: dict[str, "FusedOp"] = {}
 
-    def __init__(self, name: str, forward: Pass, backward: Pass):
+    def __init__(self, name: str, forward: Pass, backward: Pass | None = None):
         if name in FusedOp.registry:
             raise ValueError(f"a fused operation named {name!r} exists already")
         FusedOp.registry[name] = self
@@ -52,6 +55,13 @@ class FusedOp:
                 return out
         setattr(ctx, self._key, None)
         return self.standard_forward(ctx.xp, *args)
+
+    def run(self, backend: Any, *args: Any) -> Any:
+        """A single pass outside autograd (no context, no backward): the backend's compiled one where it has it
+        and it covers the case, else the twin."""
+        kernels = backend.fused.get(self.name)
+        out = None if kernels is None else kernels.forward(*args)
+        return self.standard_forward(backend.xp, *args) if out is None else out
 
     def try_forward(self, ctx: Any, *args: Any) -> Any:
         """The compiled forward where the backend has it and it covers the case, else None: for ops whose

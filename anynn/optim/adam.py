@@ -5,10 +5,11 @@ import math
 from typing import Any
 
 from anynn.autograd.tensor import Tensor
+from anynn.ops._fused import FusedOp
 from anynn.optim.capturable import device_step, hyperparameter
 from anynn.optim.optimizer import Optimizer, ParamsT, check_hyperparameters, zeros_state
 
-__all__ = ["Adam"]
+__all__ = ["ADAM_UPDATE", "Adam", "adam_update"]
 
 
 class Adam(Optimizer):
@@ -43,7 +44,6 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = p.xp
         lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
         if not state:
@@ -60,22 +60,35 @@ class Adam(Optimizer):
         else:
             state["step"] += 1
             step = state["step"]
-        if group["maximize"]:
-            grad = -grad
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                p.array *= 1.0 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * p.array
-        exp_avg, exp_avg_sq = state["exp_avg"].array, state["exp_avg_sq"].array
-        exp_avg += (1.0 - beta1) * (grad - exp_avg)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1.0 - beta2) * (grad * grad)
-        if group["amsgrad"]:
-            max_sq = state["max_exp_avg_sq"].array
-            max_sq[...] = xp.maximum(max_sq, exp_avg_sq)
-            exp_avg_sq = max_sq
-        step_size = lr / (1.0 - beta1 ** step)
-        bias2 = xp.sqrt(1.0 - beta2 ** step) if capturable else math.sqrt(1.0 - beta2 ** step)
-        denom = xp.sqrt(exp_avg_sq) / bias2 + eps
-        p.array -= step_size * (exp_avg / denom)
+        amsgrad = bool(group["amsgrad"])
+        ADAM_UPDATE.run(p.backend, p.array, grad, state["exp_avg"].array, state["exp_avg_sq"].array,
+                        state["max_exp_avg_sq"].array if amsgrad else None, lr, beta1, beta2, eps, weight_decay,
+                        bool(group["decoupled_weight_decay"]), bool(group["maximize"]), step)
+
+
+def adam_update(xp: Any, p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any, lr: Any, beta1: Any,
+                beta2: float, eps: float, weight_decay: float, decoupled: bool, maximize: bool, step: Any) -> Any:
+    """One Adam/AdamW step on ``p`` and its moments, in place (AMSGrad where ``max_exp_avg_sq`` is an array).
+    ``lr``, ``beta1`` and ``step`` are Python numbers or 0-d device arrays (capturable). The standard twin of
+    the multi-tensor kernels (``adam_update``): one launch per flat bucket on a GPU."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        if decoupled:
+            p *= 1.0 - lr * weight_decay
+        else:
+            grad = grad + weight_decay * p
+    exp_avg += (1.0 - beta1) * (grad - exp_avg)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1.0 - beta2) * (grad * grad)
+    if max_exp_avg_sq is not None:
+        max_exp_avg_sq[...] = xp.maximum(max_exp_avg_sq, exp_avg_sq)
+        exp_avg_sq = max_exp_avg_sq
+    step_size = lr / (1.0 - beta1 ** step)
+    bias2 = math.sqrt(1.0 - beta2 ** step) if isinstance(step, (int, float)) else xp.sqrt(1.0 - beta2 ** step)
+    denom = xp.sqrt(exp_avg_sq) / bias2 + eps
+    p -= step_size * (exp_avg / denom)
+    return p
+
+
+ADAM_UPDATE = FusedOp("adam_update", forward=adam_update)

@@ -4,10 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 from anynn.autograd.tensor import Tensor
+from anynn.ops._fused import FusedOp
 from anynn.optim.capturable import hyperparameter
-from anynn.optim.optimizer import Optimizer, ParamsT, check_hyperparameters, copy_state
+from anynn.optim.optimizer import Optimizer, ParamsT, check_hyperparameters
 
-__all__ = ["SGD"]
+__all__ = ["SGD", "SGD_UPDATE", "sgd_update"]
 
 
 class SGD(Optimizer):
@@ -36,19 +37,38 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
-        weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
-        dampening = float(group["dampening"])
-        if group["maximize"]:
-            grad = -grad
-        if weight_decay != 0:
-            grad = grad + weight_decay * p.array
+        momentum = float(group["momentum"])
+        buf = first = None
         if momentum != 0:
-            beta = hyperparameter(self, group, "momentum", p)
             buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = copy_state(p, grad)
-            else:
-                buf.array *= beta
-                buf.array += grad if dampening == 0 else (1.0 - dampening) * grad  # 1.0 * g is g: one op saved
-            grad = grad + beta * buf.array if group["nesterov"] else buf.array
-        p.array -= hyperparameter(self, group, "lr", p) * grad
+            first = buf is None
+            if first:  # filled with the first (decayed) gradient by the update: nothing to copy here
+                buf = state["momentum_buffer"] = Tensor._make(p.xp.empty_like(p.array), p.backend)
+        SGD_UPDATE.run(p.backend, p.array, grad, None if buf is None else buf.array,
+                       hyperparameter(self, group, "lr", p),
+                       hyperparameter(self, group, "momentum", p) if momentum != 0 else 0.0,
+                       float(group["dampening"]), float(group["weight_decay"]), bool(group["nesterov"]),
+                       bool(group["maximize"]), bool(first))
+
+
+def sgd_update(xp: Any, p: Any, grad: Any, buf: Any, lr: Any, momentum: Any, dampening: float,
+               weight_decay: float, nesterov: bool, maximize: bool, first: bool) -> Any:
+    """One SGD step on ``p`` and its momentum buffer ``buf`` (None without momentum), in place; ``first``: the
+    buffer is new and takes the gradient. ``lr`` and ``momentum`` are floats or 0-d device arrays (capturable).
+    The standard twin of the multi-tensor kernels (``sgd_update``): one launch per flat bucket on a GPU."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = grad + weight_decay * p
+    if buf is not None:
+        if first:
+            buf[...] = grad
+        else:
+            buf *= momentum
+            buf += grad if dampening == 0 else (1.0 - dampening) * grad  # 1.0 * g is g: one op saved
+        grad = grad + momentum * buf if nesterov else buf
+    p -= lr * grad
+    return p
+
+
+SGD_UPDATE = FusedOp("sgd_update", forward=sgd_update)

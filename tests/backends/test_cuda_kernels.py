@@ -13,7 +13,6 @@ The counting backend mirroring cupy is checked here too: one launch per register
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -331,6 +330,88 @@ def softmax_cross_entropy_equals_the_twins():
                                          0.0) is None  # (N, C, d1): the standard op
 
 
+def _optimizer_arrays(rng, dtype, count):
+    """``count`` arrays of one flat bucket's size (positive ones where squares of gradients are kept)."""
+    return [np.abs(rng.standard_normal(37)).astype(dtype) if i >= 3 else rng.standard_normal(37).astype(dtype)
+            for i in range(count)]
+
+
+def _hyper(value, dtype, on_device):
+    """A hyperparameter as a capturable optimizer hands it (a 0-d array) or as a Python number."""
+    return np.asarray(value, dtype) if on_device else value
+
+
+@check
+def sgd_update_equals_its_twin():
+    import array_api_compat.numpy as xp
+
+    from anynn.backends.cuda import optim as kernels
+    from anynn.optim.sgd import sgd_update
+
+    rng = _rng()
+    for dtype in DTYPES:
+        for momentum, dampening, weight_decay, nesterov, maximize in [
+                (0.0, 0.0, 0.0, False, False), (0.0, 0.0, 1e-2, False, True), (0.9, 0.0, 0.0, False, False),
+                (0.9, 0.1, 1e-2, False, False), (0.9, 0.0, 1e-2, True, True)]:
+            for first in ((False, True) if momentum else (False,)):
+                for on_device in (False, True):
+                    where = f"momentum {momentum} damp {dampening} wd {weight_decay} nesterov {nesterov} " \
+                            f"maximize {maximize} first {first} device scalars {on_device} {np.dtype(dtype).name}"
+                    p, grad, buf = _optimizer_arrays(rng, dtype, 3)
+                    if first:
+                        buf[...] = np.nan  # a new buffer's contents are never read
+                    wide = [a.astype(np.float64) for a in (p, grad, buf)]
+                    lr, mom = _hyper(0.05, dtype, on_device), _hyper(momentum, dtype, on_device and momentum)
+                    args = (dampening, weight_decay, nesterov, maximize, first)
+                    has_buf = momentum != 0
+                    out = kernels.sgd_update(p, grad, buf if has_buf else None, lr, mom, *args)
+                    assert out is p, where
+                    sgd_update(xp, wide[0], wide[1], wide[2] if has_buf else None, 0.05, momentum, *args)
+                    np.testing.assert_allclose(p, wide[0], **TOL[dtype], err_msg=f"param {where}")
+                    if has_buf:
+                        np.testing.assert_allclose(buf, wide[2], **TOL[dtype], err_msg=f"buffer {where}")
+                    np.testing.assert_array_equal(grad, wide[1].astype(dtype), err_msg=f"grad untouched {where}")
+    p, grad, buf = _optimizer_arrays(rng, np.float32, 3)
+    assert kernels.sgd_update(p.astype(np.float16), grad.astype(np.float16), None, 0.1, 0.0, 0, 0, False, False,
+                              False) is None
+    assert kernels.sgd_update(p, grad.astype(np.float64), None, 0.1, 0.0, 0, 0, False, False, False) is None
+    assert kernels.sgd_update(p, np.repeat(grad, 2)[::2], None, 0.1, 0.0, 0, 0, False, False, False) is None
+    assert kernels.sgd_update(p, grad, buf, np.asarray(0.1), 0.9, 0, 0, False, False, False) is None  # f64 lr
+
+
+@check
+def adam_update_equals_its_twin():
+    import array_api_compat.numpy as xp
+
+    from anynn.backends.cuda import optim as kernels
+    from anynn.optim.adam import adam_update
+
+    rng = _rng()
+    for dtype in DTYPES:
+        for weight_decay, decoupled, maximize, amsgrad in [(0.0, False, False, False), (1e-2, False, True, False),
+                                                           (1e-2, True, False, True), (0.0, False, False, True)]:
+            for step in (1, 7):
+                for on_device in (False, True):
+                    where = f"wd {weight_decay} decoupled {decoupled} maximize {maximize} amsgrad {amsgrad} " \
+                            f"step {step} device scalars {on_device} {np.dtype(dtype).name}"
+                    p, grad, m, v, vmax = _optimizer_arrays(rng, dtype, 5)
+                    wide = [a.astype(np.float64) for a in (p, grad, m, v, vmax)]
+                    hyper = [_hyper(value, dtype, on_device) for value in (1e-2, 0.9)]
+                    out = kernels.adam_update(p, grad, m, v, vmax if amsgrad else None, *hyper, 0.999, 1e-8,
+                                              weight_decay, decoupled, maximize, _hyper(step, dtype, on_device))
+                    assert out is p, where
+                    adam_update(xp, wide[0], wide[1], wide[2], wide[3], wide[4] if amsgrad else None, 1e-2, 0.9,
+                                0.999, 1e-8, weight_decay, decoupled, maximize, step)
+                    for name, got, want in zip(("param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+                                               (p, grad, m, v, vmax), wide):
+                        np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=f"{name} {where}")
+    p, grad, m, v = _optimizer_arrays(rng, np.float32, 4)
+    assert kernels.adam_update(p, grad, m, v.astype(np.float64), None, 1e-3, 0.9, 0.999, 1e-8, 0, False, False,
+                               1) is None
+    assert kernels.adam_update(p.astype(np.float16), *(a.astype(np.float16) for a in (grad, m, v)), None, 1e-3,
+                               0.9, 0.999, 1e-8, 0, False, False, 1) is None
+
+
 @check
 def kernels_run_in_the_simulator_on_the_input_library():
     """The allocation seam gives NumPy arrays here (CuPy arrays on a GPU), and the launch is capped."""
@@ -391,7 +472,8 @@ def test_kernel_in_the_simulator(simulated, name):
     assert result["ok"], f"{name} failed in numba-cuda's simulator:\n{result['error']}"
 
 
-EXPECTED = {"batch_norm", "batch_norm_stats", "batch_norm_affine", "relu", "max_pool2d", "im2col", "softmax_cross_entropy"}
+EXPECTED = {"batch_norm", "batch_norm_stats", "batch_norm_affine", "relu", "max_pool2d", "im2col",
+            "softmax_cross_entropy", "sgd_update", "adam_update"}
 
 
 def test_the_cupy_backend_registers_the_kernels_by_class():

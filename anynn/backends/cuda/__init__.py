@@ -15,7 +15,7 @@ is one launch (``anynn.profiler`` counts it so on the counting backend).
 from __future__ import annotations
 
 from anynn.backends.base import FusedKernels
-from anynn.backends.cuda import conv, elementwise, loss, norm, pool
+from anynn.backends.cuda import conv, elementwise, loss, norm, optim, pool
 
 FUSED: dict[str, FusedKernels] = {
     "batch_norm": FusedKernels(norm.batch_norm_train, norm.batch_norm_train_grad),
@@ -25,6 +25,9 @@ FUSED: dict[str, FusedKernels] = {
     "max_pool2d": FusedKernels(pool.max_pool2d, pool.max_pool2d_backward),
     "im2col": FusedKernels(conv.im2col, conv.col2im),
     "softmax_cross_entropy": FusedKernels(loss.softmax_cross_entropy, loss.softmax_cross_entropy_grad),
+    # single passes (no backward): the optimizers' multi-tensor updates, one launch per flat bucket
+    "sgd_update": FusedKernels(optim.sgd_update, None),
+    "adam_update": FusedKernels(optim.adam_update, None),
 }
 
 __all__ = ["FUSED"]
