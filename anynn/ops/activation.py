@@ -13,6 +13,7 @@ from anynn import amp
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._args import expect_tensor
+from anynn.ops._fused import FusedOp
 from anynn.ops._util import channel_view, finite_max, stable_log_softmax, unbroadcast
 from anynn.ops.elementwise import Relu, Sigmoid, Tanh
 
@@ -24,17 +25,30 @@ _GELU_CUBIC = 0.044715
 
 # ------------------------------------------------------------------ ReLU family
 class LeakyRelu(ArrayFunction):
-    """``x`` where ``x > 0``, else ``negative_slope * x``."""
+    """``x`` where ``x > 0``, else ``negative_slope * x``: the fused pair ``LEAKY_RELU`` (one kernel each way on
+    a backend that compiles it). The backward reads the input's sign, as PyTorch does: the output's sign is
+    the input's only for a positive slope."""
 
     @staticmethod
     def forward(ctx, x, negative_slope=0.01):
-        ctx.save(x > 0)
+        ctx.save(x)
         ctx.slope = negative_slope
-        return ctx.xp.where(x > 0, x, x * negative_slope)
+        return LEAKY_RELU.forward(ctx, x, negative_slope)
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.xp.where(ctx.saved[0], grad, grad * ctx.slope)
+        return LEAKY_RELU.backward(ctx, grad, ctx.saved[0], ctx.slope)
+
+
+def _leaky_relu(xp: Any, x: Any, negative_slope: float) -> Any:
+    return xp.where(x > 0, x, x * negative_slope)
+
+
+def _leaky_relu_backward(xp: Any, grad: Any, x: Any, negative_slope: float) -> Any:
+    return xp.where(x > 0, grad, grad * negative_slope)
+
+
+LEAKY_RELU = FusedOp("leaky_relu", forward=_leaky_relu, backward=_leaky_relu_backward)
 
 
 class Prelu(ArrayFunction):

@@ -179,6 +179,34 @@ def relu_and_its_gradient_equal_the_twins():
     assert kernels.relu(np.ones(5, np.float16)) is None
 
 
+@check
+def leaky_relu_and_its_gradient_equal_the_twins():
+    import array_api_compat.numpy as xp
+
+    from anynn.backends.cuda import elementwise as kernels
+    from anynn.ops.activation import _leaky_relu, _leaky_relu_backward
+
+    rng = _rng()
+    for dtype in DTYPES:
+        for slope in (0.01, 0.0, -0.5):  # a negative slope: the gradient follows the input's sign, not the output's
+            for layout, x in _layouts(rng, (3, 2, 5, 6), dtype).items():
+                x[0, 0, 0, :3] = [0.0, -0.0, np.nan]
+                where = f"slope {slope} {layout} {np.dtype(dtype).name}"
+                out = kernels.leaky_relu(x, slope)
+                if layout == "strided":
+                    assert out is None and kernels.leaky_relu_backward(x, x, slope) is None, where
+                    continue
+                np.testing.assert_array_equal(out, _leaky_relu(xp, x, slope), err_msg=where)
+                assert out.strides == x.strides and out.dtype == dtype, where
+                grad = _layouts(rng, x.shape, dtype)[layout]
+                back = kernels.leaky_relu_backward(grad, x, slope)
+                np.testing.assert_array_equal(back, _leaky_relu_backward(xp, grad, x, slope), err_msg=where)
+                assert back.strides == grad.strides and back.dtype == dtype, where
+    layouts = _layouts(rng, (3, 2, 5, 6), np.float32)
+    assert kernels.leaky_relu_backward(layouts["plain"], layouts["batch-last"], 0.1) is None  # layouts differ
+    assert kernels.leaky_relu(np.ones(5, np.float16), 0.1) is None
+
+
 # kernel, stride, dilation, pads ((top, bottom), (left, right)) on a 5x6 input
 GEOMETRIES = [
     ((2, 2), (2, 2), (1, 1), ((0, 0), (0, 0))),
@@ -473,7 +501,7 @@ def test_kernel_in_the_simulator(simulated, name):
 
 
 EXPECTED = {"batch_norm", "batch_norm_stats", "batch_norm_affine", "relu", "max_pool2d", "im2col",
-            "softmax_cross_entropy", "sgd_update", "adam_update"}
+            "softmax_cross_entropy", "leaky_relu", "sgd_update", "adam_update"}
 
 
 def test_the_cupy_backend_registers_the_kernels_by_class():
@@ -529,6 +557,8 @@ LAYERS = {
                          ("BatchNorm.backward", "batch_norm_stats_backward")}),
     "relu": (_layer(lambda nn: nn.ReLU(), (4, 3, 6, 6)),
              {("Relu.forward", "relu"), ("Relu.backward", "relu_backward")}),
+    "leaky_relu": (_layer(lambda nn: nn.LeakyReLU(0.2), (4, 3, 6, 6)),
+                   {("LeakyRelu.forward", "leaky_relu"), ("LeakyRelu.backward", "leaky_relu_backward")}),
     "max_pool": (_layer(lambda nn: nn.MaxPool2d(2), (4, 3, 6, 6)),
                  {("MaxPoolNd.forward", "max_pool2d"), ("MaxPoolNd.backward", "max_pool2d_backward")}),
     "conv": (_layer(lambda nn: nn.Conv2d(3, 4, 3, padding=1), (4, 3, 6, 6)),

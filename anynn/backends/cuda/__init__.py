@@ -22,6 +22,7 @@ FUSED: dict[str, FusedKernels] = {
     "batch_norm_stats": FusedKernels(norm.channel_moments, norm.channel_grad_sums),
     "batch_norm_affine": FusedKernels(norm.channel_affine, norm.batch_norm_input_grad),
     "relu": FusedKernels(elementwise.relu, elementwise.relu_backward),
+    "leaky_relu": FusedKernels(elementwise.leaky_relu, elementwise.leaky_relu_backward),
     "max_pool2d": FusedKernels(pool.max_pool2d, pool.max_pool2d_backward),
     "im2col": FusedKernels(conv.im2col, conv.col2im),
     "softmax_cross_entropy": FusedKernels(loss.softmax_cross_entropy, loss.softmax_cross_entropy_grad),
