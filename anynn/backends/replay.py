@@ -100,9 +100,10 @@ class Capture:
         self._saved_ids.add(id(target))
         self.saved.append((target, np.array(target.view(np.ndarray), copy=True)))
 
-    def add(self, name: str, run: Callable[[], Any], result: Any, inputs: tuple) -> None:
+    def add(self, name: str, run: Callable[[], Any], result: Any, inputs: tuple, writes: bool = False) -> None:
         """Record ``run`` (which made ``result`` from ``inputs``): results that share memory with an input are
-        views (nothing to replay), the others graph memory."""
+        views (nothing to replay), the others graph memory. ``writes``: ``run`` may write into its inputs (a
+        fused pass), so it is replayed even when every result is an input or a view of one."""
         if result is None:
             self.ops.append(_Op(name, run, []))
             return
@@ -112,7 +113,7 @@ class Capture:
         for i, r in enumerate(results):
             if isinstance(r, np.ndarray) and not any(np.may_share_memory(r, s) for s in sources):
                 outputs.append((i, r.view(np.ndarray)))
-        if outputs:
+        if outputs or writes:
             self.allocate(r for _, r in outputs)
             self.ops.append(_Op(name, run, outputs))
 
@@ -256,19 +257,24 @@ class ReplayArray(CountedArray):
         self[...] = value
 
 
-def recorded(name: str, fn: Callable) -> Callable:
-    """``fn`` (a namespace function or a backend pass) recorded as one operation while a capture is open."""
+def recorded(name: str, fn: Callable, writes: bool = False) -> Callable:
+    """``fn`` (a namespace function or a backend pass) recorded as one operation while a capture is open.
+    ``writes``: ``fn`` may write into its array arguments (a fused pass, e.g. an optimizer's in-place update),
+    so outside arrays among them get their values back at the end of the capture, and it is always replayed."""
 
     def call(*args, **kwargs):
         capture = _recording()
         if capture is None:
             return rewrap(fn(*args, **kwargs))
         args = _frozen(args)
+        if writes:
+            for a in _arrays((args, kwargs)):
+                capture.writing(a)
         result = rewrap(fn(*args, **kwargs))
         if name in ALLOCATIONS:
             capture.allocate(a for a in ([result] if isinstance(result, np.ndarray) else []))
         else:
-            capture.add(name, lambda: fn(*args, **kwargs), result, (args, kwargs))
+            capture.add(name, lambda: fn(*args, **kwargs), result, (args, kwargs), writes)
         return result
 
     call.__name__ = call.__qualname__ = name
@@ -295,7 +301,9 @@ class ReplayBackend(CountingBackend):
 
     def _load(self, device: str | None):
         xp, _, mirrors = super()._load(device)
-        self.fused = {name: type(pair)(recorded(name, pair.forward), recorded(name + "_backward", pair.backward))
+        self.fused = {name: type(pair)(recorded(name, pair.forward, writes=True),
+                                       None if pair.backward is None else
+                                       recorded(name + "_backward", pair.backward, writes=True))
                       for name, pair in self.fused.items()}
         return recorded_namespace(xp), "cpu", mirrors
 
