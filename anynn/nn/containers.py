@@ -31,6 +31,15 @@ class Sequential(Module):
             return Sequential(OrderedDict(list(self._modules.items())[index]))
         return list(self._modules.values())[index]
 
+    def __setitem__(self, index: int, module: Module) -> None:
+        setattr(self, list(self._modules)[index], module)
+
+    def __delitem__(self, index: int | slice) -> None:
+        keys = list(self._modules)
+        for key in keys[index] if isinstance(index, slice) else [keys[index]]:
+            del self._modules[key]
+        _renumber(self._modules)
+
     def __len__(self) -> int:
         return len(self._modules)
 
@@ -40,6 +49,20 @@ class Sequential(Module):
     def append(self, module: Module) -> "Sequential":
         self.add_module(str(len(self)), module)
         return self
+
+    def extend(self, modules: Iterable[Module]) -> "Sequential":
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> "Sequential":
+        _insert(self, index, module)
+        return self
+
+    def pop(self, index: int = -1) -> Module:
+        module = self[index]
+        del self[index]
+        return module
 
 
 class ModuleList(Module):
@@ -59,14 +82,39 @@ class ModuleList(Module):
             self.append(module)
         return self
 
-    def __getitem__(self, index: int) -> Module:
+    def __getitem__(self, index: int | slice) -> "Module | ModuleList":
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
         return list(self._modules.values())[index]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        setattr(self, list(self._modules)[index], module)
+
+    def __delitem__(self, index: int | slice) -> None:
+        keys = list(self._modules)
+        for key in keys[index] if isinstance(index, slice) else [keys[index]]:
+            del self._modules[key]
+        _renumber(self._modules)
 
     def __len__(self) -> int:
         return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
+
+    def __iadd__(self, modules: Iterable[Module]) -> "ModuleList":
+        return self.extend(modules)
+
+    def __add__(self, other: Iterable[Module]) -> "ModuleList":
+        return ModuleList([*self, *other])
+
+    def insert(self, index: int, module: Module) -> None:
+        _insert(self, index, module)
+
+    def pop(self, index: int = -1) -> Module:
+        module = self[index]
+        del self[index]
+        return module
 
     def __repr__(self) -> str:
         """PyTorch's layout: a run of equal reprs is printed once, as ``(0-2): 3 x Linear(...)``."""
@@ -82,6 +130,22 @@ class ModuleList(Module):
         lines = [(f"({start}): " if start == end else f"({start}-{end}): {end - start + 1} x ") +
                  text.replace("\n", "\n  ") for start, end, text in runs]
         return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _renumber(modules: "OrderedDict[str, Module]") -> None:
+    """Keys 0, 1, 2, ... again after a deletion (as PyTorch's ModuleList and Sequential)."""
+    values = list(modules.values())
+    modules.clear()
+    modules.update((str(i), m) for i, m in enumerate(values))
+
+
+def _insert(container: Module, index: int, module: Module) -> None:
+    """Put ``module`` before position ``index`` of a numbered container (list.insert's index rules)."""
+    values = list(container._modules.values())
+    values.insert(index, module)
+    container._modules.clear()
+    for i, m in enumerate(values):
+        container.add_module(str(i), m)
 
 
 class ModuleDict(Module):

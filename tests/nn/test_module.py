@@ -822,3 +822,25 @@ def test_lazy_layers_draw_nothing_before_their_first_forward(backend):
     layers = [nn.LazyLinear(3), nn.LazyConv1d(2, 3), nn.LazyConv2d(4, 3, groups=2)]
     assert anynn.rand(4).tolist() == expected
     assert all(layer.has_uninitialized_params() for layer in layers)
+
+
+def test_module_list_and_sequential_edit_like_torch(backend):
+    torch = torch_or_skip()
+    found = []
+    for lib in (nn, torch.nn):
+        layers = lib.ModuleList([lib.ReLU(), lib.Tanh(), lib.Sigmoid()])
+        del layers[0]
+        layers.insert(1, lib.Identity())
+        layers += [lib.ReLU()]
+        popped = layers.pop(0)
+        layers[0] = lib.Linear(1, 1)
+        both = layers + lib.ModuleList([lib.Tanh()])
+        seq = lib.Sequential(lib.ReLU(), lib.Tanh(), lib.Sigmoid())
+        del seq[1]
+        seq.insert(0, lib.Identity())
+        seq.extend([lib.ReLU()])
+        seq[1] = lib.Tanh()
+        found.append(([type(m).__name__ for m in layers], _names(layers.named_modules()), type(layers[1:]).__name__,
+                      type(popped).__name__, len(both), _names(seq.named_children()),
+                      [type(m).__name__ for m in seq], type(seq.pop(1)).__name__, len(seq)))
+    assert found[0] == found[1]
