@@ -36,11 +36,7 @@ RTOL, ATOL = 1e-4, 1e-5
 # Programs that do not run on anynn yet: "program" (every backend) or "program@backend" -> a piece of the
 # error the program raises now ("ExceptionType: message"), naming the missing feature.
 KNOWN_GAPS: dict[str, str] = {
-    "basics_buildmodel": "has no attribute 'accelerator'",
-    "basics_quickstart": "has no attribute 'accelerator'",
-    "basics_tensors": "has no attribute 'accelerator'",
-    "ex_mnist": "has no attribute 'accelerator'",
-    "lpe_polynomial_autograd": "has no attribute 'accelerator'",
+    "basics_quickstart": "unexpected keyword argument 'weights_only'",
     "blitz_cifar10": "unexpected keyword argument 'weights_only'",
     "blitz_neural_networks": "has no attribute 'next_functions'",
     "d2l_custom_layer_read_write": "has no attribute 'FloatTensor'",
@@ -59,8 +55,6 @@ KNOWN_GAPS: dict[str, str] = {
     "lpe_polynomial_optim@numpy": "got anynn.float64 input but its weight is anynn.float32",
     "lpe_polynomial_nn@array_api_strict": "float32 and array_api_strict.int64 cannot be type promoted",
     "lpe_polynomial_optim@array_api_strict": "float32 and array_api_strict.int64 cannot be type promoted",
-    "d2l_ndarray@array_api_strict": "float32 and array_api_strict.int64 cannot be type promoted",
-    "d2l_parameters@array_api_strict": "Only numeric dtypes are allowed in __mul__",
 }
 
 
