@@ -139,10 +139,15 @@ def test_regions_nest_disable_decorate_and_stay_in_their_thread(backend):
 
 
 def test_a_weight_is_cast_once_per_region_and_again_after_it_changes(backend):
-    if not _lower_available(backend):
-        pytest.skip("array-api-strict has no float16: autocast casts nothing there")
     x, w = anynn.randn(2, 4), anynn.randn(3, 4, requires_grad=True)
+    if not _lower_available(backend):  # no float16 in the standard: nothing is cast, nothing cached
+        with anynn.autocast("cpu"):
+            assert amp.cast_inputs("linear", w)[0] is w and F.linear(x, w).dtype is anynn.float32
+            assert not amp._state.cache
+        return
     with anynn.autocast("cpu"):
+        F.linear(x, w)
+        F.linear(x * 2, w)
         first = amp.cast_inputs("linear", w)[0]
         assert amp.cast_inputs("linear", w)[0] is first and len(amp._state.cache) == 1
         with anynn.no_grad():
@@ -274,9 +279,10 @@ def test_scaler_errors_name_the_misuse(backend):
 
 
 def test_small_model_trains_under_autocast_and_scaler_like_float32(backend):
-    """Both runs start from the same weights and see the same batches; float16 rounding (2**-11 relative per
-    GEMM result) perturbs each step a little, so after 60 steps the losses agree to a few percent, not bits:
-    the final losses must be within 10% of each other (both far below the starting loss of ~1.1)."""
+    """Both runs start from the same weights and see the same batch; float16 rounding (up to 2**-11 relative
+    per GEMM input and result) perturbs each step a little, so after 60 steps the losses agree closely but not to
+    the bit (0.05% apart on NumPy): the final losses must be within 5% of each other, both far below the
+    starting loss of ~0.9."""
     x, y = blobs(64, classes=3, features=8, seed=2)
     losses = {}
     for mixed in (False, True):
@@ -294,4 +300,4 @@ def test_small_model_trains_under_autocast_and_scaler_like_float32(backend):
         assert all(p.dtype is anynn.float32 for p in model.parameters())
         losses[mixed] = float(loss)
     assert losses[False] < 0.2 and losses[True] < 0.2
-    assert abs(losses[True] - losses[False]) <= 0.1 * losses[False]
+    assert abs(losses[True] - losses[False]) <= 0.05 * losses[False]
