@@ -97,7 +97,8 @@ def erfinv(backend, y):
     1 - 1e-12 (erf's rounding near 1 limits Newton there); the uniform draws of ``trunc_normal_`` come that close
     to +-1 only for intervals reaching beyond 5 standard deviations."""
     xp = backend.xp
-    w = -xp.log((1.0 - y) * (1.0 + y))
+    inside = (1.0 - y) * (1.0 + y)
+    w = -xp.log(xp.where(inside > 0, inside, xp.ones_like(inside)))  # +-1 are set to +-inf below, without log(0)
     central, tail = w - 2.5, xp.sqrt(w) - 3.0
     p = xp.full_like(y, 2.81022636e-08)
     for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503, -0.00417768164,
