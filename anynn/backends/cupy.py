@@ -36,6 +36,16 @@ def _cuda_kernels() -> Mapping[str, FusedKernels]:
         return MappingProxyType({})
     return MappingProxyType(cuda.FUSED)
 
+
+def _with_cudnn(kernels: Mapping[str, FusedKernels]) -> Mapping[str, FusedKernels]:
+    """``kernels`` plus cuDNN's convolutions as the ``conv2d_direct`` pair where ``ANYNN_CUDNN=1``
+    (``anynn/backends/cudnn.py``: each pass declines to im2col, saying why once, where cuDNN cannot run it)."""
+    from anynn.backends import cudnn
+
+    if not cudnn.enabled():
+        return kernels
+    return MappingProxyType({**kernels, "conv2d_direct": FusedKernels(cudnn.conv_forward, cudnn.conv_weight_grad)})
+
 #: Words in the message of a CuPy library error that mean "memory ran out". CuPy's CUBLASError, CURANDError,
 #: CUSOLVERError, CUSPARSEError, CuFFTError and CuTensorError carry the library's status name as their
 #: message (e.g. 'CUBLAS_STATUS_ALLOC_FAILED', 'CURAND_STATUS_ALLOCATION_FAILED'; HIP builds say
@@ -163,8 +173,8 @@ def scaled_randint(cp: Any, uniform: Any, low: int, high: int) -> Any:
 class CupyBackend(Backend):
     name = "cupy"
     #: The fused CUDA kernels by op name (read by class: the counting backend mirrors them without a GPU).
-    fused = _cuda_kernels()
-    compiler = "numba-cuda" if fused else None
+    fused = _with_cudnn(_cuda_kernels())
+    compiler = "numba-cuda" if _cuda_kernels() else None
     multi_tensor_updates = True
 
     def _load(self, device: str | None):
