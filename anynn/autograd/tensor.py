@@ -29,6 +29,8 @@ def _promote(a: "Tensor", b: Any, true_divide: bool = False) -> tuple:
     boolean tensor meeting an integer takes the integer's dtype; true division of integers gives the default float
     dtype. (NumPy would give float64 and array_api_strict refuse.) Same-dtype tensors pass through untouched."""
     if type(b) is Tensor:
+        if b._backend is not a._backend:
+            return a, b  # the op raises its backend-mismatch error
         if a.array.dtype == b.array.dtype and not (true_divide and not a.dtype.is_floating_point):
             return a, b
         da, db = a.dtype, b.dtype

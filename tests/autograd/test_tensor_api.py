@@ -100,3 +100,34 @@ def test_out_keyword_writes_into_the_given_tensor(backend):
         anynn.mul(x.requires_grad_(), y, out=result)
     with anynn.no_grad():
         assert anynn.mul(x, y, out=result).tolist() == [[2.0] * 3] * 5
+
+
+PROMOTIONS = {
+    "float32 * int64": (lambda lib: lib.ones(2) * lib.tensor([1, 2])),
+    "int64 * float": (lambda lib: lib.tensor([1, 2]) * 0.5),
+    "float / int64 tensor": (lambda lib: 1.5 / lib.tensor([1, 2])),
+    "int64 / int64": (lambda lib: lib.tensor([1, 3]) / lib.tensor([2, 2])),
+    "accuracy: bool sum / int": (lambda lib: (lib.tensor([1, 2, 3]) == 2).sum() / 3),
+    "bool + int": (lambda lib: lib.tensor([True, False]) + 1),
+    "int64 + bool": (lambda lib: lib.tensor([1, 2]) + lib.tensor([True, False])),
+    "float32 ** int64": (lambda lib: lib.full((2,), 3.0) ** lib.tensor([1, 2])),
+    "int ** int64": (lambda lib: 2 ** lib.tensor([1, 2])),
+    "float64 - float32": (lambda lib: lib.ones(2, dtype=lib.float64) - lib.ones(2)),
+    "int64 - int": (lambda lib: lib.tensor([5]) - 2),
+}
+
+
+@pytest.mark.parametrize("case", list(PROMOTIONS))
+def test_mixed_dtypes_promote_like_torch(backend, case):
+    """PyTorch's promotion (an integer tensor meeting floats takes their dtype, not NumPy's float64), on every
+    backend (array_api_strict, which refuses mixed kinds, included)."""
+    torch = torch_or_skip()
+    ours, theirs = PROMOTIONS[case](anynn), PROMOTIONS[case](torch)
+    assert ours.dtype.name == str(theirs.dtype).removeprefix("torch.")
+    assert ours.tolist() == pytest.approx(theirs.tolist())
+
+
+def test_promotion_keeps_the_gradient_of_the_float_operand(backend):
+    w = anynn.ones(3, requires_grad=True)
+    (w * anynn.tensor([1, 2, 3])).sum().backward()
+    assert w.grad.tolist() == [1.0, 2.0, 3.0] and w.grad.dtype is anynn.float32
