@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -101,3 +102,13 @@ def test_char_lm(cell, sampling, embed, tmp_path):
     assert ppl[1][0] < ppl[0][0] < 27.0  # below a uniform guess over 27 characters, and falling
     generated = re.search(r"generated: '(.*)'", out).group(1)
     assert generated.startswith("the function ") and len(generated) == len("the function ") + 20
+
+
+def test_kfold_regression(tmp_path):
+    out = run("kfold_regression.py", "--folds", "3", "--epochs", "30", "--backend", "numpy", cwd=tmp_path)
+    assert "diabetes (scikit-learn): 442 samples, 10 features; 3-fold cross-validation" in out, out
+    folds = re.findall(r"fold \d: train log rmse ([\d.]+), valid log rmse ([\d.]+)", out)
+    assert len(folds) == 3, out
+    average = re.search(r"avg train log rmse ([\d.]+), avg valid log rmse ([\d.]+)", out)
+    assert abs(float(average.group(2)) - np.mean([float(v) for _, v in folds])) < 1e-3
+    assert float(average.group(2)) < 0.5  # predicting the mean progression everywhere scores 0.576
