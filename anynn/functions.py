@@ -135,13 +135,13 @@ clip = clamp
 
 # ----------------------------------------------------------------- element-wise, two inputs
 def add(input: Tensor | float, other: Tensor | float, *, alpha: float = 1, out: Tensor | None = None) -> Tensor:
-    """``input + alpha * other``, broadcast."""
-    return _into(out, ops.Add.apply(input, other if alpha == 1 else other * alpha), "add")
+    """``input + alpha * other``, broadcast (mixed dtypes promote as the operators do)."""
+    return _into(out, input + (other if alpha == 1 else other * alpha), "add")
 
 
 def sub(input: Tensor | float, other: Tensor | float, *, alpha: float = 1, out: Tensor | None = None) -> Tensor:
     """``input - alpha * other``, broadcast."""
-    return _into(out, ops.Sub.apply(input, other if alpha == 1 else other * alpha), "sub")
+    return _into(out, input - (other if alpha == 1 else other * alpha), "sub")
 
 
 subtract = sub
@@ -149,7 +149,7 @@ subtract = sub
 
 def mul(input: Tensor | float, other: Tensor | float, *, out: Tensor | None = None) -> Tensor:
     """``input * other``, broadcast."""
-    return _into(out, ops.Mul.apply(input, other), "mul")
+    return _into(out, input * other, "mul")
 
 
 multiply = mul
@@ -160,13 +160,10 @@ def div(input: Tensor | float, other: Tensor | float, *, rounding_mode: str | No
     """``input / other``, broadcast; ``rounding_mode="floor"`` or ``"trunc"`` rounds the quotient."""
     if rounding_mode not in (None, "floor", "trunc"):
         raise ValueError(f"anynn.div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
-    tensors = [v for v in (input, other) if isinstance(v, Tensor)]
-    if tensors and builtins.all(v.dtype.kind in "iub" for v in tensors) and \
-            builtins.all(isinstance(v, (Tensor, int)) for v in (input, other)):
-        if rounding_mode is not None:  # integers stay integers, as in PyTorch
-            return _into(out, _integer_quotient(input, other, rounding_mode), "div")
-        input, other = (v.to(D.get_default_dtype()) if isinstance(v, Tensor) else v for v in (input, other))
-    result = ops.Div.apply(input, other)
+    if rounding_mode is not None and builtins.all(isinstance(v, Tensor) and v.dtype.kind in "iub" or
+                                                  type(v) is int for v in (input, other)):
+        return _into(out, _integer_quotient(input, other, rounding_mode), "div")  # integers stay integers
+    result = input / other
     return _into(out, result if rounding_mode is None else E.Rounding.apply(result, how=rounding_mode), "div")
 
 
@@ -188,7 +185,7 @@ divide = true_divide = div
 
 def pow(input: Tensor | float, exponent: Tensor | float, *, out: Tensor | None = None) -> Tensor:
     """``input ** exponent``, broadcast (either may be a number)."""
-    return _into(out, ops.Pow.apply(input, exponent), "pow")
+    return _into(out, input ** exponent, "pow")
 
 
 def atan2(input: Tensor, other: Tensor | float) -> Tensor:
