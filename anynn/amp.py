@@ -55,7 +55,8 @@ UNSAFE = "unsafe"      # refused: the op is not safe to autocast (PyTorch's list
 
 _LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
            "binary_cross_entropy_with_logits", "multi_margin_loss")
-#: Per device type, the policy of each op that autocast touches, from PyTorch's lists (``torch.amp`` docs:
+#: Per device type, the policy of each op that autocast touches ("matmul" covers mm, bmm and einsum, "conv" conv1d
+#: and conv2d), from PyTorch's lists (``torch.amp`` docs:
 #: "CUDA Ops that can autocast to float16", "CPU Ops that can autocast to bfloat16"); ops not named run in the
 #: dtypes they are given, and binary arithmetic promotes (float16 + float32 is float32) with or without autocast.
 #: On the CPU, softmax and the norms keep their input's dtype; on CUDA softmax and layer_norm give float32.
@@ -182,12 +183,17 @@ class autocast:
 
 
 # ------------------------------------------------------------------ the hook the ops call
+def _device_type(t: Tensor) -> str:
+    """The autocast device type of ``t``: 'cuda' for GPU tensors, 'cpu' for every host backend."""
+    return "cuda" if t.device.type == "cuda" else "cpu"
+
+
 def _policy(t: Any, kind: str) -> tuple[str | None, str]:
     """The policy for ``kind`` on ``t``'s device type, or None where autocast is off there or ``t`` is not a
     tensor autocast may cast (floating point, not float64, as PyTorch's "eligible")."""
-    if type(t) is not Tensor and not isinstance(t, Tensor):
+    if not isinstance(t, Tensor):
         return None, ""
-    device_type = "cuda" if t.device.type == "cuda" else "cpu"
+    device_type = _device_type(t)
     if not _state.enabled[device_type] or not t.dtype.is_floating_point or t.dtype is D.float64:
         return None, device_type
     return POLICY[device_type].get(kind), device_type

@@ -45,6 +45,7 @@ def _op_table(rng):
         "linear": (lambda: F.linear(x, w, b), lambda: TF.linear(tx, tw, tb)),
         "matmul": (lambda: anynn.matmul(x, w.T), lambda: torch.matmul(tx, tw.T)),
         "mm": (lambda: anynn.mm(x, w.T), lambda: torch.mm(tx, tw.T)),
+        "einsum": (lambda: anynn.einsum("ij,kj->ik", x, w), lambda: torch.einsum("ij,kj->ik", tx, tw)),
         "bmm": (lambda: anynn.bmm(x[None], w.T[None]), lambda: torch.bmm(tx[None], tw.T[None])),
         "conv2d": (lambda: F.conv2d(img, cw, padding=1), lambda: TF.conv2d(timg, tcw, padding=1)),
         "conv1d": (lambda: F.conv1d(seq, cw1), lambda: TF.conv1d(tseq, tcw1)),
@@ -107,6 +108,26 @@ def test_master_weights_get_float32_gradients_equal_to_torch(backend):
     for ours, theirs in ((w1, tw1), (w2, tw2), (cw, tcw)):
         assert ours.grad.dtype is anynn.float32
         assert_close(ours.grad, theirs.grad.numpy(), **HALF)
+
+
+def test_cuda_policy_on_tensors_that_report_cuda(backend, monkeypatch):
+    """PyTorch's CUDA lists differ from its CPU ones: softmax, log_softmax and layer_norm give float32, batch_norm
+    keeps its float16 input's dtype, binary_cross_entropy is refused. Checked here with every tensor reporting
+    a CUDA device (no GPU runs this suite); ``autocast("cpu")`` then covers none of them."""
+    monkeypatch.setattr(amp, "_device_type", lambda t: "cuda")
+    x, w, ones = anynn.randn(4, 3), anynn.randn(3, 3), anynn.ones(3)
+    lower = anynn.float16 if _lower_available(backend) else anynn.float32
+    with anynn.autocast("cpu"):
+        assert F.linear(x, w).dtype is anynn.float32
+    with anynn.autocast("cuda"):
+        h = F.linear(x, w)
+        assert h.dtype is lower
+        assert F.softmax(h, 1).dtype is F.log_softmax(h, 1).dtype is anynn.float32
+        assert F.layer_norm(h, (3,), ones, ones * 0).dtype is anynn.float32
+        assert F.batch_norm(h, anynn.zeros(3), anynn.ones(3), ones, ones * 0, training=True).dtype is lower
+        assert F.cross_entropy(h, anynn.tensor([0, 1, 2, 0])).dtype is anynn.float32
+        with raises(RuntimeError, "binary_cross_entropy is unsafe to autocast", "with_logits"):
+            F.binary_cross_entropy(anynn.sigmoid(h), anynn.zeros(4, 3))
 
 
 def test_regions_nest_disable_decorate_and_stay_in_their_thread(backend):
@@ -248,6 +269,9 @@ def test_scaler_state_dict_update_and_disabled(backend):
     assert off.scale(loss) is loss and off.get_scale() == 1.0 and off.state_dict() == {} and not off.is_enabled()
     with raises(RuntimeError, "empty"):
         amp.GradScaler("cpu").load_state_dict({})
+    if not anynn.cuda.is_available():  # as torch.amp.GradScaler("cuda") without a GPU
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            assert not amp.GradScaler("cuda").is_enabled()
 
 
 def test_scaler_errors_name_the_misuse(backend):

@@ -180,6 +180,8 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
         raise ValueError("einsum: give at least one operand")
     for t in operands:
         expect_tensor("einsum", t, "operand")
+    if amp.active:
+        operands = amp.cast_inputs("matmul", *operands)
     terms, output = _parse_einsum(equation, operands)
     size: dict[str, int] = {}
     for term, t in zip(terms, operands):
