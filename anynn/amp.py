@@ -56,10 +56,10 @@ UNSAFE = "unsafe"      # refused: the op is not safe to autocast (PyTorch's list
 _LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
            "binary_cross_entropy_with_logits", "multi_margin_loss")
 #: Per device type, the policy of each op that autocast touches ("matmul" covers mm, bmm and einsum, "conv" conv1d
-#: and conv2d), from PyTorch's lists (``torch.amp`` docs:
-#: "CUDA Ops that can autocast to float16", "CPU Ops that can autocast to bfloat16"); ops not named run in the
-#: dtypes they are given, and binary arithmetic promotes (float16 + float32 is float32) with or without autocast.
-#: On the CPU, softmax and the norms keep their input's dtype; on CUDA softmax and layer_norm give float32.
+#: and conv2d), from PyTorch's lists (``torch.amp`` docs: "CUDA Ops that can autocast to float16", "CPU Ops that
+#: can autocast to bfloat16") and checked against ``torch.autocast("cpu")``; ops not named run in the dtypes they
+#: are given, and binary arithmetic promotes (float16 + float32 is float32) with or without autocast. On the CPU,
+#: softmax and the norms keep their input's dtype; on CUDA softmax and layer_norm give float32.
 POLICY: dict[str, dict[str, str]] = {
     "cuda": {"linear": LOWER, "matmul": LOWER, "conv": LOWER,
              "softmax": FLOAT32, "log_softmax": FLOAT32, "layer_norm": FLOAT32, "batch_norm": WIDEN,
