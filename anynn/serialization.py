@@ -147,6 +147,21 @@ def encode(obj: Any) -> bytes:
     return bytes(blob)
 
 
+def _map_location(where: Any) -> tuple[str | None, str | None]:
+    """PyTorch's ``map_location`` as (backend, device): the current backend for 'cpu' when it runs on the CPU
+    (NumPy otherwise), the GPU backend for 'cuda...', or a backend name."""
+    if callable(where) or isinstance(where, dict):
+        raise TypeError("anynn.load: map_location as a function or a dict is not supported; give a device "
+                        "('cpu', 'cuda:0') or a backend name")
+    name = str(where)
+    if name == "cpu":
+        current = B.get_backend()
+        return (None, None) if current.device_name in ("cpu", "CPU_DEVICE") else ("numpy", None)
+    if name.startswith("cuda"):
+        return "cupy", name
+    return name, None
+
+
 def save(obj: Any, path: str | os.PathLike | BinaryIO) -> None:
     """Write ``obj`` (tensors and NumPy arrays in nested dicts/lists with plain values) to ``path`` atomically,
     or to an open binary file object (``io.BytesIO``, ``open(..., "wb")``) as it is."""
@@ -242,13 +257,18 @@ def _foreign_format(blob: bytes, path: str) -> str | None:
     return None
 
 
-def load(path: str | os.PathLike | BinaryIO, backend: str | None = None, device: str | None = None) -> Any:
+def load(path: str | os.PathLike | BinaryIO, backend: str | None = None, device: str | None = None, *,
+         map_location: Any = None, weights_only: bool = True, mmap: bool | None = None) -> Any:
     """Read a file written by :func:`save` (or any safetensors file) onto the current backend (or ``backend``).
 
     ``path`` may also be an open binary file object (``io.BytesIO``). Never executes code from the file. A
     truncated, corrupted or foreign file raises CheckpointError naming the file and what was wrong; NumPy arrays
-    come back as NumPy arrays, tensors as tensors on the target backend.
+    come back as NumPy arrays, tensors as tensors on the target backend. PyTorch's keywords are accepted:
+    ``map_location`` ('cpu', 'cuda:0', an ``anynn.device`` or a backend name) picks the target like
+    ``backend``/``device``; ``weights_only`` and ``mmap`` change nothing (an anynn file holds no code to run).
     """
+    if map_location is not None:
+        backend, device = _map_location(map_location)
     if hasattr(path, "read") and not isinstance(path, (str, bytes, os.PathLike)):
         blob = path.read()
         path = str(getattr(path, "name", None) or f"<{type(path).__name__}>")

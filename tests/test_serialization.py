@@ -303,3 +303,14 @@ def test_header_sizes_that_look_like_a_pickle_still_load(tmp_path):
         sizes.add(blob[:2])
         assert load(tmp_path / "c.anynn")["s"] == "x" * n
     assert b"\x80\x02" in sizes
+
+
+def test_load_takes_pytorchs_keywords(backend, tmp_path):
+    path = tmp_path / "model.pt"
+    anynn.save({"w": anynn.ones(2)}, path)
+    for where in ("cpu", anynn.device("cpu")):
+        state = anynn.load(path, map_location=where, weights_only=True)
+        assert state["w"].backend is backend and state["w"].tolist() == [1.0, 1.0]
+    assert anynn.load(path, map_location="numpy")["w"].backend.name == "numpy"
+    with pytest.raises(TypeError, match="map_location as a function or a dict is not supported"):
+        anynn.load(path, map_location=lambda storage, loc: storage)
