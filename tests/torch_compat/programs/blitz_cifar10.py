@@ -3,7 +3,7 @@
 
 Source: https://pytorch.org/tutorials/beginner/blitz/cifar10_tutorial.html
 (pytorch/tutorials, beginner_source/blitz/cifar10_tutorial.py).
-Changes: CIFAR-10 (download) -> TensorDatasets of 200 / 200 seeded random 3x32x32 images, loaders without
+Changes: CIFAR-10 (download) -> TensorDatasets of 100 / 200 seeded random 3x32x32 images, loaders without
 shuffling (so both frameworks see the same order) and without worker processes; ``numpy_weights`` after
 building the net; 2 -> 1 epoch; the loss is printed every 10 mini-batches instead of 2000.
 """
@@ -20,7 +20,7 @@ def main(torch):
 
     batch_size = 4
 
-    x, y = images(200, shape=(3, 32, 32), seed=0)
+    x, y = images(100, shape=(3, 32, 32), seed=0)
     trainset = torch.utils.data.TensorDataset(torch.tensor(x * 2 - 1), torch.tensor(y))
     trainloader = torch.utils.data.DataLoader(trainset, batch_size=batch_size, shuffle=False, num_workers=0)
 

@@ -1,7 +1,7 @@
 """Learning PyTorch with Examples (earlier edition), "PyTorch: Defining new autograd functions": MyReLU.
 
 Source: https://github.com/pytorch/tutorials/blob/main/beginner_source/examples_autograd/two_layer_net_custom_function.py
-Changes: the ``torch.randn`` data and weights are seeded NumPy draws given to ``torch.tensor``; 500 -> 200 steps.
+Changes: the ``torch.randn`` data and weights are seeded NumPy draws given to ``torch.tensor``; 500 -> 100 steps.
 """
 import numpy as np
 
@@ -56,7 +56,7 @@ def main(torch):
 
     losses = []
     learning_rate = 1e-6
-    for t in range(200):
+    for t in range(100):
         # To apply our Function, we use Function.apply method. We alias this as 'relu'.
         relu = MyReLU.apply
 

@@ -2,7 +2,7 @@
 hand-written backpropagation (``mm``, ``clamp``, ``t()``, masked assignment ``grad_h[h < 0] = 0``).
 
 Source: https://github.com/pytorch/tutorials/blob/main/beginner_source/examples_tensor/two_layer_net_tensor.py
-Changes: the ``torch.randn`` data and weights are seeded NumPy draws given to ``torch.tensor``; 500 -> 200 steps.
+Changes: the ``torch.randn`` data and weights are seeded NumPy draws given to ``torch.tensor``; 500 -> 100 steps.
 """
 import numpy as np
 
@@ -27,7 +27,7 @@ def main(torch):
 
     losses = []
     learning_rate = 1e-6
-    for t in range(200):
+    for t in range(100):
         # Forward pass: compute predicted y
         h = x.mm(w1)
         h_relu = h.clamp(min=0)
