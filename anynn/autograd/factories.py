@@ -249,41 +249,60 @@ def as_tensor(data: Any, dtype: D.DType | str | None = None, device: str | None 
     return tensor(data, dtype=dt, backend=backend, device=device)
 
 
-def _like(name: str):
-    def make(other: Tensor, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
-        backend = other._backend
-        native = backend.dtype(D.as_dtype(dtype)) if dtype is not None else None
-        return Tensor._make(getattr(backend.xp, name)(other.array, dtype=native), backend, requires_grad)
+def _like_target(other: Tensor, dtype: D.DType | str | None, device: str | None):
+    """The backend and dtype a ``*_like`` factory creates with: ``other``'s, unless ``device``/``dtype`` say."""
+    backend = other._backend if device is None else B.backend_for(other._backend.name, device)
+    return backend, D.as_dtype(dtype) or other.dtype
 
-    make.__name__ = name
-    make.__doc__ = (f"{name[:-5].capitalize()}s with the shape, dtype and backend of ``other``." if name != "empty_like"
-                    else "An uninitialised tensor with the shape, dtype and backend of ``other``.")
+
+def _like(name: str):
+    def make(other: Tensor, dtype: D.DType | str | None = None, requires_grad: bool = False,
+             device: str | None = None) -> Tensor:
+        backend, dt = _like_target(other, dtype, device)
+        array = getattr(backend.xp, name)(other.shape, dtype=backend.dtype(dt), device=backend.device)
+        return Tensor._make(array, backend).requires_grad_(requires_grad)
+
+    make.__name__ = f"{name}_like"
+    make.__doc__ = (f"{name.capitalize()} with the shape, dtype and backend of ``other`` (or the given ones)."
+                    if name != "empty" else "An uninitialised tensor with the shape, dtype and backend of ``other``.")
     return make
 
 
-zeros_like = _like("zeros_like")
-ones_like = _like("ones_like")
-empty_like = _like("empty_like")
+zeros_like = _like("zeros")
+ones_like = _like("ones")
+empty_like = _like("empty")
 
 
-def rand_like(other: Tensor, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) with the shape, dtype and backend of ``other``."""
-    array = other.backend.rand(other.shape, D.as_dtype(dtype) or other.dtype)
-    return Tensor._make(array, other.backend).requires_grad_(requires_grad)
+def full_like(other: Tensor, fill_value: float, dtype: D.DType | str | None = None, requires_grad: bool = False,
+              device: str | None = None) -> Tensor:
+    """``fill_value`` everywhere, with the shape, dtype and backend of ``other`` (or the given ones)."""
+    backend, dt = _like_target(other, dtype, device)
+    array = backend.xp.full(other.shape, fill_value, dtype=backend.dtype(dt), device=backend.device)
+    return Tensor._make(array, backend).requires_grad_(requires_grad)
 
 
-def randn_like(other: Tensor, dtype: D.DType | str | None = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples with the shape, dtype and backend of ``other``."""
-    array = other.backend.randn(other.shape, D.as_dtype(dtype) or other.dtype)
-    return Tensor._make(array, other.backend).requires_grad_(requires_grad)
+def rand_like(other: Tensor, dtype: D.DType | str | None = None, requires_grad: bool = False,
+              device: str | None = None) -> Tensor:
+    """Uniform samples in [0, 1) with the shape, dtype and backend of ``other`` (or the given ones)."""
+    backend, dt = _like_target(other, dtype, device)
+    return Tensor._make(backend.rand(other.shape, dt), backend).requires_grad_(requires_grad)
 
 
-def full_like(other: Tensor, fill_value: float, dtype: D.DType | str | None = None) -> Tensor:
-    backend = other._backend
-    native = backend.dtype(D.as_dtype(dtype)) if dtype is not None else None
-    return Tensor._make(backend.xp.full_like(other.array, fill_value, dtype=native), backend)
+def randn_like(other: Tensor, dtype: D.DType | str | None = None, requires_grad: bool = False,
+               device: str | None = None) -> Tensor:
+    """Standard normal samples with the shape, dtype and backend of ``other`` (or the given ones)."""
+    backend, dt = _like_target(other, dtype, device)
+    return Tensor._make(backend.randn(other.shape, dt), backend).requires_grad_(requires_grad)
+
+
+def randint_like(other: Tensor, low: int, high: int | None = None, dtype: D.DType | str | None = None,
+                 device: str | None = None) -> Tensor:
+    """Integers in [low, high) (``randint_like(x, high)``: [0, high)) with the shape of ``other``, in its dtype."""
+    low, high = (0, low) if high is None else (low, high)
+    backend, dt = _like_target(other, dtype, device)
+    return Tensor._make(backend.randint(int(low), int(high), other.shape), backend).to(dt)
 
 
 __all__ = ["arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like", "linspace",
-           "multinomial", "normal", "ones", "ones_like", "rand", "rand_like", "randint", "randn", "randn_like",
-           "randperm", "tensor", "zeros", "zeros_like"]
+           "multinomial", "normal", "ones", "ones_like", "rand", "rand_like", "randint", "randint_like", "randn",
+           "randn_like", "randperm", "tensor", "zeros", "zeros_like"]

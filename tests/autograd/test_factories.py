@@ -182,9 +182,14 @@ def test_pytorch_keywords(backend):
     assert r.dtype is I64 and set(r.tolist()) <= {0, 1, 2}
     assert anynn.randint(1, 3, size=(20,)).numpy().min() >= 1 and anynn.randint(5, (2,), dtype=F32).dtype is F32
     like = anynn.ones(2, 3, dtype=F64)
-    for make in (anynn.rand_like, anynn.randn_like, anynn.empty_like):
-        made = make(like)
+    for make in (anynn.rand_like, anynn.randn_like, anynn.empty_like, anynn.zeros_like, anynn.ones_like):
+        made = make(like, device=like.device)
         assert made.shape == (2, 3) and made.dtype is F64 and made.backend is backend
+        assert make(like, dtype=F32, requires_grad=True).requires_grad
+    assert anynn.full_like(like, 2.0, requires_grad=True).requires_grad
+    drawn = anynn.randint_like(like, 3)
+    assert drawn.dtype is F64 and set(drawn.tolist()[0]) <= {0.0, 1.0, 2.0}
+    assert anynn.randint_like(anynn.tensor([1, 2]), 5, 7).numpy().min() >= 5
     with pytest.raises(TypeError, match="either positionally or as size="):
         anynn.zeros(2, size=(2,))
     with pytest.raises(RuntimeError, match="floating-point"):
