@@ -14,6 +14,7 @@ from typing import Any, Iterable, Union
 
 from anynn.autograd.factories import tensor as _tensor
 from anynn.autograd.tensor import BackendMismatchError, Tensor
+from anynn.ops._util import cast
 from anynn.ops.shape import concat
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm", "parameters_to_vector",
@@ -88,7 +89,7 @@ def get_total_norm(tensors: TensorOrTensors, norm_type: float = 2.0, error_if_no
     xp = backend.xp
     partials = [_partial_norm(xp, t.array, norm_type, backend.device) for t in tensors]
     dtype = xp.result_type(*partials) if len(partials) > 1 else partials[0].dtype
-    partials = [n if n.dtype == dtype else xp.astype(n, dtype) for n in partials]
+    partials = [cast(xp, n, dtype) for n in partials]
     total = _finish(xp, _combine(xp, partials, norm_type), norm_type)
     if error_if_nonfinite and not bool(xp.all(xp.isfinite(total))):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
@@ -107,7 +108,7 @@ def clip_grads_with_norm_(parameters: TensorOrTensors, max_norm: float, total_no
     xp = backend.xp
     coef = xp.clip(float(max_norm) / (total_norm.array + 1e-6), max=1.0)
     for g in grads:
-        g.array = g.array * (coef if coef.dtype == g.array.dtype else xp.astype(coef, g.array.dtype))
+        g.array = g.array * cast(xp, coef, g.array.dtype)
 
 
 def clip_grad_norm_(parameters: TensorOrTensors, max_norm: float, norm_type: float = 2.0,

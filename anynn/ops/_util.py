@@ -39,6 +39,11 @@ def shape_of(x: Any) -> tuple[int, ...]:
     return tuple(getattr(x, "shape", ()))
 
 
+def cast(xp: Any, a: Any, dtype: Any) -> Any:
+    """``a`` in ``dtype``: ``a`` itself when it already is (no copy), else converted."""
+    return a if a.dtype == dtype else xp.astype(a, dtype)
+
+
 def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
     """NumPy's broadcast shape of ``a`` and ``b``, or None if they do not broadcast."""
     out = []
@@ -101,5 +106,5 @@ def stable_log_softmax(xp: Any, x: Any, axis: int) -> Any:
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
-__all__ = ["Pads", "Pair", "SidePads", "as_4d", "broadcast_shape", "channel_view", "finite_max", "norm_axis", "pad2d",
-           "shape_of", "stable_log_softmax", "stable_sigmoid", "unbroadcast", "unpad2d"]
+__all__ = ["Pads", "Pair", "SidePads", "as_4d", "broadcast_shape", "cast", "channel_view", "finite_max", "norm_axis",
+           "pad2d", "shape_of", "stable_log_softmax", "stable_sigmoid", "unbroadcast", "unpad2d"]

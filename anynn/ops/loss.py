@@ -31,7 +31,7 @@ from anynn.ops._args import (check_beta, check_class_target, check_class_weight,
                              check_pair, check_reduction, class_count, number_arg)
 from anynn.ops._checks import DEFERRED_NOTE, check_now, defer
 from anynn.ops._fused import FusedOp
-from anynn.ops._util import channel_view, shape_of, stable_log_softmax, stable_sigmoid, unbroadcast
+from anynn.ops._util import cast, channel_view, shape_of, stable_log_softmax, stable_sigmoid, unbroadcast
 
 _NAN = float("nan")
 
@@ -53,11 +53,6 @@ def _upstream(grad: Any, reduction: str, denom: Any) -> Any:
     return grad / denom if reduction == "mean" else grad
 
 
-def _like(xp: Any, grad: Any, dtype: Any) -> Any:
-    """``grad`` in the dtype of the input it belongs to (a float64 target must not turn float32 grads float64)."""
-    return grad if grad.dtype == dtype else xp.astype(grad, dtype)
-
-
 def _class_hits(ctx: Context, index: Any, ndim: int, c: int) -> Any:
     """Boolean one-hot (N, C, d1, ...) of class indices (N, d1, ...), by broadcasting, without a scatter."""
     xp = ctx.xp
@@ -75,8 +70,7 @@ def _pick_classes(ctx: Context, x: Any, target: Any, weight: Any,
     """
     xp = ctx.xp
     int64 = ctx.backend.dtype(D.int64)
-    if target.dtype != int64:
-        target = xp.astype(target, int64)
+    target = cast(xp, target, int64)
     c = x.shape[1]
     in_range = (target >= 0) & (target < c)
     if ignore_index is None:
@@ -143,7 +137,7 @@ class SoftmaxCrossEntropy(ArrayFunction):
     def forward(ctx, x, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         xp = ctx.xp
         int64 = ctx.backend.dtype(D.int64)
-        target = target if target.dtype == int64 else xp.astype(target, int64)
+        target = cast(xp, target, int64)
         loss, logp, weight = SOFTMAX_CROSS_ENTROPY.forward(ctx, x, target, ignore_index, label_smoothing)
         ctx.reduction, ctx.eps = reduction, label_smoothing
         denom = xp.sum(weight) if reduction == "mean" else None
@@ -176,8 +170,7 @@ class CrossEntropy(ArrayFunction):
             x, target = _batched(xp, x, target)
         c, eps = x.shape[1], label_smoothing
         logp = stable_log_softmax(xp, x, axis=1)
-        if weight is not None and weight.dtype != x.dtype:
-            weight = xp.astype(weight, x.dtype)
+        weight = None if weight is None else cast(xp, weight, x.dtype)
         w = None if weight is None else channel_view(xp, weight, x.ndim)
         if probs:
             q = target if eps == 0 else target * (1.0 - eps) + eps / c
@@ -207,8 +200,8 @@ class CrossEntropy(ArrayFunction):
             gx, gt = CrossEntropy._probability_grads(ctx, g)
         else:
             gx, gt = CrossEntropy._index_grad(ctx, g), None
-        gx = _like(xp, gx, ctx.dtypes[0])
-        gt = None if gt is None else _like(xp, gt, ctx.dtypes[1])
+        gx = cast(xp, gx, ctx.dtypes[0])
+        gt = None if gt is None else cast(xp, gt, ctx.dtypes[1])
         if ctx.unbatched:
             gx = xp.reshape(gx, ctx.in_shape)
             gt = None if gt is None else xp.reshape(gt, ctx.in_shape)
@@ -249,8 +242,7 @@ class NLL(ArrayFunction):
         ctx.in_shape, ctx.unbatched, ctx.reduction = tuple(x.shape), x.ndim == 1, reduction
         if ctx.unbatched:
             x, target = _batched(xp, x, target)
-        if weight is not None and weight.dtype != x.dtype:
-            weight = xp.astype(weight, x.dtype)
+        weight = None if weight is None else cast(xp, weight, x.dtype)
         picked, wy, index, _ = _pick_classes(ctx, x, target, weight, ignore_index)
         denom = xp.sum(wy)
         ctx.save(index, wy, denom)
@@ -278,8 +270,7 @@ class MultiMargin(ArrayFunction):
         ctx.in_shape, ctx.unbatched, ctx.reduction, ctx.p = tuple(x.shape), x.ndim == 1, reduction, p
         if ctx.unbatched:
             x, target = _batched(xp, x, target)
-        if weight is not None and weight.dtype != x.dtype:
-            weight = xp.astype(weight, x.dtype)
+        weight = None if weight is None else cast(xp, weight, x.dtype)
         c = x.shape[1]
         picked, wy, index, _ = _pick_classes(ctx, x, target, weight, ignore_index=None)
         z = (margin - xp.expand_dims(picked, axis=1)) + x
@@ -391,9 +382,9 @@ class DifferenceLoss(ArrayFunction):
             gd = gd * weight
             by_weight_sum = ctx.reduction == "mean" and ctx.kind in ("mse", "l1")
             gw = g * (loss - out) if by_weight_sum else g * loss
-            gw = _like(xp, unbroadcast(xp, xp.broadcast_to(gw, tuple(d.shape)), ctx.shapes[2]), ctx.dtypes[2])
-        gx = _like(xp, unbroadcast(xp, xp.broadcast_to(gd, tuple(d.shape)), ctx.shapes[0]), ctx.dtypes[0])
-        gt = _like(xp, unbroadcast(xp, xp.broadcast_to(-gd, tuple(d.shape)), ctx.shapes[1]), ctx.dtypes[1])
+            gw = cast(xp, unbroadcast(xp, xp.broadcast_to(gw, tuple(d.shape)), ctx.shapes[2]), ctx.dtypes[2])
+        gx = cast(xp, unbroadcast(xp, xp.broadcast_to(gd, tuple(d.shape)), ctx.shapes[0]), ctx.dtypes[0])
+        gt = cast(xp, unbroadcast(xp, xp.broadcast_to(-gd, tuple(d.shape)), ctx.shapes[1]), ctx.dtypes[1])
         return gx, gt, gw
 
 
@@ -448,7 +439,7 @@ class BinaryCrossEntropy(ArrayFunction):
             g = g * weight
         gx = g * (x - t) / xp.maximum((1.0 - x) * x, _BCE_EPS)
         gt = -g * _logit(xp, x)
-        return _like(xp, gx, ctx.dtypes[0]), _like(xp, gt, ctx.dtypes[1]), None
+        return cast(xp, gx, ctx.dtypes[0]), cast(xp, gt, ctx.dtypes[1]), None
 
 
 class BinaryCrossEntropyWithLogits(ArrayFunction):
@@ -481,7 +472,7 @@ class BinaryCrossEntropyWithLogits(ArrayFunction):
             pt = pos_weight * t
             gx = g * ((pt + 1.0 - t) * stable_sigmoid(xp, x) - pt)
             gt = g * ((log_sig - x) - pos_weight * log_sig)
-        return _like(xp, gx, ctx.dtypes[0]), _like(xp, gt, ctx.dtypes[1]), None, None
+        return cast(xp, gx, ctx.dtypes[0]), cast(xp, gt, ctx.dtypes[1]), None, None
 
 
 # ---------------------------------------------------------------- arguments and values (metadata: anynn/ops/_args.py)
@@ -513,7 +504,7 @@ def _class_value_error(who: Any, backend: Any, y: Any, classes: int, ignore_inde
     """The error naming the first class index outside [0, C) (reads the data), or None if there is none."""
     xp = backend.xp
     int64 = backend.dtype(D.int64)
-    y = y if y.dtype == int64 else xp.astype(y, int64)  # uint8 labels meet ignore_index=-100
+    y = cast(xp, y, int64)  # uint8 labels meet ignore_index=-100
     bad = (y < 0) | (y >= classes)
     if ignore_index is not None:
         bad = bad & (y != ignore_index)

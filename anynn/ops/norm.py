@@ -16,7 +16,7 @@ from anynn import amp
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._fused import FusedOp
-from anynn.ops._util import channel_view
+from anynn.ops._util import cast, channel_view
 
 
 def _standardize(xp, x, axes: tuple[int, ...], eps: float):
@@ -99,7 +99,7 @@ def batch_norm_train(xp, x, weight, bias, running_mean, running_var, momentum, e
     keep = 1.0 - momentum
     new_mean = running_mean * keep + mean * momentum
     new_var = running_var * keep + var * (momentum * (count / (count - 1)))
-    return out, mean, inv_std, _same_dtype(xp, new_mean, running_mean), _same_dtype(xp, new_var, running_var)
+    return out, mean, inv_std, cast(xp, new_mean, running_mean.dtype), cast(xp, new_var, running_var.dtype)
 
 
 def batch_norm_train_grad(xp, grad, x, mean, inv_std, weight, passes=STANDARD_PASSES):
@@ -111,10 +111,6 @@ def batch_norm_train_grad(xp, grad, x, mean, inv_std, weight, passes=STANDARD_PA
     k = scale * (-1.0 / (math.prod(grad.shape) // grad.shape[1]))
     gx = passes.input_grad(xp, grad, x, mean, scale, k * (gw * inv_std), k * sum_g)
     return gx, gw, sum_g
-
-
-def _same_dtype(xp, value, like):
-    return value if value.dtype == like.dtype else xp.astype(value, like.dtype)
 
 
 #: Batch norm in training as one fused pair; in eval mode its statistics are constants, and the normalisation
