@@ -236,3 +236,14 @@ def test_readme_tables_match_known_gaps():
         text = f.read()
     assert readme_tables() in text, \
         "README.md's tables are out of date: run .venv/bin/python tests/torch_compat/report.py --readme"
+
+
+def test_main_readme_states_the_current_rates():
+    """The project README quotes the pass rates ("numpy 32/48, ..."): they must be the current ones."""
+    with open(os.path.join(HERE, "..", "..", "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text.split("the PyTorch compatibility suite", 1)[1][:800]
+    stated = {m.group(1): (int(m.group(2)), int(m.group(3))) for m in re.finditer(r"(\w+) (\d+)/(\d+)", section)}
+    for backend in README_BACKENDS:
+        actual = (sum(known_gap(name, backend) is None for name in PROGRAMS), len(PROGRAMS))
+        assert stated.get(backend) == actual, f"README.md: {backend} {stated.get(backend)}, the suite has {actual}"
