@@ -213,6 +213,38 @@ def test_device_generator_replays_advance_the_counter(replay):
     assert abs(keep.mean() - 0.5) < 4 * 0.5 / np.sqrt(keep.size)
 
 
+def test_device_generator_runs_on_every_backend(backend):
+    """Standard integer operations only: the same bits on every backend for the same seed, reproducible, new
+    bits at every draw, and dropout's keep mask with the asked probability."""
+    def draws():
+        anynn.manual_seed(3)
+        with device_rng():
+            generator = device_generator(backend)
+            generator.seed[...] = 12345  # the same seed on every backend (their generators differ)
+            return [backend.to_numpy(generator.bits((2000,))) for _ in range(2)]
+    first, second = draws()
+    np.testing.assert_array_equal(first, draws()[0])
+    assert not np.array_equal(first, second)
+    assert first.min() >= 0 and first.max() < 2 ** 32 and len(np.unique(first)) > 1990
+    reference = _reference_bits(12345, 0, 2000)
+    np.testing.assert_array_equal(first, reference)
+    with device_rng():
+        keep = backend.to_numpy(device_generator(backend).keep_mask((20000,), 0.3))
+    assert abs(keep.mean() - 0.7) < 4 * np.sqrt(0.21 / keep.size)
+
+
+def _reference_bits(seed: int, counter: int, n: int) -> np.ndarray:
+    """The generator's formula in plain Python integers (mod 2**32 arithmetic)."""
+    def h(x: int) -> int:
+        x ^= x >> 16
+        x = (x * 0x7FEB352D) & 0xFFFFFFFF
+        x ^= x >> 15
+        x = (x * 0x846CA68B) & 0xFFFFFFFF
+        return x ^ (x >> 16)
+    key = h((seed & 0xFFFFFFFF) ^ h(counter & 0xFFFFFFFF))
+    return np.array([h((h(i ^ key) + key) & 0xFFFFFFFF) for i in range(n)], dtype=np.int64)
+
+
 def test_capturable_updates_match_the_host_updates(replay):
     """Device scalars compute what the Python floats do (to rounding: the bias correction's powers)."""
     for optimizer in OPTIMIZERS:
