@@ -10,9 +10,9 @@ from anynn.dtypes import (TORCH_ALIASES, DType, bool_, float16, float32, float64
                           int32, int64, set_default_dtype, uint8)
 from anynn.autograd import (ArrayFunction, BackendMismatchError, Tensor, enable_grad, is_grad_enabled, no_grad,
                             set_grad_enabled)
-from anynn.autograd.factories import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace,
-                                      multinomial, normal, ones, ones_like, rand, rand_like, randint, randint_like,
-                                      randn, randn_like, randperm, tensor, zeros, zeros_like)
+from anynn.autograd.factories import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full,
+                                      full_like, linspace, multinomial, normal, ones, ones_like, rand, rand_like,
+                                      randint, randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from anynn.autograd.gradcheck import GradcheckError, gradcheck
 from anynn import data, datasets, models, nn, optim, training
 from anynn import accelerator, amp, cuda, utils

@@ -167,6 +167,121 @@ def div(input: Tensor | float, other: Tensor | float, *, rounding_mode: str | No
     return _into(out, result if rounding_mode is None else E.Rounding.apply(result, how=rounding_mode), "div")
 
 
+def floor_divide(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """The quotient rounded down (``input // other``)."""
+    return div(input, other, rounding_mode="floor")
+
+
+def remainder(input: Tensor | float, other: Tensor | float) -> Tensor:
+    """``input - floor(input / other) * other`` (the sign of ``other``, Python's ``%``); differentiable in both,
+    as PyTorch's."""
+    if builtins.all(isinstance(v, Tensor) and v.dtype.kind in "iub" or type(v) is int for v in (input, other)):
+        like = input if isinstance(input, Tensor) else other
+        raw = [v.array if isinstance(v, Tensor) else v for v in (input, other)]
+        return Tensor._make(like.xp.remainder(*raw), like.backend)
+    return input - div(input, other, rounding_mode="floor") * other
+
+
+def fmod(input: Tensor, other: Tensor | float) -> Tensor:
+    """``input - trunc(input / other) * other`` (the sign of ``input``, C's ``fmod``); differentiable in both."""
+    return input - div(input, other, rounding_mode="trunc") * other
+
+
+def _logical(name: str, standard: str, doc: str):
+    """An element-wise logical or bitwise function of booleans or integers (no gradient)."""
+    def op(input: Tensor, other: Tensor | int | bool) -> Tensor:
+        x = _tensor(input, name)
+        if isinstance(other, Tensor):
+            if other.backend is not x.backend:
+                raise ops.BackendMismatchError(name, x.backend, other.backend)
+            y = other.array
+        elif isinstance(other, (bool, int)):
+            y = other
+        else:
+            raise TypeError(f"anynn.{name}: other must be a Tensor, a bool or an int, got {type(other).__name__}")
+        a = x.array
+        if standard.startswith("logical"):
+            a = a if x.dtype is D.bool_ else a != 0
+            y = (y if other.dtype is D.bool_ else y != 0) if isinstance(other, Tensor) else bool(y)
+        elif x.dtype.is_floating_point or (isinstance(other, Tensor) and other.dtype.is_floating_point):
+            raise TypeError(f"anynn.{name}: bitwise operations need boolean or integer tensors, got {x.dtype}")
+        return Tensor._make(getattr(x.xp, standard)(a, y), x.backend)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
+
+
+logical_and = _logical("logical_and", "logical_and", "Element-wise AND of the truth values (a boolean tensor).")
+logical_or = _logical("logical_or", "logical_or", "Element-wise OR of the truth values (a boolean tensor).")
+logical_xor = _logical("logical_xor", "logical_xor", "Element-wise XOR of the truth values (a boolean tensor).")
+bitwise_and = _logical("bitwise_and", "bitwise_and", "Element-wise ``&`` of booleans or integers.")
+bitwise_or = _logical("bitwise_or", "bitwise_or", "Element-wise ``|`` of booleans or integers.")
+bitwise_xor = _logical("bitwise_xor", "bitwise_xor", "Element-wise ``^`` of booleans or integers.")
+
+
+def logical_not(input: Tensor) -> Tensor:
+    """Element-wise NOT of the truth values (a boolean tensor)."""
+    x = _tensor(input, "logical_not")
+    return Tensor._make(x.xp.logical_not(x.array if x.dtype is D.bool_ else x.array != 0), x.backend)
+
+
+def bitwise_not(input: Tensor) -> Tensor:
+    """``~x``: logical NOT of booleans, bitwise NOT of integers."""
+    x = _tensor(input, "bitwise_not")
+    if x.dtype.is_floating_point:
+        raise TypeError(f"anynn.bitwise_not: needs a boolean or integer tensor, got {x.dtype}; for a mask use x == 0")
+    return Tensor._make(x.xp.bitwise_invert(x.array), x.backend)
+
+
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two axes (elements above the ``diagonal``-th diagonal set to 0)."""
+    return _triangle(_tensor(input, "tril"), diagonal, lower=True)
+
+
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two axes (elements below the ``diagonal``-th diagonal set to 0)."""
+    return _triangle(_tensor(input, "triu"), diagonal, lower=False)
+
+
+def _triangle(x: Tensor, diagonal: int, lower: bool) -> Tensor:
+    if x.ndim < 2:
+        raise ValueError(f"anynn.{'tril' if lower else 'triu'}: needs at least 2 dimensions, got shape {x.shape}")
+    xp, backend = x.xp, x.backend
+    rows = xp.reshape(xp.arange(x.shape[-2], device=backend.device), (-1, 1))
+    cols = xp.reshape(xp.arange(x.shape[-1], device=backend.device), (1, -1))
+    keep = (cols - rows <= diagonal) if lower else (cols - rows >= diagonal)
+    zero = False if x.dtype is D.bool_ else 0 if x.dtype.kind in "iu" else 0.0
+    return ops.Where.apply(Tensor._make(keep, backend), x, zero)
+
+
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
+           dim: int | None = None):
+    """The distinct values of ``input`` in ascending order (flattened), with the index of each element's value
+    (``return_inverse``) and how often each occurs (``return_counts``), as ``torch.unique``; no gradient."""
+    x = _tensor(input, "unique")
+    if dim is not None:
+        raise NotImplementedError("anynn.unique: dim= is not supported; unique over the flattened tensor only")
+    xp, backend = x.xp, x.backend
+    int64 = backend.dtype(D.int64)
+    flat = xp.reshape(x.array, (-1,))
+    order = xp.argsort(flat, stable=True)  # by sorting (torch's namespace lacks the standard's unique_all)
+    ranked = xp.take(flat, order)
+    first = xp.concat([xp.ones((builtins.min(flat.shape[0], 1),), dtype=xp.bool, device=backend.device),
+                       ranked[1:] != ranked[:-1]])
+    values = ranked[first]
+    starts = xp.nonzero(first)[0]
+    counts = xp.concat([starts[1:], xp.asarray([flat.shape[0]], dtype=starts.dtype, device=backend.device)]) - starts
+    group = xp.cumulative_sum(xp.astype(first, int64)) - 1  # each sorted element's value number
+    inverse = xp.reshape(xp.take(group, xp.argsort(order, stable=True)), tuple(x.shape))
+    out = [Tensor._make(values, backend)]
+    if return_inverse:
+        out.append(Tensor._make(xp.astype(inverse, int64), backend))
+    if return_counts:
+        out.append(Tensor._make(xp.astype(counts, int64), backend))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
 def _integer_quotient(a: Tensor | int, b: Tensor | int, rounding_mode: str) -> Tensor:
     """The integer quotient rounded down (``"floor"``) or toward zero (``"trunc"``); no gradient."""
     like = a if isinstance(a, Tensor) else b
@@ -757,15 +872,17 @@ def log_softmax(input: Tensor, dim: int, dtype: D.DType | str | None = None) -> 
 
 
 __all__ = ["abs", "absolute", "acos", "add", "all", "allclose", "amax", "amin", "any", "arccos", "arcsin", "arctan",
-           "arctan2", "argmax", "argmin", "argsort", "argwhere", "asin", "atan", "atan2", "bincount", "bmm",
-           "broadcast_to", "cat", "cdist", "ceil", "chunk", "clamp", "clip", "clone", "concat", "concatenate", "cos",
-           "cosh", "count_nonzero", "cumprod", "cumsum", "div", "divide", "dot", "einsum", "eq", "equal", "exp",
-           "expm1", "fix", "flatten", "flip", "floor", "gather", "ge", "ger", "greater", "greater_equal", "gt",
-           "index_select", "inner", "is_floating_point", "is_tensor", "isclose", "isfinite", "isinf", "isnan",
-           "kthvalue", "le", "less", "less_equal", "log", "log10", "log1p", "log2", "log_softmax", "logsumexp", "lt",
-           "masked_fill", "matmul", "max", "maximum", "mean", "median", "min", "minimum", "mm", "moveaxis", "movedim",
-           "mul", "multiply", "narrow", "ne", "neg", "negative", "nonzero", "norm", "not_equal", "numel", "one_hot",
-           "outer", "permute", "pow", "prod", "reciprocal", "relu", "repeat_interleave", "reshape", "roll", "round",
-           "rsqrt", "scatter", "scatter_add", "select", "sigmoid", "sign", "sin", "sinh", "softmax", "sort", "split",
-           "sqrt", "square", "squeeze", "stack", "std", "sub", "subtract", "sum", "swapaxes", "swapdims", "t", "tan",
-           "tanh", "tile", "topk", "transpose", "true_divide", "trunc", "unbind", "unsqueeze", "var", "where"]
+           "arctan2", "argmax", "argmin", "argsort", "argwhere", "asin", "atan", "atan2", "bincount", "bitwise_and",
+           "bitwise_not", "bitwise_or", "bitwise_xor", "bmm", "broadcast_to", "cat", "cdist", "ceil", "chunk", "clamp",
+           "clip", "clone", "concat", "concatenate", "cos", "cosh", "count_nonzero", "cumprod", "cumsum", "div",
+           "divide", "dot", "einsum", "eq", "equal", "exp", "expm1", "fix", "flatten", "flip", "floor", "floor_divide",
+           "fmod", "gather", "ge", "ger", "greater", "greater_equal", "gt", "index_select", "inner",
+           "is_floating_point", "is_tensor", "isclose", "isfinite", "isinf", "isnan", "kthvalue", "le", "less",
+           "less_equal", "log", "log10", "log1p", "log2", "log_softmax", "logical_and", "logical_not", "logical_or",
+           "logical_xor", "logsumexp", "lt", "masked_fill", "matmul", "max", "maximum", "mean", "median", "min",
+           "minimum", "mm", "moveaxis", "movedim", "mul", "multiply", "narrow", "ne", "neg", "negative", "nonzero",
+           "norm", "not_equal", "numel", "one_hot", "outer", "permute", "pow", "prod", "reciprocal", "relu",
+           "remainder", "repeat_interleave", "reshape", "roll", "round", "rsqrt", "scatter", "scatter_add", "select",
+           "sigmoid", "sign", "sin", "sinh", "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
+           "sub", "subtract", "sum", "swapaxes", "swapdims", "t", "tan", "tanh", "tile", "topk", "transpose", "tril",
+           "triu", "true_divide", "trunc", "unbind", "unique", "unsqueeze", "var", "where"]

@@ -221,6 +221,17 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False) -> T
     return Tensor._make(picks if input.ndim == 2 else xp.reshape(picks, (num_samples,)), backend)
 
 
+def bernoulli(input: Tensor, p: float | None = None) -> Tensor:
+    """1 with probability ``input`` (or ``p``), else 0, element-wise, in ``input``'s shape and dtype
+    (``torch.bernoulli``; no gradient)."""
+    if not isinstance(input, Tensor) or not input.dtype.is_floating_point:
+        raise TypeError("bernoulli: input must be a floating-point anynn Tensor of probabilities")
+    backend, xp = input.backend, input.xp
+    prob = input.array if p is None else p
+    draws = backend.rand(input.shape, input.dtype) < prob
+    return Tensor._make(xp.astype(draws, input.array.dtype), backend)
+
+
 def from_numpy(array: Any) -> Tensor:
     """A tensor on the current backend sharing memory with the NumPy ``array`` where the backend can (NumPy,
     torch on the CPU, as ``torch.from_numpy``), else a copy (GPUs)."""
@@ -303,6 +314,6 @@ def randint_like(other: Tensor, low: int, high: int | None = None, dtype: D.DTyp
     return Tensor._make(backend.randint(int(low), int(high), other.shape), backend).to(dt)
 
 
-__all__ = ["arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like", "linspace",
-           "multinomial", "normal", "ones", "ones_like", "rand", "rand_like", "randint", "randint_like", "randn",
-           "randn_like", "randperm", "tensor", "zeros", "zeros_like"]
+__all__ = ["arange", "as_tensor", "bernoulli", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
+           "linspace", "multinomial", "normal", "ones", "ones_like", "rand", "rand_like", "randint", "randint_like",
+           "randn", "randn_like", "randperm", "tensor", "zeros", "zeros_like"]

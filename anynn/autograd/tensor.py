@@ -27,7 +27,8 @@ def _promote(a: "Tensor", b: Any, true_divide: bool = False) -> tuple:
     """``a`` and ``b`` converted as PyTorch promotes mixed dtypes in arithmetic: an integer or boolean tensor
     meeting a floating-point tensor takes that tensor's dtype, and a Python float the default float dtype; a
     boolean tensor meeting an integer takes the integer's dtype; true division of integers gives the default float
-    dtype. (NumPy would give float64 and array_api_strict refuse.) Same-dtype tensors pass through untouched."""
+    dtype; two floating dtypes meet in the wider (float16 + float32 is float32). (NumPy would give float64 and
+    array_api_strict refuse.) Same-dtype tensors pass through untouched."""
     if type(b) is Tensor:
         if b._backend is not a._backend:
             return a, b  # the op raises its backend-mismatch error
@@ -41,7 +42,9 @@ def _promote(a: "Tensor", b: Any, true_divide: bool = False) -> tuple:
                 return a.to(D.get_default_dtype()), b.to(D.get_default_dtype())
             if (da is D.bool_) != (db is D.bool_):
                 return (a.to(db), b) if da is D.bool_ else (a, b.to(da))
-        return a, b
+            return a, b
+        # two floating dtypes: the narrower is cast (differentiably), so each input's gradient keeps its dtype
+        return (a.to(db), b) if db.itemsize > da.itemsize else (a, b.to(da))
     if (type(b) is float or type(b) is int or true_divide) and (a._backend.name, a.array.dtype) not in _NATIVE_FLOATS:
         da = a.dtype
         if da.is_floating_point:
@@ -345,6 +348,17 @@ class Tensor:
     def __rtruediv__(self, other): return _ops.Div.apply(*_promote(self, other, True)[::-1])
     def __pow__(self, other): return _ops.Pow.apply(*_promote(self, other))
     def __rpow__(self, other): return _ops.Pow.apply(*_promote(self, other)[::-1])
+    def __floordiv__(self, other): return _fn.floor_divide(self, other)
+    def __rfloordiv__(self, other): return _fn.floor_divide(other, self)
+    def __mod__(self, other): return _fn.remainder(self, other)
+    def __rmod__(self, other): return _fn.remainder(other, self)
+    def __and__(self, other): return _fn.bitwise_and(self, other)
+    def __rand__(self, other): return _fn.bitwise_and(self, other)
+    def __or__(self, other): return _fn.bitwise_or(self, other)
+    def __ror__(self, other): return _fn.bitwise_or(self, other)
+    def __xor__(self, other): return _fn.bitwise_xor(self, other)
+    def __rxor__(self, other): return _fn.bitwise_xor(self, other)
+    def __invert__(self): return _fn.bitwise_not(self)
     def __matmul__(self, other): return _ops.MatMul.apply(self, other)
     def __rmatmul__(self, other): return _ops.MatMul.apply(other, self)
     def __neg__(self): return _ops.Neg.apply(self)
@@ -791,6 +805,27 @@ class Tensor:
     def equal(self, other: "Tensor") -> bool:
         return _fn.equal(self, other)
 
+    def floor_divide(self, other): return _fn.floor_divide(self, other)
+    def remainder(self, other): return _fn.remainder(self, other)
+    def fmod(self, other): return _fn.fmod(self, other)
+    def logical_and(self, other): return _fn.logical_and(self, other)
+    def logical_or(self, other): return _fn.logical_or(self, other)
+    def logical_xor(self, other): return _fn.logical_xor(self, other)
+    def logical_not(self): return _fn.logical_not(self)
+    def bitwise_and(self, other): return _fn.bitwise_and(self, other)
+    def bitwise_or(self, other): return _fn.bitwise_or(self, other)
+    def bitwise_xor(self, other): return _fn.bitwise_xor(self, other)
+    def bitwise_not(self): return _fn.bitwise_not(self)
+
+    def tril(self, diagonal: int = 0) -> "Tensor":
+        return _fn.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> "Tensor":
+        return _fn.triu(self, diagonal)
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None):
+        return _fn.unique(self, sorted, return_inverse, return_counts, dim)
+
     # Products.
     def matmul(self, other: "Tensor") -> "Tensor":
         return _fn.matmul(self, other)
@@ -863,6 +898,7 @@ __all__ = ["BORROWED", "BackendMismatchError", "Tensor", "in_place_writes", "mar
 
 from anynn import ops as _ops  # noqa: E402  (ops import Tensor: bound after the class exists)
 from anynn.ops import _checks  # noqa: E402
+from anynn.ops.linear import matmul as _matmul  # noqa: E402  (the @ operator: autocast and dtype checks)
 from anynn.autograd.grad_mode import state as _grad_mode  # noqa: E402
 from anynn import functions as _fn  # noqa: E402
 from anynn.autograd import factories as _factories  # noqa: E402

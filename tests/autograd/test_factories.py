@@ -240,3 +240,12 @@ def test_from_numpy_and_as_tensor_share_memory_on_host_backends(backend):
     assert anynn.as_tensor([1, 2]).dtype is I64 and anynn.as_tensor(shared, dtype=F32).dtype is F32
     with pytest.raises(TypeError, match="numpy.ndarray"):
         anynn.from_numpy([1.0, 2.0])
+
+
+def test_bernoulli(backend):
+    anynn.manual_seed(5)
+    p = anynn.full((20000,), 0.3, dtype=F64)
+    draws = anynn.bernoulli(p).numpy()
+    assert set(np.unique(draws)) <= {0.0, 1.0} and abs(draws.mean() - 0.3) < 0.02
+    assert anynn.bernoulli(anynn.tensor([0.0, 1.0])).tolist() == [0.0, 1.0]
+    assert abs(anynn.bernoulli(p, p=0.9).numpy().mean() - 0.9) < 0.02

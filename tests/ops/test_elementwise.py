@@ -92,6 +92,13 @@ CASES = {
                          [rng.standard_normal((2, 3)), rng.standard_normal(3)]),
     "where_method": (lambda a, b: a.where(anynn.tensor(MASK), b), lambda a, b: a.where(_torch().tensor(MASK), b),
                      [rng.standard_normal((2, 3)), rng.standard_normal(3)]),
+    "remainder_floor_divide": (lambda a, b: a % b + anynn.remainder(a, 1.5) + (a // b) * a,
+                               lambda a, b: a % b + _torch().remainder(a, 1.5) + a.div(b, rounding_mode="floor") * a,
+                               [rng.uniform(-4, 4, (2, 3)), rng.uniform(0.7, 2.0, 3) * np.array([1, -1, 1])]),
+    "fmod": (lambda a, b: anynn.fmod(a, b), lambda a, b: _torch().fmod(a, b),
+             [rng.uniform(-4, 4, (2, 3)), rng.uniform(0.7, 2.0, 3) * np.array([1, -1, 1])]),
+    "tril_triu": (lambda x: x.tril() + anynn.triu(x, 1) * 2 + x.tril(-1) * 3,
+                  lambda x: x.tril() + _torch().triu(x, 1) * 2 + x.tril(-1) * 3, [rng.standard_normal((2, 3, 4))]),
     "chain": (lambda x: (x.tanh() * x.sigmoid()).exp().sqrt().log(),
               lambda x: (x.tanh() * x.sigmoid()).exp().sqrt().log(), [rng.standard_normal((3,))]),
 }
@@ -173,3 +180,29 @@ def test_integer_division_modes_like_torch(backend):
         theirs = torch.div(torch.tensor(a), torch.tensor(b), rounding_mode=mode)
         assert ours.dtype is anynn.int64 and ours.tolist() == theirs.tolist()
     assert anynn.tensor([7.0, -7.0]).div(2.0, rounding_mode="floor").tolist() == [3.0, -4.0]
+
+
+def test_logical_and_bitwise_operators_like_torch(backend):
+    torch = torch_or_skip()
+    a, b = np.array([True, False, True, False]), np.array([True, True, False, False])
+    i, j = np.array([5, -3, 12, 0]), np.array([3, 6, -7, 1])
+    for fn in (lambda x, y: x & y, lambda x, y: x | y, lambda x, y: x ^ y, lambda x, y: ~x, lambda x, y: x & True,
+               lambda x, y: x.logical_and(y), lambda x, y: x.logical_xor(y), lambda x, y: x.logical_not()):
+        assert fn(anynn.tensor(a), anynn.tensor(b)).tolist() == fn(torch.tensor(a), torch.tensor(b)).tolist()
+    for fn in (lambda x, y: x & y, lambda x, y: x | 6, lambda x, y: ~x, lambda x, y: x % y, lambda x, y: x // y,
+               lambda x, y: -7 // x.abs().clamp(min=1), lambda x, y: x.fmod(y), lambda x, y: x.logical_or(y)):
+        ours, theirs = fn(anynn.tensor(i), anynn.tensor(j)), fn(torch.tensor(i), torch.tensor(j))
+        assert ours.tolist() == theirs.tolist() and ours.dtype.name == str(theirs.dtype).removeprefix("torch.")
+    x = anynn.tensor([0.5, -1.0, 2.0])
+    assert ((x > 0) & (x < 1)).tolist() == [True, False, False] and (~(x > 0)).tolist() == [False, True, False]
+    with pytest.raises(TypeError, match="bitwise"):
+        x & x
+
+
+def test_unique_like_torch(backend):
+    torch = torch_or_skip()
+    values = np.array([[3, 1, 3], [2, 1, 3]])
+    ours = anynn.unique(anynn.tensor(values), return_inverse=True, return_counts=True)
+    theirs = torch.unique(torch.tensor(values), return_inverse=True, return_counts=True)
+    assert [t.tolist() for t in ours] == [t.tolist() for t in theirs]
+    assert anynn.tensor([2.5, -1.0, 2.5]).unique().tolist() == [-1.0, 2.5]
