@@ -124,3 +124,28 @@ def test_cpu_device_moves_stay_on_the_backend_and_cuda_says_why(backend):
             model.cuda()
         with pytest.raises(anynn.BackendUnavailable, match="cannot move to cuda"):
             anynn.ones(2).cuda()
+
+
+def test_from_a_gpu_like_backend_to_the_cpu_and_back():
+    """The counting backend mirrors CuPy's decisions on the host (flat updates by default, no CPU of its own):
+    ``model.cpu()`` lands on NumPy, the optimizer leaves its flat buffers for per-parameter updates there, and
+    moving back makes new flat buffers; the trajectory is torch's all along."""
+    torch = torch_or_skip()
+    gpu_like = anynn.backends.backend_for("counting", "cupy")
+    ours, theirs = _twins()
+    ours.to(gpu_like)
+    opt = optim.SGD(ours.parameters(), lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
+    for move in (None, "cpu", None, gpu_like, None):
+        if move == "cpu":
+            assert ours.cpu() is ours and ours.backend is anynn.backends.backend_for("numpy")
+        elif move is not None:
+            ours.to(move)
+        _step(ours, opt, anynn)
+        _step(theirs, topt, torch)
+        for p, tp in zip(ours.parameters(), theirs.parameters()):
+            assert_close(p, tp.detach().numpy())
+        assert all(value.backend is ours.backend for _, _, value in _state_tensors(opt))
+        if ours.backend.multi_tensor_updates:  # stepped on flat buffers: every parameter is still its view
+            assert all(bucket.bound() for bucket in opt._buckets[0].buckets)
+    assert opt._buckets[0].buckets and all(bucket.backend is gpu_like for bucket in opt._buckets[0].buckets)
