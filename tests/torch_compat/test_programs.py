@@ -52,6 +52,7 @@ KNOWN_GAPS: dict[str, str] = {
     "ex_mnist_rnn": "Dropout2d(p=0.25, inplace=False) got input of shape (64, 64)",
     "ex_time_sequence_prediction": "has no attribute 'LBFGS'",
     "introyt_tensors": "has no attribute 'cross'",
+    "introyt_autograd": "has no attribute 'profiler'",
     # float32 ** int64 tensor: PyTorch keeps float32
     "lpe_polynomial_nn@numpy": "got anynn.float64 input but its weight is anynn.float32",
     "lpe_polynomial_optim@numpy": "got anynn.float64 input but its weight is anynn.float32",
