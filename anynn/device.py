@@ -144,11 +144,12 @@ def resolve_move(current: B.Backend, target: Any = None, *, backend: Any = None,
         device = target
     elif isinstance(target, str):
         backend = B.canonical_name(target)  # UnknownBackendError lists the backends; devices are named above
-    elif type(target).__name__ == "dtype":  # a NumPy, torch or strict dtype object
-        dtype = target
-    else:
-        raise TypeError(f"to(): cannot move to {target!r}; give a device ('cpu', 'cuda:0'), a dtype "
-                        "(anynn.float64), a backend name ('torch') or a Tensor")
+    else:  # a library's dtype (np.float64, np.dtype('float64'), torch.float64, array_api_strict.float64)
+        try:
+            dtype = D.as_dtype(target)
+        except ValueError:
+            raise TypeError(f"to(): cannot move to {target!r}; give a device ('cpu', 'cuda:0'), a dtype "
+                            "(anynn.float64), a backend name ('torch') or a Tensor") from None
     if isinstance(backend, B.Backend):
         dest = backend if device is None else B.backend_for(backend.name, str(anynn_device(device)))
     elif backend is not None:

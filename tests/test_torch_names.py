@@ -216,3 +216,24 @@ def test_legacy_typed_constructors_match_torch(backend, name):
     assert anynn.LongTensor([1.7, -1.7]).tolist() == torch.LongTensor([1.7, -1.7]).tolist()
     with pytest.raises(TypeError, match="expected a tensor of"):
         anynn.FloatTensor(anynn.zeros(2, dtype=anynn.int64))
+
+
+# --------------------------------------------------------------------------- Tensor.to forms
+def test_tensor_to_takes_torchs_forms(backend):
+    torch = torch_or_skip()
+    import numpy as np
+
+    x = anynn.tensor([1.5, -2.5])
+    for dtype in (np.float64, np.dtype("float64"), torch.float64, "float64", anynn.double):
+        assert x.to(dtype).dtype == anynn.float64
+    moved = x.to("cpu", anynn.float64)
+    assert moved.backend is backend and moved.dtype == anynn.float64
+    assert x.to(torch.device("cpu"), torch.int64).tolist() == torch.tensor([1.5, -2.5]).to("cpu", torch.int64).tolist()
+    like = anynn.zeros(1, dtype=anynn.int32, backend="torch")
+    assert x.to(like).backend is like.backend and x.to(like).dtype == anynn.int32
+    assert x.to(device="cpu", non_blocking=True) is x and x.cpu() is x
+    for bad in (object(), 3.5):
+        with pytest.raises(TypeError, match="cannot move to"):
+            x.to(bad)
+    with pytest.raises(TypeError, match="two dtypes"):
+        x.to(anynn.float64, anynn.float32)
