@@ -11,7 +11,11 @@ auto-free-on-launch, which CuPy does not expose. Replays launch on the caller's 
 ordered after the copies into the static inputs.
 
 A host synchronisation inside the capture fails the capture with a CUDA error; the error raised here says to
-find the op with ``anynn.profiler.capture_safe()`` on the counting backend, or on the replay backend.
+find the op with ``anynn.profiler.capture_safe()`` on the counting backend, or on the replay backend. One sync
+those cannot see: numba-cuda, handed a CuPy array by a fused kernel launch, synchronises the stream the array
+names (``__cuda_array_interface__``'s ``stream``, CuPy's current stream) unless
+``NUMBA_CUDA_ARRAY_INTERFACE_SYNC=0``; the kernels launch on that very stream, so the sync orders nothing, and
+it is switched off while a capture is open.
 """
 from __future__ import annotations
 
@@ -29,6 +33,9 @@ class CupyCapture:
         self.previous_allocator = cupy.cuda.get_allocator()
         self.previous_stream = cupy.cuda.get_current_stream()
         self.stream = cupy.cuda.Stream(non_blocking=True)
+        self.numba_config, self.numba_sync = _numba_config()
+        if self.numba_config is not None:
+            self.numba_config.CUDA_ARRAY_INTERFACE_SYNC = 0
         cupy.cuda.set_allocator(self.pool.malloc)
         self.stream.use()
         try:
@@ -40,6 +47,8 @@ class CupyCapture:
     def _restore(self) -> None:
         self.previous_stream.use()
         self.cupy.cuda.set_allocator(self.previous_allocator)
+        if self.numba_config is not None:
+            self.numba_config.CUDA_ARRAY_INTERFACE_SYNC = self.numba_sync
 
     def end(self) -> "CupyGraph":
         try:
@@ -65,6 +74,15 @@ class CupyGraph:
 
     def replay(self) -> None:
         self.graph.launch(stream=self.cupy.cuda.get_current_stream())
+
+
+def _numba_config() -> tuple[Any, Any]:
+    """numba-cuda's configuration module and its CUDA_ARRAY_INTERFACE_SYNC, or (None, None) without numba-cuda."""
+    try:
+        from numba.cuda.core import config
+    except ImportError:
+        return None, None
+    return config, getattr(config, "CUDA_ARRAY_INTERFACE_SYNC", None)
 
 
 def begin_capture(backend: Any) -> CupyCapture:
