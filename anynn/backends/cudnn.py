@@ -215,8 +215,8 @@ class Convolutions:
         """Warn once per reason that cuDNN is not used and im2col runs instead."""
         if reason not in self._told:
             self._told.add(reason)
-            warnings.warn(f"{ENABLE_ENV}=1 but {reason}: those convolutions run as im2col + GEMM", RuntimeWarning,
-                          stacklevel=3)
+            warnings.warn(f"cuDNN convolutions cannot run here: {reason}; those convolutions run as im2col + GEMM",
+                          RuntimeWarning, stacklevel=3)
 
     def _handle(self, frontend: Any, like: Any) -> Any:
         """The cuDNN handle of ``like``'s device, on CuPy's current stream."""
