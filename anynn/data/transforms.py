@@ -18,7 +18,8 @@ def _wrap(like: Tensor, array: Any) -> Tensor:
     return Tensor._make(array, like.backend)
 
 
-def _check_tensor(name: str, x: Any, min_ndim: int) -> None:
+def _check_batch(name: str, x: Any, min_ndim: int) -> None:
+    """``x`` must be an anynn Tensor of at least ``min_ndim`` dimensions (a batch)."""
     expect_tensor(name, x)
     if x.ndim < min_ndim:
         raise ValueError(f"{name} got input of shape {x.shape}: expected a batch of at least {min_ndim} dims "
@@ -27,7 +28,7 @@ def _check_tensor(name: str, x: Any, min_ndim: int) -> None:
 
 def to_float(x: Tensor, dtype: D.DType = D.float32) -> Tensor:
     """uint8 pixels -> ``dtype`` in [0, 1] (divided by 255, like torchvision's ToTensor); floats are only cast."""
-    _check_tensor("to_float", x, 0)
+    _check_batch("to_float", x, 0)
     native = x.backend.dtype(dtype)
     if x.dtype is D.uint8:
         return _wrap(x, x.xp.astype(x.array, native) / 255.0)
@@ -63,7 +64,7 @@ class Normalize:
         self._constants: dict[tuple, tuple[Any, Any]] = {}
 
     def __call__(self, x: Tensor) -> Tensor:
-        _check_tensor(repr(self), x, 2)
+        _check_batch(repr(self), x, 2)
         channels = len(self.mean)
         if x.shape[1] != channels:
             raise ValueError(f"{self!r} got input of shape {x.shape}: expected (N, {channels}, ...) with "
@@ -99,7 +100,7 @@ class RandomCrop:
         self.padding = _padding(padding)
 
     def __call__(self, x: Tensor) -> Tensor:
-        _check_tensor(repr(self), x, 4)
+        _check_batch(repr(self), x, 4)
         xp, backend = x.xp, x.backend
         n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
         left, top, right, bottom = self.padding
@@ -128,7 +129,7 @@ class RandomHorizontalFlip:
         self.p = float(p)
 
     def __call__(self, x: Tensor) -> Tensor:
-        _check_tensor(repr(self), x, 2)
+        _check_batch(repr(self), x, 2)
         xp = x.xp
         draw = x.backend.rand((x.shape[0],), D.float32)
         flip = xp.reshape(draw < self.p, (x.shape[0],) + (1,) * (x.ndim - 1))

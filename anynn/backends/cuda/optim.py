@@ -78,7 +78,7 @@ def _adam(p, grad, exp_avg, exp_avg_sq, max_sq, lr_dev, lr_arr, lr, b1_dev, b1_a
         p[i] = w - step_size * (m / (math.sqrt(v) / bias2 + eps))
 
 
-def _flat(arrays: list[Any]) -> list[Any] | None:
+def _contiguous_1d_views(arrays: list[Any]) -> list[Any] | None:
     """The arrays as 1-D views if all are C-contiguous arrays of one float dtype, shape and library, else None."""
     first = arrays[0]
     if first.dtype not in FLOATS or library(first) is None:
@@ -103,7 +103,7 @@ def _scalar(value: Any, like: Any) -> tuple[bool, Any, float] | None:
 def sgd_update(p: Any, grad: Any, buf: Any, lr: Any, momentum: Any, dampening: float, weight_decay: float,
                nesterov: bool, maximize: bool, first: bool) -> Any:
     """One SGD step on ``p`` (and ``buf``, None without momentum) in place, in one launch; returns ``p``."""
-    flat = _flat([p, grad] + ([] if buf is None else [buf]))
+    flat = _contiguous_1d_views([p, grad] + ([] if buf is None else [buf]))
     if flat is None:
         return None
     lr_args, mom_args = _scalar(lr, flat[0]), _scalar(momentum, flat[0])
@@ -119,7 +119,7 @@ def adam_update(p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq
                 beta2: float, eps: float, weight_decay: float, decoupled: bool, maximize: bool, step: Any) -> Any:
     """One Adam/AdamW step on ``p`` and its moments in place, in one launch; returns ``p``."""
     amsgrad = max_exp_avg_sq is not None
-    flat = _flat([p, grad, exp_avg, exp_avg_sq] + ([max_exp_avg_sq] if amsgrad else []))
+    flat = _contiguous_1d_views([p, grad, exp_avg, exp_avg_sq] + ([max_exp_avg_sq] if amsgrad else []))
     if flat is None:
         return None
     scalars = [_scalar(value, flat[0]) for value in (lr, beta1, step)]
