@@ -343,3 +343,80 @@ def test_train_cuda_graph_command(capsys):
     assert "test accuracy" in capsys.readouterr().out
     assert main(argv + ["--backend", "numpy"]) == 2
     assert "CUDA graphs need the cupy backend" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the cupy capture, without a GPU
+class _FakeStream:
+    def __init__(self, log, name="capture", fail=False):
+        self.log, self.name, self.fail = log, name, fail
+
+    def use(self):
+        self.log.append(("use", self.name))
+
+    def begin_capture(self):
+        self.log.append(("begin", self.name))
+
+    def end_capture(self):
+        if self.fail:
+            raise RuntimeError("cudaErrorStreamCaptureInvalidated")
+        self.log.append(("end", self.name))
+        return _FakeGraph(self.log)
+
+
+class _FakeGraph:
+    def __init__(self, log):
+        self.log = log
+
+    def launch(self, stream=None):
+        self.log.append(("launch", stream.name))
+
+
+def _fake_cupy(log, fail=False):
+    from types import SimpleNamespace
+
+    state = {"allocator": "default", "stream": _FakeStream(log, "null")}
+
+    def set_allocator(allocator):
+        state["allocator"] = allocator
+        log.append(("allocator", "pool" if allocator != "default" else "default"))
+
+    cuda = SimpleNamespace(MemoryPool=lambda: SimpleNamespace(malloc="pool.malloc"),
+                           get_allocator=lambda: state["allocator"], set_allocator=set_allocator,
+                           get_current_stream=lambda: state["stream"],
+                           Stream=lambda non_blocking: _FakeStream(log, fail=fail))
+    backend = SimpleNamespace(cupy=SimpleNamespace(cuda=cuda), synchronize=lambda: log.append(("sync",)),
+                              _ensure=lambda: None)
+    return backend, state
+
+
+def test_cupy_capture_sequence_with_a_stand_in_for_cupy():
+    """The calls the cupy capture makes, in order, on a stand-in for CuPy: synchronise, private pool, capture
+    stream, capture, then the allocator, the stream and numba's stream sync as they were; replays launch on the
+    caller's current stream; a failed capture restores the same and says how to find the op."""
+    from anynn.backends import cupy_graphs
+
+    log = []
+    backend, state = _fake_cupy(log)
+    config, sync = cupy_graphs._numba_config()
+    capture = cupy_graphs.begin_capture(backend)
+    assert config is None or config.CUDA_ARRAY_INTERFACE_SYNC == 0
+    graph_ = capture.end()
+    graph_.replay()
+    assert log == [("sync",), ("allocator", "pool"), ("use", "capture"), ("begin", "capture"), ("end", "capture"),
+                   ("use", "null"), ("allocator", "default"), ("launch", "null")]
+    assert state["allocator"] == "default" and (config is None or config.CUDA_ARRAY_INTERFACE_SYNC == sync)
+    log.clear()
+    backend, state = _fake_cupy(log, fail=True)
+    with pytest.raises(RuntimeError, match="capture_safe.*ANYNN_BACKEND=replay"):
+        cupy_graphs.begin_capture(backend).end()
+    assert log[-2:] == [("use", "null"), ("allocator", "default")]
+    assert config is None or config.CUDA_ARRAY_INTERFACE_SYNC == sync
+
+
+def test_the_cupy_calls_exist_in_the_installed_cupy():
+    cupy = pytest.importorskip("cupy")
+    for name in ("MemoryPool", "get_allocator", "set_allocator", "get_current_stream", "Stream", "Graph"):
+        assert hasattr(cupy.cuda, name), name
+    for name in ("use", "begin_capture", "end_capture"):
+        assert hasattr(cupy.cuda.Stream, name), name
+    assert hasattr(cupy.cuda.Graph, "launch")
