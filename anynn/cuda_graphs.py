@@ -1,9 +1,9 @@
 """Whole-step CUDA graphs: capture a training step once, replay it for every batch (PyTorch's ``torch.cuda.graph``).
 
 On a GPU every array operation is a kernel launch costing the host 15-25 us; a captured step is launched as one
-graph, so the host no longer sets the step time (``docs``/``shared/gpu-notes.md``). The pattern, as in PyTorch::
+graph, so the host no longer sets the step time (``../shared/gpu-notes.md``). The pattern, as in PyTorch::
 
-    step = anynn.cuda.GraphedStep(train_step, (x0, y0), optimizers=[opt])   # train_step(x, y) -> loss
+    step = anynn.cuda.GraphedStep(train_step, (x0, y0), optimizers=[opt], modules=[model])  # -> loss
     for x, y in loader:               # same shapes every batch
         loss = step(x, y)             # copies x, y into static inputs; eager warm-up first, then replays
 
@@ -13,7 +13,8 @@ or by hand: ``g = anynn.cuda.CUDAGraph(); with anynn.cuda.graph(g): out = fn(sta
 - **Static memory.** Arrays the capture allocates are the graph's: each replay writes new values into the same
   arrays (``out`` above, ``p.grad``), and arrays that existed before the capture (parameters, optimizer state,
   static inputs) are read and written where they are. A ``Tensor.array`` rebound to a new array inside the
-  step is not seen by later replays: state must be updated in place (``a[...] = v``, ``a += v``).
+  step is not seen by later replays: state must be updated in place (``a[...] = v``, ``a += v``), or belong to
+  one of :class:`GraphedStep`'s ``modules``, whose rebound tensors the graph copies back (BatchNorm's statistics).
 - **No host work inside the step.** A value read back to the host, a host-to-device upload, a random draw from
   the host-seeded generator: each raises, naming the op (see ``anynn.profiler.capture_safe``).
 - **Python numbers are baked in.** Optimizers switch to ``capturable`` groups (``anynn/optim/capturable.py``):
