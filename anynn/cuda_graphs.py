@@ -79,7 +79,6 @@ class DeviceGenerator:
         xp, int64 = backend.xp, backend.dtype(_int64())
         self.seed = xp.zeros((), dtype=int64, device=backend.device)
         self.counter = xp.zeros((), dtype=int64, device=backend.device)
-        self.reseed()
 
     def reseed(self) -> None:
         """Draw a new seed from the backend's generator (``anynn.manual_seed`` makes it reproducible) and reset
@@ -116,12 +115,17 @@ def device_generator(backend: B.Backend) -> DeviceGenerator:
             raise GraphCaptureError("the device random generator must exist before a capture begins; "
                                     "anynn.cuda_graphs.CUDAGraph.capture_begin makes it")
         generator = _generators[backend] = DeviceGenerator(backend)
+        generator.reseed()
     return generator
 
 
-def reseed_device_generators() -> None:
-    """Reseed every existing device generator from its backend's generator (``fit`` does it each epoch, after
-    ``anynn.manual_seed``)."""
+def reseed_device_generators(*backends: B.Backend) -> None:
+    """Reseed the device generators of ``backends`` (made if missing) and every other existing one from their
+    backends' generators, one draw each (``fit`` does it at each epoch start, after ``anynn.manual_seed``, so a
+    resumed run draws the masks of an uninterrupted one)."""
+    for backend in backends:
+        if backend not in _generators:
+            _generators[backend] = DeviceGenerator(backend)
     for generator in _generators.values():
         generator.reseed()
 

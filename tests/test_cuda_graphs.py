@@ -322,6 +322,26 @@ def test_fit_with_a_graph_and_adam(replay):
     _assert_same(_fit(False, "onecycle", "adam"), _fit(True, "onecycle", "adam"))
 
 
+def test_fit_with_a_graph_resumes_to_the_uninterrupted_run(replay, tmp_path):
+    """Adam's device step count goes through the checkpoint, and the device generator is reseeded at each epoch
+    start, so a run resumed after epoch 2 ends where an uninterrupted one does (dropout included)."""
+    def run(epochs, checkpoint=None, resume=False):
+        anynn.manual_seed(0)
+        rng = np.random.default_rng(0)
+        x, y = anynn.tensor(rng.standard_normal((40, 8))), anynn.tensor(rng.integers(0, 3, 40))
+        model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.3),
+                              nn.Linear(16, 3)).double()
+        opt = anynn.optim.Adam(model.parameters(), lr=0.01)
+        loader = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True)
+        history = anynn.training.fit(model, loader, opt, epochs, scheduler=S.StepLR(opt, 1, 0.5), progress=False,
+                                     out=io.StringIO(), cuda_graph=True, checkpoint=checkpoint, resume=resume)
+        return history["train_loss"], {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+    checkpoint = str(tmp_path / "run.anynn")
+    run(2, checkpoint)
+    _assert_same(run(3), run(3, checkpoint, resume=True))
+
+
 def test_fit_refuses_graphs_on_other_backends():
     with anynn.use_backend("numpy"):
         model = nn.Linear(3, 2)

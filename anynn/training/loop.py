@@ -303,7 +303,7 @@ def _fit(model, train_loader, optimizer, epochs, loss_fn, val_loader, scheduler,
     for epoch in range(start, epochs):
         anynn.manual_seed(rank_seed(seed, epoch, rank))
         if use_device_rng():
-            reseed_device_generators()
+            reseed_device_generators(next(iter(model.parameters())).backend)
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
         if comm is not None:
