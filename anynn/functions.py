@@ -282,6 +282,58 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, ret
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The ``offset``-th diagonal of the matrices spanned by ``dim1`` and ``dim2``, as the last axis
+    (differentiable)."""
+    x = _tensor(input, "diagonal")
+    if x.ndim < 2:
+        raise ValueError(f"anynn.diagonal: needs at least 2 dimensions, got shape {x.shape}")
+    moved = movedim(x, (dim1, dim2), (-2, -1))
+    rows, cols = moved.shape[-2:]
+    start_row, start_col = builtins.max(-offset, 0), builtins.max(offset, 0)
+    length = builtins.max(builtins.min(rows - start_row, cols - start_col), 0)
+    picks = range(length)
+    return moved[..., [start_row + i for i in picks], [start_col + i for i in picks]]
+
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:
+    """A 1-D tensor laid on the ``diagonal``-th diagonal of a square matrix, or the diagonal of a matrix
+    (``torch.diag``); differentiable."""
+    x = _tensor(input, "diag")
+    if x.ndim == 2:
+        return globals()["diagonal"](x, diagonal)
+    if x.ndim != 1:
+        raise ValueError(f"anynn.diag: expects a 1-D or 2-D tensor, got shape {x.shape}")
+    m, k = x.shape[0], diagonal
+    n = m + builtins.abs(k)
+    xp, backend = x.xp, x.backend
+    at = xp.arange(m, device=backend.device)
+    grid = xp.arange(n, device=backend.device)
+    dtype = backend.dtype(x.dtype)
+    pick_rows = xp.astype(xp.reshape(grid, (-1, 1)) == at + builtins.max(-k, 0), dtype)  # (n, m)
+    pick_cols = xp.astype(xp.reshape(at + builtins.max(k, 0), (-1, 1)) == grid, dtype)  # (m, n)
+    return Tensor._make(pick_rows, backend) @ (ops.unsqueeze(x, 1) * Tensor._make(pick_cols, backend))
+
+
+def trace(input: Tensor) -> Tensor:
+    """The sum of the main diagonal of a matrix."""
+    x = _tensor(input, "trace")
+    if x.ndim != 2:
+        raise ValueError(f"anynn.trace: expects a matrix, got shape {x.shape}")
+    return sum(diagonal(x))
+
+
+def masked_select(input: Tensor, mask: Tensor) -> Tensor:
+    """The elements of ``input`` where the boolean ``mask`` holds (both broadcast), as a 1-D tensor."""
+    x = _tensor(input, "masked_select")
+    if not isinstance(mask, Tensor) or mask.dtype is not D.bool_:
+        raise TypeError("anynn.masked_select: mask must be a boolean anynn Tensor")
+    shape = tuple(x.xp.broadcast_arrays(x.array, mask.array)[0].shape)
+    x = x if x.shape == shape else ops.BroadcastTo.apply(x, shape=shape)
+    mask = mask if mask.shape == shape else Tensor._make(mask.xp.broadcast_to(mask.array, shape), mask.backend)
+    return x[mask]
+
+
 def _integer_quotient(a: Tensor | int, b: Tensor | int, rounding_mode: str) -> Tensor:
     """The integer quotient rounded down (``"floor"``) or toward zero (``"trunc"``); no gradient."""
     like = a if isinstance(a, Tensor) else b
@@ -874,15 +926,16 @@ def log_softmax(input: Tensor, dim: int, dtype: D.DType | str | None = None) -> 
 __all__ = ["abs", "absolute", "acos", "add", "all", "allclose", "amax", "amin", "any", "arccos", "arcsin", "arctan",
            "arctan2", "argmax", "argmin", "argsort", "argwhere", "asin", "atan", "atan2", "bincount", "bitwise_and",
            "bitwise_not", "bitwise_or", "bitwise_xor", "bmm", "broadcast_to", "cat", "cdist", "ceil", "chunk", "clamp",
-           "clip", "clone", "concat", "concatenate", "cos", "cosh", "count_nonzero", "cumprod", "cumsum", "div",
-           "divide", "dot", "einsum", "eq", "equal", "exp", "expm1", "fix", "flatten", "flip", "floor", "floor_divide",
-           "fmod", "gather", "ge", "ger", "greater", "greater_equal", "gt", "index_select", "inner",
-           "is_floating_point", "is_tensor", "isclose", "isfinite", "isinf", "isnan", "kthvalue", "le", "less",
+           "clip", "clone", "concat", "concatenate", "cos", "cosh", "count_nonzero", "cumprod", "cumsum", "diag",
+           "diagonal", "div", "divide", "dot", "einsum", "eq", "equal", "exp", "expm1", "fix", "flatten", "flip",
+           "floor", "floor_divide", "fmod", "gather", "ge", "ger", "greater", "greater_equal", "gt", "index_select",
+           "inner", "is_floating_point", "is_tensor", "isclose", "isfinite", "isinf", "isnan", "kthvalue", "le", "less",
            "less_equal", "log", "log10", "log1p", "log2", "log_softmax", "logical_and", "logical_not", "logical_or",
-           "logical_xor", "logsumexp", "lt", "masked_fill", "matmul", "max", "maximum", "mean", "median", "min",
-           "minimum", "mm", "moveaxis", "movedim", "mul", "multiply", "narrow", "ne", "neg", "negative", "nonzero",
-           "norm", "not_equal", "numel", "one_hot", "outer", "permute", "pow", "prod", "reciprocal", "relu",
-           "remainder", "repeat_interleave", "reshape", "roll", "round", "rsqrt", "scatter", "scatter_add", "select",
-           "sigmoid", "sign", "sin", "sinh", "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
-           "sub", "subtract", "sum", "swapaxes", "swapdims", "t", "tan", "tanh", "tile", "topk", "transpose", "tril",
-           "triu", "true_divide", "trunc", "unbind", "unique", "unsqueeze", "var", "where"]
+           "logical_xor", "logsumexp", "lt", "masked_fill", "masked_select", "matmul", "max", "maximum", "mean",
+           "median", "min", "minimum", "mm", "moveaxis", "movedim", "mul", "multiply", "narrow", "ne", "neg",
+           "negative", "nonzero", "norm", "not_equal", "numel", "one_hot", "outer", "permute", "pow", "prod",
+           "reciprocal", "relu", "remainder", "repeat_interleave", "reshape", "roll", "round", "rsqrt", "scatter",
+           "scatter_add", "select", "sigmoid", "sign", "sin", "sinh", "softmax", "sort", "split", "sqrt", "square",
+           "squeeze", "stack", "std", "sub", "subtract", "sum", "swapaxes", "swapdims", "t", "tan", "tanh", "tile",
+           "topk", "trace", "transpose", "tril", "triu", "true_divide", "trunc", "unbind", "unique", "unsqueeze", "var",
+           "where"]

@@ -817,6 +817,18 @@ class Tensor:
     def bitwise_xor(self, other): return _fn.bitwise_xor(self, other)
     def bitwise_not(self): return _fn.bitwise_not(self)
 
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> "Tensor":
+        return _fn.diagonal(self, offset, dim1, dim2)
+
+    def diag(self, diagonal: int = 0) -> "Tensor":
+        return _fn.diag(self, diagonal)
+
+    def trace(self) -> "Tensor":
+        return _fn.trace(self)
+
+    def masked_select(self, mask: "Tensor") -> "Tensor":
+        return _fn.masked_select(self, mask)
+
     def tril(self, diagonal: int = 0) -> "Tensor":
         return _fn.tril(self, diagonal)
 
