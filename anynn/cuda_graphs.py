@@ -130,6 +130,12 @@ def reseed_device_generators(*backends: B.Backend) -> None:
         generator.reseed()
 
 
+def capturing() -> bool:
+    """Whether a CUDA-graph capture is open (state made now would be made again, from baked values, at every
+    replay: optimizers and generators refuse to make theirs)."""
+    return bool(_capturing)
+
+
 def use_device_rng() -> bool:
     """Whether random ops (dropout) draw from the device generator now: while capturing or in :func:`device_rng`."""
     return bool(_capturing) or _device_rng_depth > 0
@@ -318,5 +324,6 @@ class GraphedStep:
         return self.graph.launches
 
 
-__all__ = ["CUDAGraph", "DeviceGenerator", "GRAPH_BACKENDS", "GraphCaptureError", "GraphedStep", "device_generator",
+__all__ = ["CUDAGraph", "DeviceGenerator", "GRAPH_BACKENDS", "GraphCaptureError", "GraphedStep", "capturing",
+           "device_generator",
            "device_rng", "graph", "reseed_device_generators", "use_device_rng"]

@@ -440,3 +440,15 @@ def test_the_cupy_calls_exist_in_the_installed_cupy():
     for name in ("use", "begin_capture", "end_capture"):
         assert hasattr(cupy.cuda.Stream, name), name
     assert hasattr(cupy.cuda.Graph, "launch")
+
+
+def test_optimizer_state_made_inside_a_capture_is_refused(replay):
+    """Without a warm-up step the device scalars would be created inside the graph, from the captured values,
+    at every replay (a schedule would never reach it): refused, saying what to do."""
+    model = _model("mlp")
+    opt = anynn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, capturable=True)
+    x, y = _batches("mlp", 1)[0]
+    with pytest.raises(GraphCaptureError, match=r"SGD's device scalar for 'lr'.*run one eager step"):
+        with graph(CUDAGraph()):
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()

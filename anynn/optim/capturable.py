@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from anynn.autograd.tensor import Tensor
+from anynn.cuda_graphs import GraphCaptureError, capturing
 
 __all__ = ["device_step", "hyperparameter", "make_capturable", "sync_device_scalars"]
 
@@ -43,6 +44,7 @@ def hyperparameter(optimizer: Any, group: dict[str, Any], key: str, p: Tensor, i
     slot_key = (id(group), key, index, p.backend, p.array.dtype)
     slot = slots.get(slot_key)
     if slot is None:
+        _refuse_inside_capture(f"{type(optimizer).__name__}'s device scalar for {key!r}")
         array = p.xp.full((), value, dtype=p.array.dtype, device=p.backend.device)
         slots[slot_key] = slot = [array, value, group, key, index]
     elif slot[1] != value:
@@ -68,7 +70,15 @@ def device_step(state: dict[str, Any], p: Tensor) -> Any:
     advances. A flat bucket shares one such tensor among its parameters (``anynn/optim/flat.py``)."""
     step = state.get("step", 0)
     if not isinstance(step, Tensor):
+        _refuse_inside_capture("the optimizer's device step count")
         step = state["step"] = Tensor._make(p.xp.full((), float(step), dtype=p.array.dtype,
                                                       device=p.backend.device), p.backend)
     step.array += 1.0
     return step.array
+
+
+def _refuse_inside_capture(what: str) -> None:
+    if capturing():
+        raise GraphCaptureError(f"{what} would be made inside a CUDA-graph capture, and so made again from the "
+                                "captured value at every replay; run one eager step before capturing (GraphedStep "
+                                "and fit(cuda_graph=True) do)")
