@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import re
 
 import pytest
@@ -13,7 +14,7 @@ GUIDES = ["porting_numpy.md", "custom_ops.md"]
 
 
 def _blocks(name: str) -> list[str]:
-    text = open(os.path.join(DOCS, name), encoding="utf-8").read()
+    text = Path(os.path.join(DOCS, name)).read_text(encoding="utf-8")
     return re.findall(r"```python\n(.*?)```", text, re.S)
 
 
@@ -28,6 +29,6 @@ def test_every_block_of_the_guide_runs(backend, guide):
 
 
 def test_the_readme_links_the_guides():
-    readme = open(os.path.join(DOCS, "..", "README.md"), encoding="utf-8").read()
+    readme = Path(os.path.join(DOCS, "..", "README.md")).read_text(encoding="utf-8")
     for guide in GUIDES:
         assert f"docs/{guide}" in readme

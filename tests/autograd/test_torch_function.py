@@ -477,8 +477,9 @@ def test_readme_custom_function_example_runs_as_printed(backend, capsys):
     """The README's MyReLU snippet (run with ``import anynn as torch``) prints the gradient its comment says."""
     import os
     import re
+    from pathlib import Path
 
-    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md"), encoding="utf-8").read()
+    readme = Path(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read_text(encoding="utf-8")
     section = readme.split("### Custom autograd Functions, PyTorch's way", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     namespace: dict = {}
