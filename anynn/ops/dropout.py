@@ -8,6 +8,7 @@ step advances on the device, so every replay of the graph draws a new mask.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from anynn.autograd.function import ArrayFunction
@@ -73,11 +74,18 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """Channel-wise dropout (PyTorch's ``F.dropout2d``): zero whole feature maps of an (N, C, H, W) input.
 
     A 3-D input is treated as (N, C, L), as PyTorch does, so each (sample, channel) row is kept or dropped.
+    Other ranks (2-D (N, C): each element) keep (sample, channel) as the unit, with PyTorch's deprecation warning.
     """
     check_p(p, _who)
     expect_tensor(_who, input)
-    if input.ndim not in (3, 4):
+    if input.ndim < 2:
         raise ValueError(f"{_who} got input of shape {input.shape}: expected 4-D (N, C, H, W) or 3-D (N, C, L)")
+    if input.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence this warning, "
+                      "please use dropout instead. Note that dropout2d exists to provide channel-wise dropout on "
+                      "inputs with 2 spatial dimensions, a channel dimension, and an optional batch dimension "
+                      "(i.e. 3D or 4D inputs).", UserWarning, stacklevel=2)
     if not training or p == 0.0:
         return input
     _check_input(input, _who)

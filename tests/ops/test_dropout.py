@@ -89,6 +89,22 @@ def test_dropout_errors(backend):
     x = anynn.zeros(2, 3)
     with pytest.raises(ValueError, match=r"dropout: dropout probability has to be between 0 and 1, but got 1.5"):
         F.dropout(x, p=1.5)
-    with pytest.raises(ValueError, match=r"dropout2d got input of shape \(2, 3\): expected 4-D \(N, C, H, W\) or "
+    with pytest.raises(ValueError, match=r"dropout2d got input of shape \(3,\): expected 4-D \(N, C, H, W\) or "
                                          r"3-D \(N, C, L\)"):
-        F.dropout2d(x)
+        F.dropout2d(anynn.zeros(3))
+
+
+@pytest.mark.parametrize("layer", [False, True])
+def test_dropout2d_on_2d_input_warns_and_drops_elements(backend, layer):
+    """PyTorch accepts a 2-D (N, C) input with a deprecation warning and drops single elements (each (n, c))."""
+    x = leaf(np.random.default_rng(5).uniform(1.0, 2.0, (40, 30)))
+    drop = anynn.nn.Dropout2d(0.5) if layer else (lambda t: F.dropout2d(t, p=0.5))
+    with pytest.warns(UserWarning, match=r"^dropout2d: Received a 2-D input to dropout2d, which is deprecated and "
+                                         r"will result in an error in a future release\. To retain the behavior"):
+        out = drop(x)
+    out.sum().backward()
+    ratio = out.numpy() / x.numpy()
+    assert set(np.unique(np.round(ratio, 12))) <= {0.0, 2.0}
+    assert 0.35 < (ratio == 0).mean() < 0.65
+    assert not np.all(ratio == ratio[:, :1]) and not np.all(ratio == ratio[:1, :])  # neither whole rows nor columns
+    assert_close(x.grad.numpy(), ratio)
