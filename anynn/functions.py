@@ -104,6 +104,7 @@ floor = _unary("floor", lambda x: E.Rounding.apply(x, how="floor"), "Round down 
 ceil = _unary("ceil", lambda x: E.Rounding.apply(x, how="ceil"), "Round up (gradient 0, as in PyTorch).")
 trunc = fix = _unary("trunc", lambda x: E.Rounding.apply(x, how="trunc"), "Round toward zero (gradient 0).")
 sign = _unary("sign", lambda x: E.Rounding.apply(x, how="sign"), "-1, 0 or 1 by the sign of x (gradient 0).")
+erf = _unary("erf", E.Erf.apply, "The error function, element-wise.")
 isnan = _unary("isnan", E.is_nan, "Boolean mask of NaN elements.")
 isinf = _unary("isinf", E.is_inf, "Boolean mask of infinite elements.")
 isfinite = _unary("isfinite", E.is_finite, "Boolean mask of finite elements.")
@@ -332,6 +333,51 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     x = x if x.shape == shape else ops.BroadcastTo.apply(x, shape=shape)
     mask = mask if mask.shape == shape else Tensor._make(mask.xp.broadcast_to(mask.array, shape), mask.backend)
     return x[mask]
+
+
+def meshgrid(*tensors: Tensor, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors (``indexing="ij"``, PyTorch's default: the first tensor varies along
+    the first axis; ``"xy"``: the first two swapped, as NumPy's default); differentiable (expanded views)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"anynn.meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in tensors:
+        if _tensor(t, "meshgrid").ndim != 1:
+            raise ValueError(f"anynn.meshgrid: expects 1-D tensors, got shape {t.shape}")
+    order = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        order[0], order[1] = 1, 0
+    shape = tuple(tensors[i].shape[0] for i in order)
+    grids = []
+    for i, t in enumerate(tensors):
+        spread = tuple(-1 if a == order.index(i) else 1 for a in range(len(shape)))
+        grids.append(ops.BroadcastTo.apply(ops.Reshape.apply(t, shape=spread), shape=shape))
+    return tuple(grids)
+
+
+def diff(input: Tensor, n: int = 1, dim: int = -1) -> Tensor:
+    """The ``n``-th forward difference along ``dim`` (``x[1:] - x[:-1]``, ``n`` times)."""
+    x = _tensor(input, "diff")
+    axis = ops.norm_axis(dim, x.ndim)[0]
+    lead = (slice(None),) * axis
+    for _ in range(n):
+        x = x[lead + (slice(1, None),)] - x[lead + (slice(None, -1),)]
+    return x
+
+
+def hstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Tensors joined along their second axis (the first for 1-D tensors)."""
+    tensors = list(tensors)
+    return cat(tensors, dim=0 if tensors and tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Tensors joined along the first axis, 1-D ones as rows."""
+    return cat([t.reshape(1, -1) if t.ndim < 2 else t for t in tensors], dim=0)
+
+
+row_stack = vstack
 
 
 def _integer_quotient(a: Tensor | int, b: Tensor | int, rounding_mode: str) -> Tensor:
@@ -927,15 +973,15 @@ __all__ = ["abs", "absolute", "acos", "add", "all", "allclose", "amax", "amin", 
            "arctan2", "argmax", "argmin", "argsort", "argwhere", "asin", "atan", "atan2", "bincount", "bitwise_and",
            "bitwise_not", "bitwise_or", "bitwise_xor", "bmm", "broadcast_to", "cat", "cdist", "ceil", "chunk", "clamp",
            "clip", "clone", "concat", "concatenate", "cos", "cosh", "count_nonzero", "cumprod", "cumsum", "diag",
-           "diagonal", "div", "divide", "dot", "einsum", "eq", "equal", "exp", "expm1", "fix", "flatten", "flip",
-           "floor", "floor_divide", "fmod", "gather", "ge", "ger", "greater", "greater_equal", "gt", "index_select",
-           "inner", "is_floating_point", "is_tensor", "isclose", "isfinite", "isinf", "isnan", "kthvalue", "le", "less",
-           "less_equal", "log", "log10", "log1p", "log2", "log_softmax", "logical_and", "logical_not", "logical_or",
-           "logical_xor", "logsumexp", "lt", "masked_fill", "masked_select", "matmul", "max", "maximum", "mean",
-           "median", "min", "minimum", "mm", "moveaxis", "movedim", "mul", "multiply", "narrow", "ne", "neg",
-           "negative", "nonzero", "norm", "not_equal", "numel", "one_hot", "outer", "permute", "pow", "prod",
-           "reciprocal", "relu", "remainder", "repeat_interleave", "reshape", "roll", "round", "rsqrt", "scatter",
-           "scatter_add", "select", "sigmoid", "sign", "sin", "sinh", "softmax", "sort", "split", "sqrt", "square",
-           "squeeze", "stack", "std", "sub", "subtract", "sum", "swapaxes", "swapdims", "t", "tan", "tanh", "tile",
-           "topk", "trace", "transpose", "tril", "triu", "true_divide", "trunc", "unbind", "unique", "unsqueeze", "var",
-           "where"]
+           "diagonal", "diff", "div", "divide", "dot", "einsum", "eq", "equal", "erf", "exp", "expm1", "fix", "flatten",
+           "flip", "floor", "floor_divide", "fmod", "gather", "ge", "ger", "greater", "greater_equal", "gt", "hstack",
+           "index_select", "inner", "is_floating_point", "is_tensor", "isclose", "isfinite", "isinf", "isnan",
+           "kthvalue", "le", "less", "less_equal", "log", "log10", "log1p", "log2", "log_softmax", "logical_and",
+           "logical_not", "logical_or", "logical_xor", "logsumexp", "lt", "masked_fill", "masked_select", "matmul",
+           "max", "maximum", "mean", "median", "meshgrid", "min", "minimum", "mm", "moveaxis", "movedim", "mul",
+           "multiply", "narrow", "ne", "neg", "negative", "nonzero", "norm", "not_equal", "numel", "one_hot", "outer",
+           "permute", "pow", "prod", "reciprocal", "relu", "remainder", "repeat_interleave", "reshape", "roll", "round",
+           "row_stack", "rsqrt", "scatter", "scatter_add", "select", "sigmoid", "sign", "sin", "sinh", "softmax",
+           "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "subtract", "sum", "swapaxes",
+           "swapdims", "t", "tan", "tanh", "tile", "topk", "trace", "transpose", "tril", "triu", "true_divide", "trunc",
+           "unbind", "unique", "unsqueeze", "var", "vstack", "where"]

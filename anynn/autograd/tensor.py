@@ -741,6 +741,7 @@ class Tensor:
     def ceil(self): return _fn.ceil(self)
     def trunc(self): return _fn.trunc(self)
     def sign(self): return _fn.sign(self)
+    def erf(self): return _fn.erf(self)
     def isnan(self): return _fn.isnan(self)
     def isinf(self): return _fn.isinf(self)
     def isfinite(self): return _fn.isfinite(self)
@@ -828,6 +829,9 @@ class Tensor:
 
     def masked_select(self, mask: "Tensor") -> "Tensor":
         return _fn.masked_select(self, mask)
+
+    def diff(self, n: int = 1, dim: int = -1) -> "Tensor":
+        return _fn.diff(self, n, dim)
 
     def tril(self, diagonal: int = 0) -> "Tensor":
         return _fn.tril(self, diagonal)

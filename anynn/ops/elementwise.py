@@ -2,6 +2,8 @@
 where, casts, and the tests isnan/isinf/isfinite."""
 from __future__ import annotations
 
+import math
+
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops._fused import FusedOp
@@ -296,6 +298,20 @@ class Cosh(ArrayFunction):
         return grad * ctx.xp.sinh(ctx.saved[0])
 
 
+class Erf(ArrayFunction):
+    """The error function (the backend's ``erf`` hook); its derivative is 2/sqrt(pi) * exp(-x^2)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save(x)
+        return ctx.backend.erf(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x = ctx.saved[0]
+        return grad * (2.0 / math.sqrt(math.pi)) * ctx.xp.exp(-x * x)
+
+
 class Atan2(ArrayFunction):
     """The angle of the point (b, a), i.e. atan(a / b) in the right quadrant; tensors or scalars, broadcast."""
 
@@ -341,6 +357,6 @@ def is_finite(x: Tensor) -> Tensor:
     return Tensor._make(x.xp.isfinite(x.array), x.backend)
 
 
-__all__ = ["Abs", "Acos", "Asin", "Atan", "Atan2", "Cast", "Clip", "Cos", "Cosh", "Exp", "Expm1", "Log", "Log1p",
+__all__ = ["Abs", "Acos", "Asin", "Atan", "Atan2", "Cast", "Clip", "Cos", "Cosh", "Erf", "Exp", "Expm1", "Log", "Log1p",
            "Maximum", "Relu", "Rounding", "Sigmoid", "Sin", "Sinh", "Sqrt", "Tan", "Tanh", "Where", "is_finite",
            "is_inf", "is_nan"]

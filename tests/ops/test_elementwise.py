@@ -99,6 +99,7 @@ CASES = {
              [rng.uniform(-4, 4, (2, 3)), rng.uniform(0.7, 2.0, 3) * np.array([1, -1, 1])]),
     "tril_triu": (lambda x: x.tril() + anynn.triu(x, 1) * 2 + x.tril(-1) * 3,
                   lambda x: x.tril() + _torch().triu(x, 1) * 2 + x.tril(-1) * 3, [rng.standard_normal((2, 3, 4))]),
+    "erf": (lambda x: x.erf(), lambda x: x.erf(), [rng.standard_normal((2, 3)) * 1.5]),
     "chain": (lambda x: (x.tanh() * x.sigmoid()).exp().sqrt().log(),
               lambda x: (x.tanh() * x.sigmoid()).exp().sqrt().log(), [rng.standard_normal((3,))]),
 }

@@ -107,6 +107,19 @@ MORE = {
     "clone_contiguous": (lambda x: x.clone().contiguous() * anynn.clone(x),
                          lambda x: x.clone().contiguous() * x.clone(), [M]),
     "broadcast_to": (lambda x: anynn.broadcast_to(x, (2, 4, 3)), lambda x: _torch().broadcast_to(x, (2, 4, 3)), [M]),
+    "meshgrid_ij": (lambda a, b: anynn.stack(_scaled(anynn.meshgrid(a, b))),
+                    lambda a, b: _torch().stack(_scaled(_torch().meshgrid(a, b, indexing="ij"))),
+                    [M[:, 0].copy(), M[0]]),
+    "meshgrid_xy": (lambda a, b: anynn.stack(_scaled(anynn.meshgrid(a, b, indexing="xy"))),
+                    lambda a, b: _torch().stack(_scaled(_torch().meshgrid(a, b, indexing="xy"))),
+                    [M[:, 0].copy(), M[0]]),
+    "diff": (lambda x: x.diff(), lambda x: x.diff(), [X]),
+    "diff_twice_dim0": (lambda x: anynn.diff(x, 2, dim=1), lambda x: _torch().diff(x, 2, dim=1), [X]),
+    "hstack_vstack": (lambda a, b: anynn.vstack([anynn.hstack([a, b]), anynn.hstack([b, a])]),
+                      lambda a, b: _torch().vstack([_torch().hstack([a, b]), _torch().hstack([b, a])]), [M, M * 2]),
+    "hstack_1d_vstack_rows": (lambda a, b: anynn.vstack([anynn.hstack([a, b]), anynn.hstack([b, a])]),
+                              lambda a, b: _torch().vstack([_torch().hstack([a, b]), _torch().hstack([b, a])]),
+                              [M[0], M[1]]),
 }
 CASES.update(MORE)
 
