@@ -4,10 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from anynn.models.alexnet import alexnet
+from anynn.models.densenet import DenseBlock, densenet
+from anynn.models.googlenet import Inception, googlenet
 from anynn.models.lenet import lenet5
 from anynn.models.mlp import mlp, softmax_regression
 from anynn.models.nin import nin
-from anynn.models.resnet import BasicBlock, ResNet, resnet18
+from anynn.models.resnet import BasicBlock, PreActBlock, PreActResNet, ResNet, preact_resnet18, resnet18, resnet34
 from anynn.models.vgg import CONFIGS as VGG_CONFIGS, VGG, vgg, vgg_small
 
 MODELS: dict[str, Callable[..., Any]] = {
@@ -19,6 +22,11 @@ MODELS: dict[str, Callable[..., Any]] = {
     **{name: (lambda n: (lambda **kw: vgg(n, **kw)))(name) for name in VGG_CONFIGS},
     "nin": nin,
     "resnet18": resnet18,
+    "resnet34": resnet34,
+    "preact_resnet18": preact_resnet18,
+    "alexnet": alexnet,
+    "googlenet": googlenet,
+    "densenet": densenet,
 }
 
 
@@ -78,5 +86,6 @@ def record_of(model: Any) -> ModelRecord | None:
     return record if isinstance(record, ModelRecord) else None
 
 
-__all__ = ["BasicBlock", "MODELS", "ModelRecord", "ResNet", "VGG", "VGG_CONFIGS", "get_model", "lenet5", "mlp", "nin",
-           "record_of", "resnet18", "softmax_regression", "vgg", "vgg_small"]
+__all__ = ["BasicBlock", "DenseBlock", "Inception", "MODELS", "ModelRecord", "PreActBlock", "PreActResNet", "ResNet", "VGG",
+           "VGG_CONFIGS", "alexnet", "densenet", "get_model", "googlenet", "lenet5", "mlp", "nin", "preact_resnet18",
+           "record_of", "resnet18", "resnet34", "softmax_regression", "vgg", "vgg_small"]
