@@ -45,19 +45,26 @@ def _promote(a: "Tensor", b: Any, true_divide: bool = False) -> tuple:
             return a, b
         # two floating dtypes: the narrower is cast (differentiably), so each input's gradient keeps its dtype
         return (a.to(db), b) if db.itemsize > da.itemsize else (a, b.to(da))
-    if (type(b) is float or type(b) is int or true_divide) and (a._backend.name, a.array.dtype) not in _NATIVE_FLOATS:
-        da = a.dtype
-        if da.is_floating_point:
-            _NATIVE_FLOATS.add((a._backend.name, a.array.dtype))
-        elif type(b) is float or true_divide:
-            return a.to(D.get_default_dtype()), b
-        elif da is D.bool_ and type(b) is int:
-            return a.to(D.int64), b
+    if type(b) is float or type(b) is int or true_divide:
+        floats = _NATIVE_FLOATS.get(a._backend)
+        if floats is None:
+            floats = _NATIVE_FLOATS[a._backend] = _float_natives(a._backend)
+        if a.array.dtype not in floats:
+            if type(b) is float or true_divide:
+                return a.to(D.get_default_dtype()), b
+            if type(b) is int and a.dtype is D.bool_:
+                return a.to(D.int64), b
     return a, b
 
 
-#: (backend name, library dtype) of the floating-point dtypes seen so far: the fast path for Python scalars
-_NATIVE_FLOATS: set = set()
+def _float_natives(backend) -> set:
+    """The library's floating-point dtype objects on ``backend`` (what a Python float meets without promotion)."""
+    return {backend.xp.empty((0,), dtype=backend.dtype(d), device=backend.device).dtype
+            for d in (D.float16, D.float32, D.float64) if d in backend._to_native}
+
+
+#: A backend's floating-point dtype objects, by backend: the fast path for tensor-scalar arithmetic
+_NATIVE_FLOATS: dict = {}
 
 
 #: Backends whose host arrays NumPy can view without a copy (``Tensor.numpy()`` shares memory there).
