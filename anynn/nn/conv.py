@@ -1,4 +1,5 @@
-"""Convolution layers ``Conv1d`` and ``Conv2d``: PyTorch's arguments, parameter names, shapes and initialisation."""
+"""Convolution layers ``Conv1d``, ``Conv2d``, ``ConvTranspose1d`` and ``ConvTranspose2d``: PyTorch's arguments,
+parameter names, shapes and initialisation."""
 from __future__ import annotations
 
 import numbers
@@ -10,14 +11,15 @@ from anynn.nn import init
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
 from anynn.ops._args import ntuple, positive_sizes
-from anynn.ops.conv import IntOrTuple, conv_pads, convolution
+from anynn.ops.conv import IntOrTuple, conv_pads, convolution, transposed_convolution
 
 
 class _ConvNd(Module):
-    """Shared by Conv1d and Conv2d (``_dims`` spatial dimensions): weight (out, in/groups, *kernel_size), bias
-    (out,)."""
+    """Shared by the convolutions (``_dims`` spatial dimensions): weight (out, in/groups, *kernel_size), or
+    (in, out/groups, *kernel_size) when ``_transposed``; bias (out,)."""
 
     _dims = 0
+    _transposed = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
                  padding: IntOrTuple | str = 0, dilation: IntOrTuple = 1, groups: int = 1, bias: bool = True,
@@ -45,7 +47,10 @@ class _ConvNd(Module):
         conv_pads(self.padding, self.kernel_size, self.dilation, self.stride, name)  # validate early
         self.groups = groups
         self.padding_mode = padding_mode
-        self.weight = Parameter(zeros(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype))
+        if self._transposed:
+            self.weight = Parameter(zeros(in_channels, out_channels // groups, *self.kernel_size, dtype=dtype))
+        else:
+            self.weight = Parameter(zeros(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype))
         if bias:
             self.bias = Parameter(zeros(out_channels, dtype=dtype))
         else:
@@ -66,6 +71,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
+        if self._transposed and self.output_padding != (0,) * self._dims:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -85,4 +92,58 @@ class Conv2d(_ConvNd):
     _dims = 2
 
 
-__all__ = ["Conv1d", "Conv2d"]
+class _ConvTransposeNd(_ConvNd):
+    """Shared by ConvTranspose1d and ConvTranspose2d: the adjoint of the convolution with the same arguments, so it
+    maps that convolution's output size back to its input size (``output_padding`` picks among the sizes a
+    strided convolution maps to the same output; ``forward(input, output_size)`` picks it from a wanted size)."""
+
+    _transposed = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
+                 padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntOrTuple = 1, padding_mode: str = "zeros", *, dtype: D.DType | str | None = None):
+        name = type(self).__name__
+        if isinstance(padding, str):
+            raise ValueError(f"{name}: padding must be an int or a tuple of ints, got {padding!r} (transposed "
+                             "convolutions take no 'same' or 'valid')")
+        if padding_mode != "zeros":
+            raise ValueError(f"{name}: only 'zeros' padding mode is supported (as in PyTorch), got {padding_mode!r}")
+        output_padding = ntuple(output_padding, self._dims, "output_padding", name)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, dtype=dtype)
+        self.output_padding = output_padding
+
+    def forward(self, input: Tensor, output_size: list[int] | tuple[int, ...] | None = None) -> Tensor:
+        output_padding = self.output_padding if output_size is None else self._output_padding(input, output_size)
+        return transposed_convolution(input, self.weight, self.bias, self.stride, self.padding, output_padding,
+                                      self.groups, self.dilation, self._dims, self)
+
+    def _output_padding(self, input: Tensor, output_size: list[int] | tuple[int, ...]) -> tuple[int, ...]:
+        """The output_padding that makes the output ``output_size`` (its last ``_dims`` entries), PyTorch's rule."""
+        wanted = tuple(output_size)[-self._dims:]
+        if len(wanted) != self._dims:
+            raise ValueError(f"{self!r}: output_size must have {self._dims} or {self._dims + 2} elements, got "
+                             f"{output_size!r}")
+        smallest = tuple((n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
+                         zip(input.shape[-self._dims:], self.stride, self.padding, self.dilation, self.kernel_size))
+        if any(not lo <= want < lo + s for want, lo, s in zip(wanted, smallest, self.stride)):
+            raise ValueError(f"{self!r}: requested an output size of {wanted}, but valid sizes range from "
+                             f"{smallest} to {tuple(lo + s - 1 for lo, s in zip(smallest, self.stride))} (for an "
+                             f"input of {tuple(input.shape[-self._dims:])})")
+        return tuple(want - lo for want, lo in zip(wanted, smallest))
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution over (N, C, L) input; weight (in_channels, out_channels/groups, kernel_size)."""
+
+    _dims = 1
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution over (N, C, H, W) input (DCGAN's generator upsamples with it); weight
+    (in_channels, out_channels/groups, kh, kw)."""
+
+    _dims = 2
+
+
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]

@@ -7,6 +7,11 @@ The patches of the padded input are laid out once as a ``(C*kh*kw, OH*OW*N)`` ma
 ``im2col`` (``anynn/ops/im2col.py``), so the forward pass is ``W @ cols``, the weight gradient ``(cols @ grad.T).T``
 and the input gradient ``W.T @ grad`` folded back by ``col2im``. Groups batch each matmul over a leading
 group axis. A 1-D convolution is the 2-D one with a height of 1.
+
+The transposed convolution (``conv_transpose2d``, "deconvolution") is the adjoint of the convolution with the
+same weight: its forward pass is the convolution's input gradient (``W.T @ x`` folded back by ``col2im``), its
+input gradient the convolution's forward (im2col and ``W @ cols``), its weight gradient the convolution's weight
+gradient with the roles of input and output swapped.
 """
 from __future__ import annotations
 
@@ -133,6 +138,53 @@ def _per_group(xp: Any, a: Any, b: Any) -> Any:
     return xp.matmul(a, b)
 
 
+class ConvTransposeNd(ArrayFunction):
+    """Transposed convolution of (N, C_in, H, W) or (N, C_in, L) input with (C_in, C_out/groups, kh, kw) or
+    (C_in, C_out/groups, k) weights: :class:`ConvNd`'s passes run the other way round (see the module docstring).
+
+    ``out_hw`` is the output's spatial size (PyTorch's, output_padding included); ``pads`` crop the output as a
+    convolution of that output would pad it.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, *, stride, pads, dilation, groups, out_hw):
+        xp = ctx.xp
+        ctx.x_shape, ctx.w_shape = tuple(x.shape), tuple(weight.shape)
+        x, weight = as_4d(x, xp), as_4d(weight, xp)
+        n, c_in, h, w = x.shape
+        _, og, kh, kw = weight.shape
+        c_out = og * groups
+        w3 = xp.reshape(weight, (groups, c_in // groups, og * kh * kw))
+        x2 = xp.reshape(xp.permute_dims(x, (1, 2, 3, 0)), (c_in, -1))  # (C_in, H*W*N): a conv's output gradient
+        dcols = xp.reshape(_per_group(xp, xp.matrix_transpose(w3), _split(xp, x2, groups)), (c_out * kh * kw, -1))
+        out_shape = (n, c_out) + tuple(out_hw)
+        ctx.geometry = (out_shape, (kh, kw), stride, dilation, pads, (h, w))
+        out = IM2COL.backward(ctx, dcols, out_shape, (kh, kw), stride, dilation, pads, (h, w))
+        if bias is not None:
+            out = out + xp.reshape(bias, (1, c_out, 1, 1))
+        ctx.save(x2, w3)
+        return out if len(ctx.x_shape) == 4 else xp.reshape(out, (n, c_out, out_hw[1]))
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        x2, w3 = ctx.saved
+        out_shape, window, stride, dilation, pads, in_hw = ctx.geometry
+        need_x, need_w, need_b = ctx.needs_input_grad
+        grad = as_4d(grad, xp)
+        gx = gw = gb = None
+        if need_x or need_w:
+            cols = IM2COL.forward(ctx, grad, window, stride, dilation, pads, in_hw)
+            if need_x:
+                n, c_in = out_shape[0], x2.shape[0]
+                gx = xp.reshape(gemm_output(xp, w3, cols, None, (n, c_in) + tuple(in_hw)), ctx.x_shape)
+            if need_w:
+                gw = xp.reshape(gemm_weight_grad(xp, cols, _split(xp, x2, w3.shape[0])), ctx.w_shape)
+        if need_b:
+            gb = xp.sum(grad, axis=(0, 2, 3))
+        return gx, gw, gb
+
+
 # ------------------------------------------------------------------ padding and checks
 def conv_pads(padding: IntOrTuple | str, window: tuple[int, ...], dilation: tuple[int, ...],
               stride: tuple[int, ...], who: Any) -> SidePads:
@@ -213,4 +265,79 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
     return convolution(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
 
-__all__ = ["ConvNd", "conv1d", "conv2d"]
+def _check_conv_transpose(x: Tensor, weight: Tensor, bias: Tensor | None, groups: int, dims: int, who: Any) -> None:
+    check_input(x, dims, who)
+    if weight.ndim != dims + 2:
+        raise ValueError(f"{describe(who)}: weight of shape {weight.shape} should be {dims + 2}-D "
+                         f"(in_channels, out_channels/groups, {'k' if dims == 1 else 'kh, kw'})")
+    if groups < 1 or weight.shape[0] % groups:
+        raise ValueError(f"{describe(who)}: groups={groups} must be positive and divide in_channels "
+                         f"({weight.shape[0]})")
+    if x.shape[1] != weight.shape[0]:
+        raise ValueError(f"{describe(who)} got input with {x.shape[1]} channels: expected {weight.shape[0]} "
+                         f"(input shape {x.shape}, weight shape {weight.shape}: (in_channels, out_channels/groups, "
+                         "...))")
+    out_channels = weight.shape[1] * groups
+    if bias is not None and bias.shape != (out_channels,):
+        raise ValueError(f"{describe(who)}: bias of shape {bias.shape} should be ({out_channels},)")
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+        raise TypeError(f"{describe(who)} got {x.dtype} input but its weight is {weight.dtype}"
+                        + ("" if bias is None else f" and its bias {bias.dtype}")
+                        + f"; convert one of them (x.to({weight.dtype}) or model.to({x.dtype}))")
+
+
+def transposed_convolution(x: Tensor, weight: Tensor, bias: Tensor | None, stride: IntOrTuple, padding: IntOrTuple,
+                           output_padding: IntOrTuple, groups: int, dilation: IntOrTuple, dims: int,
+                           who: Any) -> Tensor:
+    """Checked ``dims``-D transposed convolution; ``who`` (a layer, or an op's name) is named in every error.
+
+    Output size per axis: ``(size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1``.
+    """
+    if amp.active:
+        x, weight, bias = amp.cast_inputs("conv", x, weight, bias)
+    _check_conv_transpose(x, weight, bias, groups, dims, who)
+    window = tuple(weight.shape[2:])
+    stride = ntuple(stride, dims, "stride", who)
+    dilation = ntuple(dilation, dims, "dilation", who)
+    padding = ntuple(padding, dims, "padding", who)
+    output_padding = ntuple(output_padding, dims, "output_padding", who)
+    if any(s < 1 for s in stride) or any(d < 1 for d in dilation):
+        raise ValueError(f"{describe(who)}: stride and dilation must be positive, got {stride} and {dilation}")
+    if any(p < 0 for p in padding + output_padding):
+        raise ValueError(f"{describe(who)}: padding and output_padding must be non-negative, got {padding} and "
+                         f"{output_padding}")
+    if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(f"{describe(who)}: output_padding {output_padding} must be smaller than either stride "
+                         f"{stride} or dilation {dilation} on every axis")
+    out_size = tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1
+                     for n, s, p, d, k, op in zip(x.shape[2:], stride, padding, dilation, window, output_padding))
+    if any(o < 1 for o in out_size):
+        raise ValueError(f"{describe(who)} got input of spatial size {x.shape[2:]}: the output size {out_size} "
+                         f"(kernel {window}, stride {stride}, padding {padding}, dilation {dilation}) is not "
+                         "positive; use less padding")
+    pads = tuple((p, p) for p in padding)
+    if dims == 1:
+        stride, dilation, pads, out_size = (1,) + stride, (1,) + dilation, ((0, 0),) + pads, (1,) + out_size
+    return ConvTransposeNd.apply(x, weight, bias, stride=stride, pads=pads, dilation=dilation, groups=groups,
+                                 out_hw=out_size)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrTuple = 1,
+                     padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1,
+                     dilation: IntOrTuple = 1) -> Tensor:
+    """2-D transposed convolution of (N, C_in, H, W) input with (C_in, C_out/groups, kh, kw) weights, as
+    ``torch.nn.functional.conv_transpose2d`` (note its argument order: groups before dilation)."""
+    return transposed_convolution(input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
+                                  "conv_transpose2d")
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrTuple = 1,
+                     padding: IntOrTuple = 0, output_padding: IntOrTuple = 0, groups: int = 1,
+                     dilation: IntOrTuple = 1) -> Tensor:
+    """1-D transposed convolution of (N, C_in, L) input with (C_in, C_out/groups, k) weights, as
+    ``torch.nn.functional.conv_transpose1d``."""
+    return transposed_convolution(input, weight, bias, stride, padding, output_padding, groups, dilation, 1,
+                                  "conv_transpose1d")
+
+
+__all__ = ["ConvNd", "ConvTransposeNd", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
