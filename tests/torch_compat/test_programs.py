@@ -37,14 +37,6 @@ RTOL, ATOL = 1e-4, 1e-5
 # Programs that do not run on anynn yet: "program" (every backend) or "program@backend" -> a piece of the
 # error the program raises now ("ExceptionType: message"), naming the missing feature.
 KNOWN_GAPS: dict[str, str] = {
-    "basics_quickstart": "unexpected keyword argument 'weights_only'",
-    "blitz_cifar10": "unexpected keyword argument 'weights_only'",
-    "blitz_neural_networks": "has no attribute 'next_functions'",
-    "d2l_custom_layer_read_write": "has no attribute 'FloatTensor'",
-    "d2l_gru": "has no attribute 'one_hot'",
-    "d2l_lstm": "has no attribute 'one_hot'",
-    "d2l_rnn_concise": "has no attribute 'one_hot'",
-    "d2l_rnn_scratch": "has no attribute 'one_hot'",
     "d2l_linreg_scratch": "normal() got an unexpected keyword argument 'requires_grad'",
     "d2l_softmax_scratch": "normal() got an unexpected keyword argument 'requires_grad'",
     "d2l_weight_decay": "normal() got an unexpected keyword argument 'requires_grad'",
