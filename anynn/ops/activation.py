@@ -51,6 +51,36 @@ def _leaky_relu_backward(xp: Any, grad: Any, x: Any, negative_slope: float) -> A
 LEAKY_RELU = FusedOp("leaky_relu", forward=_leaky_relu, backward=_leaky_relu_backward)
 
 
+class BiasRelu(ArrayFunction):
+    """``relu(x + bias)`` with ``bias`` per channel (axis 1): a layer's bias add fused with the ReLU after it, as
+    the pair ``BIAS_RELU`` (on a backend that compiles it, one kernel forward; backward one kernel for the input
+    gradient and the bias gradient's per-channel sums together), where the standard path takes the bias add, the
+    ReLU, its gradient and the bias gradient's sum as four launches."""
+
+    @staticmethod
+    def forward(ctx, x, bias):
+        out = BIAS_RELU.forward(ctx, x, bias)
+        ctx.save(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        gx, gb = BIAS_RELU.backward(ctx, grad, ctx.saved[0])
+        return gx, gb
+
+
+def _bias_relu(xp: Any, x: Any, bias: Any) -> Any:
+    return xp.maximum(x + channel_view(xp, bias, x.ndim), 0.0)
+
+
+def _bias_relu_backward(xp: Any, grad: Any, out: Any) -> tuple[Any, Any]:
+    gx = xp.where(out > 0, grad, 0.0)
+    return gx, xp.sum(gx, axis=(0,) + tuple(range(2, gx.ndim)))
+
+
+BIAS_RELU = FusedOp("bias_relu", forward=_bias_relu, backward=_bias_relu_backward)
+
+
 class Prelu(ArrayFunction):
     """Leaky ReLU with a learned slope per channel (axis 1) or one shared slope (``weight`` of shape (1,))."""
 
@@ -125,6 +155,15 @@ class Gelu(ArrayFunction):
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0); ``inplace`` is accepted for compatibility (anynn never overwrites inputs)."""
     return Relu.apply(input)
+
+
+def bias_relu(input: Tensor, bias: Tensor) -> Tensor:
+    """``relu(input + bias)``, ``bias`` (C,) added along axis 1 of ``input`` (N, C, ...): a Linear or Conv layer's
+    bias add fused with the ReLU that follows it (one kernel each way where the backend compiles it)."""
+    if bias.ndim != 1 or input.ndim < 2 or input.shape[1] != bias.shape[0]:
+        raise ValueError(f"bias_relu: bias of shape {tuple(bias.shape)} does not fit an input of shape "
+                         f"{tuple(input.shape)}: expected a (C,) bias for an (N, C, ...) input")
+    return BiasRelu.apply(input, bias)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:

@@ -207,6 +207,38 @@ def leaky_relu_and_its_gradient_equal_the_twins():
     assert kernels.leaky_relu(np.ones(5, np.float16), 0.1) is None
 
 
+@check
+def bias_relu_and_its_gradients_equal_the_twins():
+    import array_api_compat.numpy as xp
+
+    from anynn.backends.cuda import bias as kernels
+    from anynn.ops.activation import _bias_relu, _bias_relu_backward
+
+    rng = _rng()
+    for dtype in DTYPES:
+        for shape in [(6, 3), (5, 4, 7), (3, 2, 5, 6)]:
+            b = rng.standard_normal(shape[1]).astype(dtype)
+            for layout, x in _layouts(rng, shape, dtype).items():
+                x[(0,) * len(shape)] = np.nan  # NaN stays NaN, and has no gradient
+                where = f"{shape} {layout} {np.dtype(dtype).name}"
+                out = kernels.bias_relu(x, b)
+                want = _bias_relu(xp, x, b)
+                np.testing.assert_allclose(out, want, **TOL[dtype], err_msg=where)
+                assert out.dtype == dtype and np.isnan(out[(0,) * len(shape)]), where
+                if len(shape) == 4:
+                    assert _batch_last(out) == (layout == "batch-last"), where
+                for grad_layout, grad in _layouts(rng, shape, dtype).items():
+                    gx, gb = kernels.bias_relu_backward(grad, out)
+                    want_gx, want_gb = _bias_relu_backward(xp, grad.astype(np.float64), out.astype(np.float64))
+                    np.testing.assert_array_equal(gx, want_gx.astype(dtype), err_msg=f"{where} grad {grad_layout}")
+                    np.testing.assert_allclose(gb, want_gb, **TOL[dtype], err_msg=f"{where} grad {grad_layout}")
+                    assert gx.dtype == gb.dtype == dtype and gb.shape == (shape[1],), where
+    x = np.ones((2, 3), np.float32)
+    assert kernels.bias_relu(x, np.ones(3, np.float64)) is None
+    assert kernels.bias_relu(x.astype(np.float16), np.ones(3, np.float16)) is None
+    assert kernels.bias_relu_backward(x, x.astype(np.float64)) is None
+
+
 # kernel, stride, dilation, pads ((top, bottom), (left, right)) on a 5x6 input
 GEOMETRIES = [
     ((2, 2), (2, 2), (1, 1), ((0, 0), (0, 0))),
@@ -501,7 +533,7 @@ def test_kernel_in_the_simulator(simulated, name):
 
 
 EXPECTED = {"batch_norm", "batch_norm_stats", "batch_norm_affine", "relu", "max_pool2d", "im2col",
-            "softmax_cross_entropy", "leaky_relu", "sgd_update", "adam_update"}
+            "softmax_cross_entropy", "leaky_relu", "bias_relu", "sgd_update", "adam_update"}
 
 
 def test_the_cupy_backend_registers_the_kernels_by_class():
@@ -549,6 +581,16 @@ def _cross_entropy():
     return lambda: anynn.nn.functional.cross_entropy(x, target, label_smoothing=0.1)
 
 
+def _bias_relu():
+    import anynn
+    from anynn.ops.activation import bias_relu
+
+    rng = np.random.default_rng(0)
+    x = anynn.tensor(rng.standard_normal((4, 3, 6, 6)).astype(np.float32), requires_grad=True)
+    b = anynn.tensor(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+    return lambda: bias_relu(x, b)
+
+
 LAYERS = {
     "batch_norm": (_layer(lambda nn: nn.BatchNorm2d(3), (4, 3, 6, 6)),
                    {("BatchNorm.forward", "batch_norm"), ("BatchNorm.backward", "batch_norm_backward")}),
@@ -559,6 +601,8 @@ LAYERS = {
              {("Relu.forward", "relu"), ("Relu.backward", "relu_backward")}),
     "leaky_relu": (_layer(lambda nn: nn.LeakyReLU(0.2), (4, 3, 6, 6)),
                    {("LeakyRelu.forward", "leaky_relu"), ("LeakyRelu.backward", "leaky_relu_backward")}),
+    "bias_relu": (_bias_relu,
+                  {("BiasRelu.forward", "bias_relu"), ("BiasRelu.backward", "bias_relu_backward")}),
     "max_pool": (_layer(lambda nn: nn.MaxPool2d(2), (4, 3, 6, 6)),
                  {("MaxPoolNd.forward", "max_pool2d"), ("MaxPoolNd.backward", "max_pool2d_backward")}),
     "conv": (_layer(lambda nn: nn.Conv2d(3, 4, 3, padding=1), (4, 3, 6, 6)),

@@ -15,7 +15,7 @@ is one launch (``anynn.profiler`` counts it so on the counting backend).
 from __future__ import annotations
 
 from anynn.backends.base import FusedKernels
-from anynn.backends.cuda import conv, elementwise, loss, norm, optim, pool
+from anynn.backends.cuda import bias, conv, elementwise, loss, norm, optim, pool
 
 FUSED: dict[str, FusedKernels] = {
     "batch_norm": FusedKernels(norm.batch_norm_train, norm.batch_norm_train_grad),
@@ -23,6 +23,7 @@ FUSED: dict[str, FusedKernels] = {
     "batch_norm_affine": FusedKernels(norm.channel_affine, norm.batch_norm_input_grad),
     "relu": FusedKernels(elementwise.relu, elementwise.relu_backward),
     "leaky_relu": FusedKernels(elementwise.leaky_relu, elementwise.leaky_relu_backward),
+    "bias_relu": FusedKernels(bias.bias_relu, bias.bias_relu_backward),
     "max_pool2d": FusedKernels(pool.max_pool2d, pool.max_pool2d_backward),
     "im2col": FusedKernels(conv.im2col, conv.col2im),
     "softmax_cross_entropy": FusedKernels(loss.softmax_cross_entropy, loss.softmax_cross_entropy_grad),
