@@ -51,19 +51,19 @@ _generators: dict[B.Backend, "DeviceGenerator"] = {}
 _M32 = 0xFFFFFFFF
 
 
-def _mul32(xp: Any, a: Any, c: int) -> Any:
+def _mul32(a: Any, c: int) -> Any:
     """``a * c mod 2**32`` for int64 ``a`` in [0, 2**32) and a Python ``c`` < 2**32, without overflowing int64:
     ``c`` is split in 16-bit halves (each product < 2**48)."""
     lo, hi = c & 0xFFFF, c >> 16
     return (a * lo + ((a * hi) & 0xFFFF) * 65536) & _M32
 
 
-def _hash32(xp: Any, x: Any) -> Any:
+def _hash32(x: Any) -> Any:
     """A 32-bit integer hash with good avalanche (Wellons' lowbias32), on int64 arrays holding 32-bit values."""
     x = x ^ (x >> 16)
-    x = _mul32(xp, x, 0x7FEB352D)
+    x = _mul32(x, 0x7FEB352D)
     x = x ^ (x >> 15)
-    x = _mul32(xp, x, 0x846CA68B)
+    x = _mul32(x, 0x846CA68B)
     return x ^ (x >> 16)
 
 
@@ -90,8 +90,8 @@ class DeviceGenerator:
         """Uniform 32-bit integers (int64 values in [0, 2**32)) of ``shape``; advances the counter."""
         xp = self.backend.xp
         index = xp.arange(math.prod(shape), dtype=self.counter.dtype, device=self.backend.device)
-        key = _hash32(xp, (self.seed & _M32) ^ _hash32(xp, self.counter & _M32))
-        out = _hash32(xp, (_hash32(xp, index ^ key) + key) & _M32)
+        key = _hash32((self.seed & _M32) ^ _hash32(self.counter & _M32))
+        out = _hash32((_hash32(index ^ key) + key) & _M32)
         self.counter += 1
         return xp.reshape(out, shape)
 
