@@ -78,12 +78,55 @@ class TorchVGG(_Twin):
         return self.classifier(self.pool(self.features(x)))
 
 
+class TorchPreActBlock(_Twin):
+    """torch twin of ``anynn.models.resnet.PreActBlock`` (projection from the pre-activated input)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(x))
+        shortcut = self.shortcut(out) if len(self.shortcut) else x
+        out = self.conv1(out)
+        out = self.conv2(self.relu(self.bn2(out)))
+        return out + shortcut
+
+
+class TorchPreActResNet(_Twin):
+    """torch twin of ``anynn.models.resnet.PreActResNet`` (final BN-ReLU before pooling)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
+        return self.fc(self.flatten(self.avgpool(self.relu(self.bn(x)))))
+
+
+class TorchInception(_Twin):
+    """torch twin of ``anynn.models.googlenet.Inception`` (D2L's four paths, concatenated)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b1 = self.relu(self.b1_1(x))
+        b2 = self.relu(self.b2_2(self.relu(self.b2_1(x))))
+        b3 = self.relu(self.b3_2(self.relu(self.b3_1(x))))
+        b4 = self.relu(self.b4_2(self.b4_1(x)))
+        return torch.cat((b1, b2, b3, b4), dim=1)
+
+
+class TorchDenseBlock(_Twin):
+    """torch twin of ``anynn.models.densenet.DenseBlock`` (each conv block's output concatenated on)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.net:
+            x = torch.cat((x, block(x)), dim=1)
+        return x
+
+
 _COMPOSITES: dict[str, Callable[[dict[str, tnn.Module]], tnn.Module]] = {
     "Sequential": lambda children: tnn.Sequential(OrderedDict(children)),
     "ModuleList": lambda children: tnn.ModuleList(list(children.values())),
     "BasicBlock": TorchBasicBlock,
     "ResNet": TorchResNet,
     "VGG": TorchVGG,
+    "PreActBlock": TorchPreActBlock,
+    "PreActResNet": TorchPreActResNet,
+    "Inception": TorchInception,
+    "DenseBlock": TorchDenseBlock,
 }
 
 SUPPORTED = tuple(sorted(set(_LAYERS) | set(_COMPOSITES)))
@@ -255,6 +298,6 @@ class TorchTwin:
         return None if self._loss is None else float(self._loss.item())
 
 
-__all__ = ["SUPPORTED", "TorchBasicBlock", "TorchResNet", "TorchTwin", "TorchVGG", "copy_weights",
-           "count_aten_ops", "match_threads", "peer_device", "synchronize", "to_torch", "to_torch_tensor",
-           "torch_dtype"]
+__all__ = ["SUPPORTED", "TorchBasicBlock", "TorchDenseBlock", "TorchInception", "TorchPreActBlock", "TorchPreActResNet",
+           "TorchResNet", "TorchTwin", "TorchVGG", "copy_weights", "count_aten_ops", "match_threads", "peer_device",
+           "synchronize", "to_torch", "to_torch_tensor", "torch_dtype"]
