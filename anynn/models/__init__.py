@@ -86,6 +86,6 @@ def record_of(model: Any) -> ModelRecord | None:
     return record if isinstance(record, ModelRecord) else None
 
 
-__all__ = ["BasicBlock", "DenseBlock", "Inception", "MODELS", "ModelRecord", "PreActBlock", "PreActResNet", "ResNet", "VGG",
-           "VGG_CONFIGS", "alexnet", "densenet", "get_model", "googlenet", "lenet5", "mlp", "nin", "preact_resnet18",
-           "record_of", "resnet18", "resnet34", "softmax_regression", "vgg", "vgg_small"]
+__all__ = ["BasicBlock", "DenseBlock", "Inception", "MODELS", "ModelRecord", "PreActBlock", "PreActResNet", "ResNet",
+           "VGG", "VGG_CONFIGS", "alexnet", "densenet", "get_model", "googlenet", "lenet5", "mlp", "nin",
+           "preact_resnet18", "record_of", "resnet18", "resnet34", "softmax_regression", "vgg", "vgg_small"]
