@@ -6,6 +6,7 @@ from anynn.optim.rmsprop import RMSprop
 from anynn.optim.adadelta import Adadelta
 from anynn.optim.adam import Adam
 from anynn.optim.adamw import AdamW
+from anynn.optim.lbfgs import LBFGS
 from anynn.optim import lr_scheduler
 
-__all__ = ["Optimizer", "required", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "lr_scheduler"]
+__all__ = ["Optimizer", "required", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "LBFGS", "lr_scheduler"]
