@@ -400,15 +400,19 @@ class Module:
         return self
 
     # ------------------------------------------------------------ state
-    def state_dict(self) -> "OrderedDict[str, Tensor]":
-        """Parameters and persistent buffers by dotted name, PyTorch's keys (``features.0.weight``)."""
-        state: OrderedDict[str, Tensor] = OrderedDict()
+    def state_dict(self, *, destination: dict | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+        """Parameters and persistent buffers by dotted name, PyTorch's keys (``features.0.weight``), each key
+        after ``prefix``, into ``destination`` if given; detached tensors sharing storage, or with
+        ``keep_vars`` the Parameters and buffers themselves."""
+        state = OrderedDict() if destination is None else destination
         for mod_name, module in self.named_modules(remove_duplicate=False):
             skip = module.__dict__.get("_non_persistent", set())
             for table in ("_parameters", "_buffers"):
                 for name, value in module.__dict__[table].items():
                     if value is not None and name not in skip:
-                        state[f"{mod_name}.{name}" if mod_name else name] = value.detach()
+                        key = prefix + (f"{mod_name}.{name}" if mod_name else name)
+                        state[key] = value if keep_vars else value.detach()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:

@@ -845,3 +845,15 @@ def test_module_list_and_sequential_edit_like_torch(backend):
                       type(popped).__name__, len(both), _names(seq.named_children()),
                       [type(m).__name__ for m in seq], type(seq.pop(1)).__name__, len(seq)))
     assert found[0] == found[1]
+
+
+def test_state_dict_prefix_destination_and_keep_vars_like_torch(backend):
+    torch = torch_or_skip()
+    ours, theirs = _mixed_model(nn), _mixed_model(torch.nn)
+    assert list(ours.state_dict(prefix="net.")) == list(theirs.state_dict(prefix="net."))
+    into, tinto = OrderedDict(a=1), OrderedDict(a=1)
+    assert ours.state_dict(destination=into) is into and list(into) == list(theirs.state_dict(destination=tinto))
+    kept, detached = ours.state_dict(keep_vars=True), ours.state_dict()
+    assert kept["features.0.weight"] is ours.features[0].weight and kept["features.0.weight"].requires_grad
+    assert not detached["features.0.weight"].requires_grad
+    assert theirs.state_dict(keep_vars=True)["features.0.weight"] is theirs.features[0].weight
