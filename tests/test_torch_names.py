@@ -60,6 +60,7 @@ def test_device_equality_follows_torch():
         assert (anynn.device(a) == anynn.device(b)) == (torch.device(a) == torch.device(b))
     assert anynn.device("cpu") != 3.5 and anynn.device("cpu") != "not a device:x"
     assert pickle.loads(pickle.dumps(anynn.device("cuda:2"))) == "cuda:2"
+    assert f"[{anynn.device('cuda:1'):>7}]" == f"[{'cuda:1':>7}]" == f"[{torch.device('cuda:1')!s:>7}]"
     with pytest.raises(AttributeError):
         anynn.device("cpu").index = 1
 
