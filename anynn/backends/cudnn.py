@@ -174,12 +174,6 @@ def build_graph(frontend: Any, spec: ConvSpec, handle: Any) -> _Plan:
     return _Plan(graph, tensors, int(graph.get_workspace_size()))
 
 
-def pointer(a: Any) -> int:
-    """The address of ``a``'s first element (a CuPy array's device pointer; a NumPy array's host one)."""
-    interface = getattr(a, "__cuda_array_interface__", None) or a.__array_interface__
-    return int(interface["data"][0])
-
-
 def _library(a: Any) -> Any:
     """The array module (numpy or cupy) that made ``a``."""
     return importlib.import_module(type(a).__module__.split(".")[0])
@@ -257,8 +251,9 @@ class Convolutions:
         plan, handle = found
         lib = _library(like)
         workspace = lib.empty((max(plan.workspace, 1),), dtype=lib.uint8)
-        plan.graph.execute({plan.tensors[role]: pointer(a) for role, a in arrays.items()}, pointer(workspace),
-                           handle=handle)
+        # the arrays themselves: the frontend takes their device pointers through DLPack (its Python engines need
+        # the arrays, not bare pointers)
+        plan.graph.execute({plan.tensors[role]: a for role, a in arrays.items()}, workspace, handle=handle)
         return True
 
     # -------------------------------------------------------------------- passes
@@ -331,4 +326,4 @@ def conv_input_grad(grad, weight, x_shape, stride, dilation, pads):
 
 __all__ = ["CONVOLUTIONS", "ConvSpec", "Convolutions", "DATA_TYPES", "ENABLE_ENV", "TF32_ENV", "build_graph",
            "conv_forward", "conv_input_grad", "conv_spec", "conv_weight_grad", "cudnn_layout", "element_strides",
-           "enabled", "groups_of", "output_hw", "packed_strides", "pointer", "tf32_allowed"]
+           "enabled", "groups_of", "output_hw", "packed_strides", "tf32_allowed"]

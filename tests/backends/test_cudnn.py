@@ -3,7 +3,7 @@
 * The descriptor logic: NCHW dims and element strides, the layouts cuDNN's engines take, padding split into
   pre/post, the output size against PyTorch's.
 * The graph-building calls and their arguments, through a fake ``cudnn`` module that records them. Its
-  ``execute`` reads and writes memory at the pointers it is given, through the dims and strides the graph
+  ``execute`` reads and writes memory at the given arrays' pointers, through the dims and strides the graph
   declared, and computes there what cuDNN's graph would (with PyTorch on the CPU). So these tests prove that
   the graphs we build describe our arrays and geometry correctly; they do not prove cuDNN's results, which
   only a GPU can (``benchmarks/gpu_check.py`` compares cuDNN with im2col and PyTorch there).
@@ -109,8 +109,10 @@ class FakeTensor:
         return self
 
 
-def _view(ptr, dim, stride, dtype):
-    """The memory at ``ptr`` seen through ``dim`` and element ``stride``, as cuDNN would read and write it."""
+def _view(array, dim, stride, dtype):
+    """The memory of ``array``'s first element seen through ``dim`` and element ``stride`` (not through the
+    array's own shape and strides), as cuDNN reads and writes it at the array's device pointer."""
+    ptr = array.__array_interface__["data"][0]
     itemsize = np.dtype(dtype).itemsize
     span = 1 + sum((d - 1) * s for d, s in zip(dim, stride))
     flat = np.frombuffer((ctypes.c_char * (span * itemsize)).from_address(ptr), dtype=dtype, count=span)
@@ -118,7 +120,7 @@ def _view(ptr, dim, stride, dtype):
 
 
 class FakeGraph:
-    """Records every call; ``execute`` computes the graph's result at the given pointers with PyTorch."""
+    """Records every call; ``execute`` computes the graph's result at the given arrays' pointers with PyTorch."""
 
     def __init__(self, frontend, **kwargs):
         self.frontend, self.kwargs, self.calls, self.tensors = frontend, kwargs, [], []
