@@ -32,7 +32,11 @@ def _target(backend: str | None, device: str | None):
     """The backend a factory creates on: the current one, or ``backend``/``device`` when given."""
     if backend is None and device is None:
         return B.get_backend()
-    return B.backend_for(backend or B.get_backend().name, device)
+    from anynn.device import resolve_move  # devices as Tensor.to reads them: 'cuda' is CuPy's GPU from NumPy
+
+    current = B.get_backend()
+    dest, _ = resolve_move(current, backend=backend, device=device)
+    return dest or current
 
 
 def _to_array(data: Any, dtype: D.DType | None, backend=None):
