@@ -65,7 +65,10 @@ def test_unknown_model_is_a_clear_error():
 
 # ------------------------------------------------------------------ the classic curriculum against PyTorch
 # (name, input shape): each at one of the two shapes, the builds for both are checked above. GoogLeNet runs at
-# D2L's full widths; the others are narrowed (SMALL) where only the widths change.
+# D2L's full widths; the others are narrowed (SMALL) where only the widths change. Batches of 2, except DenseNet:
+# on 28x28 inputs its last block sees 1x1 maps, so a batch of 2 normalises 2 values per channel, and there the two
+# libraries' float64 stem gradients differed by 3e-12 on one weight (past F64's atol); with 4 they agree to F64.
+BATCH = {"densenet": 4}
 TWIN_CASES = [("resnet34", (1, 28)), ("preact_resnet18", (3, 32)), ("preact_resnet18", (1, 28)),
               ("alexnet", (1, 28)), ("alexnet", (3, 32)), ("googlenet", (3, 32)), ("densenet", (1, 28)),
               ("densenet", (3, 32))]
@@ -92,8 +95,9 @@ def test_classic_model_matches_its_pytorch_twin(backend, name, shape):
     assert _without_counters(twin.state_dict()) == _without_counters(model.state_dict())
 
     rng = np.random.default_rng(3)
-    host = rng.standard_normal((2, channels, side, side))
-    weights = rng.standard_normal((2, 10))
+    batch = BATCH.get(name, 2)
+    host = rng.standard_normal((batch, channels, side, side))
+    weights = rng.standard_normal((batch, 10))
     x = anynn.tensor(host, dtype=anynn.float64, requires_grad=True)
     out = model(x)
     (out * anynn.tensor(weights, dtype=anynn.float64)).sum().backward()
