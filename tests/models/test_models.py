@@ -39,6 +39,21 @@ def test_lenet5_trains_one_step_on_every_backend(backend):
     assert all(g.dtype is anynn.float32 for g in grads)
 
 
+@pytest.mark.parametrize("name", ["resnet34", "preact_resnet18", "alexnet", "googlenet", "densenet"])
+def test_classic_model_checkpoint_rebuilds_it(tmp_path, name):
+    """Registered in MODELS with a ModelRecord: a checkpoint alone rebuilds the model (as ``anynn eval`` does)."""
+    from anynn.training import save_checkpoint
+    from anynn.training.checkpoint import model_from_checkpoint
+
+    model = get_model(name, in_channels=1, image_size=28, num_classes=10, **SMALL.get(name, {})).eval()
+    path = str(tmp_path / "run.anynn")
+    save_checkpoint(path, model, epoch=1)
+    rebuilt, _ = model_from_checkpoint(path)
+    x = anynn.randn(2, 1, 28, 28)
+    with anynn.no_grad():
+        np.testing.assert_array_equal(rebuilt.eval()(x).numpy(), model(x).numpy())
+
+
 def test_preact_block_shortcuts():
     """The projection shortcut is a bias-free 1x1 conv (no BatchNorm: the input is already normalised); blocks
     that keep the shape add the raw input."""
