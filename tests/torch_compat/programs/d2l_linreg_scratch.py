@@ -5,8 +5,9 @@ shuffled indices, ``torch.normal(..., requires_grad=True)``, squared loss, and `
 
 Source: https://d2l.ai/chapter_linear-networks/linear-regression-scratch.html
 (d2l-ai/d2l-en v0.17.6, chapter_linear-networks/linear-regression-scratch.md, the pytorch tab).
-Changes: ``numpy_params`` after the ``torch.normal`` draw of ``w`` (same start for both frameworks); the
-runner seeds Python's ``random``, so ``random.shuffle`` gives both the same order; plots left out.
+Changes: ``synthetic_data`` is the ``_d2l`` one (its noise drawn from NumPy); ``numpy_params`` after the
+``torch.normal`` draw of ``w`` (same start for both frameworks); the runner seeds Python's ``random``, so
+``random.shuffle`` gives both the same order; plots left out.
 """
 import random
 
