@@ -600,12 +600,24 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     return out if checked else _defer_labels(who, out, target, classes, ignore_index)
 
 
+def _promote_integers(input: Any, target: Any) -> tuple[Any, Any]:
+    """An integer or boolean tensor meeting a floating one takes its dtype, as PyTorch promotes (``mse_loss(x,
+    labels)`` with int64 labels)."""
+    if isinstance(input, Tensor) and isinstance(target, Tensor):
+        if input.dtype.is_floating_point and not target.dtype.is_floating_point:
+            return input, target.to(input.dtype)
+        if target.dtype.is_floating_point and not input.dtype.is_floating_point:
+            return input.to(target.dtype), target
+    return input, target
+
+
 def _difference_loss(who: Any, kind: str, input: Tensor, target: Tensor, weight: Tensor | None, param: float,
                      reduction: str) -> Tensor:
     """The checked element-wise loss ``kind`` of ``input - target`` (see ``DifferenceLoss``)."""
     if amp.active:
         input, target, weight = amp.cast_inputs(f"{kind}_loss", input, target, weight)
     check_reduction(who, reduction)
+    input, target = _promote_integers(input, target)
     check_pair(who, input, target, same_shape=False)
     check_elementwise_weight(who, "weight", weight, input, exact=True)
     return DifferenceLoss.apply(input, target, weight, kind=kind, param=float(param), reduction=reduction)

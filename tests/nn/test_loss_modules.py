@@ -232,3 +232,19 @@ LAYER_ARGUMENT_ERRORS = {
 }
 
 test_bad_layer_argument_is_named = error_case_suite(LAYER_ARGUMENT_ERRORS)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "smooth_l1_loss"])  # torch's huber backward refuses them
+def test_integer_targets_are_promoted_as_in_pytorch(backend, name):
+    torch = torch_or_skip()
+    values = np.array([0.5, 2.0, -1.0])
+    labels = np.array([1, 2, 0])
+    x = anynn.tensor(values, requires_grad=True)
+    loss = getattr(anynn.nn.functional, name)(x, anynn.tensor(labels))
+    loss.backward()
+    tx = torch.tensor(values, requires_grad=True)
+    ref = getattr(torch.nn.functional, name)(tx, torch.tensor(labels))
+    ref.backward()
+    assert loss.dtype is anynn.float64
+    assert_close(loss, ref.detach().numpy())
+    assert_close(x.grad, tx.grad.numpy())
