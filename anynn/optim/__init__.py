@@ -6,7 +6,9 @@ from anynn.optim.rmsprop import RMSprop
 from anynn.optim.adadelta import Adadelta
 from anynn.optim.adam import Adam
 from anynn.optim.adamw import AdamW
+from anynn.optim.adam_variants import Adamax, RAdam
 from anynn.optim.lbfgs import LBFGS
 from anynn.optim import lr_scheduler
 
-__all__ = ["Optimizer", "required", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "LBFGS", "lr_scheduler"]
+__all__ = ["Optimizer", "required", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "RAdam",
+           "LBFGS", "lr_scheduler"]

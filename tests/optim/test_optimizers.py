@@ -34,6 +34,12 @@ CASES = {
              dict(lr=0.05, betas=(0.5, 0.7), eps=1e-3, weight_decay=0.1, amsgrad=True, maximize=True)],
     "AdamW": [dict(), dict(lr=0.05, amsgrad=True), dict(lr=0.05, weight_decay=0.3),
               dict(lr=0.05, betas=(0.5, 0.7), eps=1e-3, weight_decay=0.5, amsgrad=True, maximize=True)],
+    "Adamax": [dict(), dict(lr=0.05, betas=(0.8, 0.9)), dict(lr=0.05, weight_decay=0.1),
+               dict(lr=0.05, betas=(0.5, 0.7), eps=1e-3, weight_decay=0.1, maximize=True)],
+    "RAdam": [dict(), dict(lr=0.05, betas=(0.8, 0.9)), dict(lr=0.05, weight_decay=0.1),
+              dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
+              dict(lr=0.05, betas=(0.5, 0.7), eps=1e-3, weight_decay=0.1, decoupled_weight_decay=True,
+                   maximize=True)],
 }
 ALL = [(name, kw) for name, combos in CASES.items() for kw in combos]
 FULL = [(name, combos[-1]) for name, combos in CASES.items()]  # every option of each optimizer at once
