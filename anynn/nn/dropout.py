@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from anynn.autograd.tensor import Tensor
 from anynn.nn.module import Module
-from anynn.ops.dropout import check_p, dropout, dropout2d
+from anynn.ops.dropout import check_p, dropout, dropout1d, dropout2d, dropout3d
 
 
 class _DropoutNd(Module):
@@ -24,6 +24,13 @@ class Dropout(_DropoutNd):
         return dropout(input, self.p, self.training, _who=self)
 
 
+class Dropout1d(_DropoutNd):
+    """Zero whole channels of an (N, C, L) or (C, L) input with probability ``p``."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return dropout1d(input, self.p, self.training, _who=self)
+
+
 class Dropout2d(_DropoutNd):
     """Zero whole channels of an (N, C, H, W) input with probability ``p`` (Tompson et al., 2015)."""
 
@@ -31,4 +38,11 @@ class Dropout2d(_DropoutNd):
         return dropout2d(input, self.p, self.training, _who=self)
 
 
-__all__ = ["Dropout", "Dropout2d"]
+class Dropout3d(_DropoutNd):
+    """Zero whole channels of an (N, C, D, H, W) or (C, D, H, W) input with probability ``p``."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return dropout3d(input, self.p, self.training, _who=self)
+
+
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d"]

@@ -108,3 +108,31 @@ def test_dropout2d_on_2d_input_warns_and_drops_elements(backend, layer):
     assert 0.35 < (ratio == 0).mean() < 0.65
     assert not np.all(ratio == ratio[:, :1]) and not np.all(ratio == ratio[:1, :])  # neither whole rows nor columns
     assert_close(x.grad.numpy(), ratio)
+
+
+@pytest.mark.parametrize("fn, shape, unit", [
+    ("dropout1d", (6, 5, 7), 2), ("dropout1d", (9, 7), 1),  # batched (N, C, L): (n, c); unbatched (C, L): c
+    ("dropout3d", (4, 5, 2, 3, 2), 2), ("dropout3d", (9, 2, 3, 2), 1),
+])
+def test_dropout1d_and_3d_drop_whole_channels(backend, fn, shape, unit):
+    """As PyTorch: a batched input drops (sample, channel) units, an unbatched one whole channels."""
+    x = leaf(np.random.default_rng(6).uniform(1.0, 2.0, shape))
+    out = getattr(F, fn)(x, p=0.5)
+    out.sum().backward()
+    ratio = (out.numpy() / x.numpy()).reshape(int(np.prod(shape[:unit])), -1)
+    assert np.all(ratio == ratio[:, :1])
+    assert set(np.unique(np.round(ratio, 12))) <= {0.0, 2.0}
+    assert 0 < (ratio[:, 0] == 0).sum() < ratio.shape[0]
+    assert_close(x.grad.numpy().reshape(ratio.shape), ratio)
+    layer = getattr(anynn.nn, fn.capitalize())(0.5)
+    assert layer(x).shape == shape and layer.eval()(x) is x
+
+
+def test_dropout1d_and_3d_ranks_as_pytorch(backend):
+    with pytest.raises(RuntimeError, match=r"^dropout1d: Expected 2D or 3D input, but received a 4D input"):
+        F.dropout1d(anynn.zeros(2, 3, 4, 5))
+    x = leaf(np.random.default_rng(7).uniform(1.0, 2.0, (8, 5, 6)))
+    with pytest.warns(UserWarning, match=r"^dropout3d: Received a 3-D input to dropout3d, which is deprecated"):
+        out = F.dropout3d(x, p=0.5)
+    ratio = (out.numpy() / x.numpy()).reshape(8, -1)  # taken as unbatched (C, D, H): whole channels
+    assert np.all(ratio == ratio[:, :1]) and 0 < (ratio[:, 0] == 0).sum() < 8
