@@ -17,6 +17,7 @@ from anynn.autograd.grad_mode import is_grad_enabled
 from anynn.autograd.tensor import Tensor
 from anynn.ops import activation, elementwise as E, indexing, linear as L, reduction as R, sorting
 from anynn.ops.shape import Flip, Roll
+from anynn.ops._args import expect_tensor
 from anynn.ops.sorting import ValuesIndices
 
 Dim = int | Sequence[int] | None
@@ -24,9 +25,7 @@ Dim = int | Sequence[int] | None
 
 def _tensor(x: Any, name: str) -> Tensor:
     """``x`` if it is a Tensor; anything else (a NumPy array, a list) gets the same hint as an op would give."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"anynn.{name}: got a {type(x).__module__}.{type(x).__name__} where a Tensor was expected; "
-                        "wrap arrays with anynn.tensor(...) (it converts from any backend)")
+    expect_tensor(f"anynn.{name}", x)
     return x
 
 

@@ -47,7 +47,7 @@ class Context:
         self.saved = arrays
 
 
-def _not_an_input(name: str, arg: Any) -> TypeError:
+def not_an_input(name: str, arg: Any) -> TypeError:
     kind = f"{type(arg).__module__}.{type(arg).__name__}"
     return TypeError(f"{name}: got a {kind} where a Tensor or a Python number was expected; wrap arrays with "
                      "anynn.tensor(...) (it converts from any backend), and pass NumPy scalars as float(x)")
@@ -99,7 +99,7 @@ class ArrayFunction:
                 wants.append(False)
                 raw.append(float(arg) if isinstance(arg, float) else int(arg))
             else:
-                raise _not_an_input(cls.__name__, arg)
+                raise not_an_input(cls.__name__, arg)
         if backend is None:
             raise TypeError(f"{cls.__name__}: at least one input must be a Tensor")
         if kwargs and any(isinstance(v, Tensor) for v in kwargs.values()):

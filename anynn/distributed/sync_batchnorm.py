@@ -19,6 +19,7 @@ from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.nn.module import Module
 from anynn.nn.normalization import _BatchNorm
+from anynn.ops._util import cast
 from anynn.ops.norm import AFFINE, STATS
 
 
@@ -48,7 +49,7 @@ class SyncBatchNormFunction(ArrayFunction):
             keep = 1.0 - momentum
             new_mean = running_mean * keep + mean * momentum
             new_var = running_var * keep + var * (momentum * (total / (total - 1.0)))  # unbiased, on the device
-            updated.extend((_like(xp, new_mean, running_mean), _like(xp, new_var, running_var)))
+            updated.extend((cast(xp, new_mean, running_mean.dtype), cast(xp, new_var, running_var.dtype)))
         ctx.comm, ctx.total = comm, total  # a 0-d array: no value is read back to the host
         ctx.save(x, mean, inv_std, weight)
         return out
@@ -71,10 +72,6 @@ class SyncBatchNormFunction(ArrayFunction):
             k = scale * (-1.0 / ctx.total)
             gx = AFFINE.backward(ctx, grad, x, mean, scale, k * (all_gc * inv_std * inv_std), k * all_g)
         return gx, gw, gb
-
-
-def _like(xp, value, like):
-    return value if value.dtype == like.dtype else xp.astype(value, like.dtype)
 
 
 class SyncBatchNorm(_BatchNorm):

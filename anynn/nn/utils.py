@@ -14,6 +14,7 @@ from typing import Any, Iterable, Union
 
 from anynn.autograd.factories import tensor as _tensor
 from anynn.autograd.tensor import BackendMismatchError, Tensor
+from anynn.ops._args import expect_tensor
 from anynn.ops._util import cast
 from anynn.ops.shape import concat
 
@@ -147,8 +148,7 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
 
     The parameters get copies, not views of ``vec``: optimizers update parameter arrays in place.
     """
-    if not isinstance(vec, Tensor):
-        raise TypeError(f"vector_to_parameters expects a Tensor as vec, but got {type(vec).__name__}")
+    expect_tensor("vector_to_parameters", vec, "vec")
     params = list(parameters)
     total = sum(p.numel() for p in params)
     if vec.shape != (total,):

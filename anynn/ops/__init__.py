@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anynn.autograd.function import not_an_input
 from anynn.autograd.tensor import Tensor, BackendMismatchError
 from anynn.ops._util import norm_axis, unbroadcast
 from anynn.ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
@@ -27,8 +28,7 @@ def compare(a: Tensor, b: Any, name: str) -> Tensor:
     elif isinstance(b, (int, float, bool)):
         other = b if type(b) in (int, float, bool) else float(b) if isinstance(b, float) else int(b)
     elif hasattr(b, "shape") or hasattr(b, "__array__") or hasattr(b, "__dlpack__"):
-        raise TypeError(f"{name}: got a {type(b).__module__}.{type(b).__name__} where a Tensor or a Python number "
-                        "was expected; wrap arrays with anynn.tensor(...) (it converts from any backend)")
+        raise not_an_input(name, b)
     else:
         return NotImplemented
     return Tensor._make(getattr(a._backend.xp, name)(a.array, other), a._backend)
