@@ -9,6 +9,7 @@ from anynn.nn.flatten import *  # noqa: F401,F403
 from anynn.nn.linear import *  # noqa: F401,F403
 from anynn.nn.loss import *  # noqa: F401,F403
 from anynn.nn.normalization import *  # noqa: F401,F403
+from anynn.nn.padding import *  # noqa: F401,F403
 from anynn.nn.pooling import *  # noqa: F401,F403
 from anynn.nn.rnn import *  # noqa: F401,F403
 from anynn.nn.sparse import *  # noqa: F401,F403

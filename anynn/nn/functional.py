@@ -10,5 +10,6 @@ from anynn.ops.indexing import one_hot  # noqa: F401
 from anynn.ops.linear import *  # noqa: F401,F403
 from anynn.ops.loss import *  # noqa: F401,F403
 from anynn.ops.norm import *  # noqa: F401,F403
+from anynn.ops.padding import *  # noqa: F401,F403
 from anynn.ops.pool import *  # noqa: F401,F403
 from anynn.ops.recurrent import *  # noqa: F401,F403
