@@ -4,6 +4,7 @@ from anynn.nn.parameter import Parameter
 from anynn.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from anynn.nn.activation import *  # noqa: F401,F403
 from anynn.nn.conv import *  # noqa: F401,F403
+from anynn.nn.distance import *  # noqa: F401,F403
 from anynn.nn.dropout import *  # noqa: F401,F403
 from anynn.nn.flatten import *  # noqa: F401,F403
 from anynn.nn.linear import *  # noqa: F401,F403

@@ -4,6 +4,7 @@ All math lives in ``anynn.ops``; this module only gathers the public names in on
 """
 from anynn.ops.activation import *  # noqa: F401,F403
 from anynn.ops.conv import *  # noqa: F401,F403
+from anynn.ops.distance import *  # noqa: F401,F403
 from anynn.ops.dropout import *  # noqa: F401,F403
 from anynn.ops.embedding import *  # noqa: F401,F403
 from anynn.ops.indexing import one_hot  # noqa: F401
