@@ -14,6 +14,7 @@ from anynn.nn.padding import *  # noqa: F401,F403
 from anynn.nn.pooling import *  # noqa: F401,F403
 from anynn.nn.rnn import *  # noqa: F401,F403
 from anynn.nn.sparse import *  # noqa: F401,F403
+from anynn.nn.upsampling import *  # noqa: F401,F403
 from anynn.nn.lazy import LazyConv1d, LazyConv2d, LazyLinear, UninitializedParameter  # noqa: E402,F401
 from anynn.nn import functional, init  # noqa: E402
 from anynn.nn import utils  # noqa: E402

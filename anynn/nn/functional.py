@@ -14,3 +14,4 @@ from anynn.ops.norm import *  # noqa: F401,F403
 from anynn.ops.padding import *  # noqa: F401,F403
 from anynn.ops.pool import *  # noqa: F401,F403
 from anynn.ops.recurrent import *  # noqa: F401,F403
+from anynn.ops.upsample import *  # noqa: F401,F403
