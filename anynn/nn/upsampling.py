@@ -1,13 +1,14 @@
-"""Upsampling layers ``Upsample``, ``UpsamplingNearest2d`` and ``UpsamplingBilinear2d`` (``F.interpolate``)."""
+"""Upsampling layers ``Upsample``, ``UpsamplingNearest2d``, ``UpsamplingBilinear2d`` (``F.interpolate``) and
+``PixelShuffle``, ``PixelUnshuffle`` (channels to pixels and back)."""
 from __future__ import annotations
 
 from typing import Sequence
 
 from anynn.autograd.tensor import Tensor
 from anynn.nn.module import Module
-from anynn.ops.upsample import interpolate
+from anynn.ops.upsample import interpolate, pixel_shuffle, pixel_unshuffle
 
-__all__ = ["Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
+__all__ = ["PixelShuffle", "PixelUnshuffle", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
 
 
 class Upsample(Module):
@@ -48,3 +49,31 @@ class UpsamplingBilinear2d(Upsample):
 
     def __init__(self, size: int | Sequence[int] | None = None, scale_factor: float | Sequence[float] | None = None):
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+class PixelShuffle(Module):
+    """(*, C*r*r, H, W) -> (*, C, H*r, W*r) with r = ``upscale_factor``."""
+
+    def __init__(self, upscale_factor: int):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H*r, W*r) -> (*, C*r*r, H, W) with r = ``downscale_factor``."""
+
+    def __init__(self, downscale_factor: int):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from anynn.autograd.tensor import Tensor
 from anynn.ops._args import describe, expect_tensor
 
-__all__ = ["interpolate", "upsample"]
+__all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "upsample"]
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 _MODES = ("nearest", "nearest-exact") + tuple(_LINEAR)
@@ -92,3 +92,32 @@ def upsample(input: Tensor, size: int | Sequence[int] | None = None,
              align_corners: bool | None = None) -> Tensor:
     """``interpolate`` under its old name (PyTorch's deprecated ``F.upsample``)."""
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C*r*r, H, W) -> (*, C, H*r, W*r): each group of r*r channels becomes an r x r block of pixels (Shi et
+    al., 2016: sub-pixel convolution), as PyTorch's ``F.pixel_shuffle``."""
+    expect_tensor("pixel_shuffle", input)
+    r = upscale_factor
+    if input.ndim < 3 or not isinstance(r, int) or r < 1 or input.shape[-3] % (r * r):
+        raise ValueError(f"pixel_shuffle got input of shape {input.shape} and upscale_factor={r!r}: expected at "
+                         "least 3 dimensions (*, C, H, W) with C divisible by upscale_factor**2")
+    *batch, c, h, w = input.shape
+    n = len(batch)
+    x = input.reshape(tuple(batch) + (c // (r * r), r, r, h, w))
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape(tuple(batch) + (c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H*r, W*r) -> (*, C*r*r, H, W): the inverse of :func:`pixel_shuffle`."""
+    expect_tensor("pixel_unshuffle", input)
+    r = downscale_factor
+    if (input.ndim < 3 or not isinstance(r, int) or r < 1 or input.shape[-1] % r or input.shape[-2] % r):
+        raise ValueError(f"pixel_unshuffle got input of shape {input.shape} and downscale_factor={r!r}: expected "
+                         "at least 3 dimensions (*, C, H, W) with H and W divisible by downscale_factor")
+    *batch, c, h, w = input.shape
+    n = len(batch)
+    x = input.reshape(tuple(batch) + (c, h // r, r, w // r, r))
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape(tuple(batch) + (c * r * r, h // r, w // r))

@@ -30,8 +30,18 @@ INTERPOLATE_CASES = [
     (X3, dict(size=(4, 3, 5), mode="nearest")),
 ]
 
-CASES = {f"interpolate {x.shape} {kw}": OpCase(F.interpolate, "nn.functional.interpolate", [x], kwargs=kw)
-         for x, kw in INTERPOLATE_CASES}
+CASES = {
+    **{f"interpolate {x.shape} {kw}": OpCase(F.interpolate, "nn.functional.interpolate", [x], kwargs=kw)
+       for x, kw in INTERPOLATE_CASES},
+    "pixel_shuffle 4-D": OpCase(F.pixel_shuffle, "nn.functional.pixel_shuffle",
+                                [_rng.standard_normal((2, 8, 3, 2)), 2]),
+    "pixel_shuffle 3-D r=3": OpCase(F.pixel_shuffle, "nn.functional.pixel_shuffle",
+                                    [_rng.standard_normal((9, 2, 3)), 3]),
+    "pixel_shuffle 5-D": OpCase(F.pixel_shuffle, "nn.functional.pixel_shuffle",
+                                [_rng.standard_normal((2, 1, 4, 2, 2)), 2]),
+    "pixel_unshuffle 4-D": OpCase(F.pixel_unshuffle, "nn.functional.pixel_unshuffle",
+                                  [_rng.standard_normal((2, 2, 4, 6)), 2]),
+}
 
 test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_results_on_every_backend = \
     op_case_suite(CASES)
@@ -40,7 +50,8 @@ test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_result
 @pytest.mark.parametrize("name, kwargs", [
     ("Upsample", dict(scale_factor=2)), ("Upsample", dict(size=(3, 4), mode="bilinear", align_corners=True)),
     ("Upsample", dict(scale_factor=(2, 3))), ("UpsamplingNearest2d", dict(scale_factor=2)),
-    ("UpsamplingBilinear2d", dict(size=5))])
+    ("UpsamplingBilinear2d", dict(size=5)), ("PixelShuffle", dict(upscale_factor=1)),
+    ("PixelUnshuffle", dict(downscale_factor=1))])
 def test_layers_match_torch(backend, name, kwargs):
     torch = torch_or_skip()
     ours, theirs = getattr(nn, name)(**kwargs), getattr(torch.nn, name)(**kwargs)
@@ -54,6 +65,15 @@ def test_layers_match_torch(backend, name, kwargs):
     assert_close(x.grad, tx.grad.numpy())
 
 
+def test_pixel_unshuffle_inverts_pixel_shuffle(backend):
+    x = anynn.tensor(_rng.standard_normal((2, 12, 3, 4)))
+    torch = torch_or_skip()
+    shuffled = nn.PixelShuffle(2)(x)
+    assert repr(nn.PixelShuffle(2)) == repr(torch.nn.PixelShuffle(2))
+    assert shuffled.shape == (2, 3, 6, 8)
+    assert_close(nn.PixelUnshuffle(2)(shuffled), x.numpy())
+
+
 def test_interpolate_errors(backend):
     x = anynn.zeros(1, 2, 4, 4)
     with pytest.raises(ValueError, match=r"give exactly one of size and scale_factor"):
@@ -65,3 +85,5 @@ def test_interpolate_errors(backend):
         F.interpolate(x, scale_factor=2, align_corners=True)
     with pytest.raises(NotImplementedError, match=r"mode='bicubic' is not supported"):
         F.interpolate(x, scale_factor=2, mode="bicubic")
+    with pytest.raises(ValueError, match=r"pixel_shuffle got input of shape \(1, 2, 4, 4\) and upscale_factor=2"):
+        F.pixel_shuffle(x, 2)
