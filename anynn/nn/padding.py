@@ -22,7 +22,7 @@ class _ConstantPadNd(Module):
         self.value = value
 
     def forward(self, input: Tensor) -> Tensor:
-        return pad(input, self.padding, "constant", self.value)
+        return pad(input, self.padding, "constant", self.value, _who=self)
 
     def extra_repr(self) -> str:
         return f"padding={self.padding}, value={self.value}"

@@ -30,7 +30,7 @@ class Upsample(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
-                           recompute_scale_factor=self.recompute_scale_factor)
+                           recompute_scale_factor=self.recompute_scale_factor, _who=self)
 
     def extra_repr(self) -> str:
         info = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
@@ -59,7 +59,7 @@ class PixelShuffle(Module):
         self.upscale_factor = upscale_factor
 
     def forward(self, input: Tensor) -> Tensor:
-        return pixel_shuffle(input, self.upscale_factor)
+        return pixel_shuffle(input, self.upscale_factor, _who=self)
 
     def extra_repr(self) -> str:
         return f"upscale_factor={self.upscale_factor}"
@@ -73,7 +73,7 @@ class PixelUnshuffle(Module):
         self.downscale_factor = downscale_factor
 
     def forward(self, input: Tensor) -> Tensor:
-        return pixel_unshuffle(input, self.downscale_factor)
+        return pixel_unshuffle(input, self.downscale_factor, _who=self)
 
     def extra_repr(self) -> str:
         return f"downscale_factor={self.downscale_factor}"

@@ -47,26 +47,29 @@ def _blocks(shape: tuple[int, ...], sides: tuple[tuple[int, int], ...]) -> tuple
     return tuple(kept), tuple(placed)
 
 
-def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None,
+        _who: Any = "pad") -> Tensor:
     """PyTorch's ``F.pad`` in ``'constant'`` mode: ``pad`` = (last dim's before, after, the one before's ...)."""
-    expect_tensor("pad", input)
+    who = describe(_who)
+    expect_tensor(_who, input)
     amounts = tuple(pad)
     if mode != "constant":
-        raise NotImplementedError(f"pad: mode={mode!r} is not supported; only 'constant' is (zero padding with "
+        raise NotImplementedError(f"{who}: mode={mode!r} is not supported; only 'constant' is (zero padding with "
                                   "value=None)")
     if not all(isinstance(a, int) and not isinstance(a, bool) for a in amounts):
-        raise TypeError(f"pad: pad must be a sequence of ints, got {pad!r}")
+        raise TypeError(f"{who}: pad must be a sequence of ints, got {pad!r}")
     if len(amounts) % 2:
-        raise ValueError(f"pad: Padding length must be divisible by 2, got {len(amounts)} ({pad!r})")
+        raise ValueError(f"{who}: Padding length must be divisible by 2, got {len(amounts)} ({pad!r})")
     if len(amounts) > 2 * input.ndim:
-        raise ValueError(f"pad: Padding length should be less than or equal to two times the input dimension but "
+        raise ValueError(f"{who}: Padding length should be less than or equal to two times the input dimension but "
                          f"got padding length {len(amounts)} and input of dimension {input.ndim}")
     pairs = [(amounts[i], amounts[i + 1]) for i in range(0, len(amounts), 2)][::-1]
     sides = ((0, 0),) * (input.ndim - len(pairs)) + tuple(pairs)
     out_shape = tuple(s + lo + hi for s, (lo, hi) in zip(input.shape, sides))
-    if any(s < 0 for s in out_shape):
-        raise ValueError(f"pad: padding {tuple(amounts)} of an input of shape {input.shape} gives the negative "
-                         f"size {out_shape}; crop less")
+    kept = tuple(s + min(lo, 0) + min(hi, 0) for s, (lo, hi) in zip(input.shape, sides))
+    if any(s < 0 for s in out_shape + kept):
+        raise ValueError(f"{who}: padding {tuple(amounts)} of an input of shape {input.shape} crops more than "
+                         f"there is (output size {out_shape}); crop less")
     fill = 0 if value is None else value
     fill = float(fill) if input.dtype.is_floating_point else (bool(fill) if input.dtype.name == "bool" else int(fill))
     return ConstantPad.apply(input, sides=sides, value=fill)

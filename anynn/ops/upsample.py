@@ -45,11 +45,11 @@ def _weights(xp: Any, dtype: Any, device: Any, size_in: int, size_out: int, scal
 def interpolate(input: Tensor, size: int | Sequence[int] | None = None,
                 scale_factor: float | Sequence[float] | None = None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
-                antialias: bool = False) -> Tensor:
+                antialias: bool = False, _who: Any = "interpolate") -> Tensor:
     """Resize the spatial dimensions of an (N, C, L), (N, C, H, W) or (N, C, D, H, W) input to ``size`` or by
     ``scale_factor``, as PyTorch's ``F.interpolate`` for the nearest and linear modes."""
-    who = "interpolate"
-    expect_tensor(who, input)
+    who = describe(_who)
+    expect_tensor(_who, input)
     if mode not in _MODES:
         raise NotImplementedError(f"{who}: mode={mode!r} is not supported; use one of {', '.join(_MODES)}")
     if antialias:
@@ -75,7 +75,7 @@ def interpolate(input: Tensor, size: int | Sequence[int] | None = None,
         if recompute_scale_factor:
             scales = (None,) * dims
     if len(sizes) != dims or len(scales) != dims:
-        raise ValueError(f"{describe(who)}: size/scale_factor must have {dims} entries for input of shape "
+        raise ValueError(f"{who}: size/scale_factor must have {dims} entries for input of shape "
                          f"{input.shape}, got size={size!r}, scale_factor={scale_factor!r}")
     if any(s < 1 for s in sizes):
         raise ValueError(f"{who}: the output size {sizes} must be positive (input {spatial})")
@@ -94,13 +94,15 @@ def upsample(input: Tensor, size: int | Sequence[int] | None = None,
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
-def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+def pixel_shuffle(input: Tensor, upscale_factor: int, _who: Any = "pixel_shuffle") -> Tensor:
     """(*, C*r*r, H, W) -> (*, C, H*r, W*r): each group of r*r channels becomes an r x r block of pixels (Shi et
     al., 2016: sub-pixel convolution), as PyTorch's ``F.pixel_shuffle``."""
-    expect_tensor("pixel_shuffle", input)
+    expect_tensor(_who, input)
     r = upscale_factor
-    if input.ndim < 3 or not isinstance(r, int) or r < 1 or input.shape[-3] % (r * r):
-        raise ValueError(f"pixel_shuffle got input of shape {input.shape} and upscale_factor={r!r}: expected at "
+    if isinstance(r, bool) or not isinstance(r, int):
+        raise TypeError(f"{describe(_who)}: upscale_factor must be an int, got {r!r} of type {type(r).__name__}")
+    if input.ndim < 3 or r < 1 or input.shape[-3] % (r * r):
+        raise ValueError(f"{describe(_who)} got input of shape {input.shape} and upscale_factor={r!r}: expected at "
                          "least 3 dimensions (*, C, H, W) with C divisible by upscale_factor**2")
     *batch, c, h, w = input.shape
     n = len(batch)
@@ -109,12 +111,14 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     return x.reshape(tuple(batch) + (c // (r * r), h * r, w * r))
 
 
-def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+def pixel_unshuffle(input: Tensor, downscale_factor: int, _who: Any = "pixel_unshuffle") -> Tensor:
     """(*, C, H*r, W*r) -> (*, C*r*r, H, W): the inverse of :func:`pixel_shuffle`."""
-    expect_tensor("pixel_unshuffle", input)
+    expect_tensor(_who, input)
     r = downscale_factor
-    if (input.ndim < 3 or not isinstance(r, int) or r < 1 or input.shape[-1] % r or input.shape[-2] % r):
-        raise ValueError(f"pixel_unshuffle got input of shape {input.shape} and downscale_factor={r!r}: expected "
+    if isinstance(r, bool) or not isinstance(r, int):
+        raise TypeError(f"{describe(_who)}: downscale_factor must be an int, got {r!r} of type {type(r).__name__}")
+    if (input.ndim < 3 or r < 1 or input.shape[-1] % r or input.shape[-2] % r):
+        raise ValueError(f"{describe(_who)} got input of shape {input.shape} and downscale_factor={r!r}: expected "
                          "at least 3 dimensions (*, C, H, W) with H and W divisible by downscale_factor")
     *batch, c, h, w = input.shape
     n = len(batch)

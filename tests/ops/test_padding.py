@@ -67,8 +67,11 @@ def test_pad_errors(backend):
     with pytest.raises(ValueError, match=r"pad: Padding length should be less than or equal to two times the input "
                                          r"dimension but got padding length 6 and input of dimension 2"):
         F.pad(x, (1, 1, 1, 1, 1, 1))
-    with pytest.raises(ValueError, match=r"gives the negative size \(2, -1\)"):
+    with pytest.raises(ValueError, match=r"crops more than there is \(output size \(2, -1\)\)"):
         F.pad(x, (-2, -2))
+    with pytest.raises(ValueError, match=r"^ZeroPad1d\(\(1, -1\)\): padding \(1, -1\) of an input of shape "
+                                         r"\(0,\) crops"):
+        nn.ZeroPad1d((1, -1))(anynn.zeros(0))
     with pytest.raises(NotImplementedError, match=r"pad: mode='reflect' is not supported"):
         F.pad(x, (1, 1), mode="reflect")
     with pytest.raises(ValueError, match=r"^ZeroPad2d: padding must be an int or a tuple of 4 ints, got \(1, 2\)"):

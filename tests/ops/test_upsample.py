@@ -87,3 +87,6 @@ def test_interpolate_errors(backend):
         F.interpolate(x, scale_factor=2, mode="bicubic")
     with pytest.raises(ValueError, match=r"pixel_shuffle got input of shape \(1, 2, 4, 4\) and upscale_factor=2"):
         F.pixel_shuffle(x, 2)
+    with pytest.raises(TypeError, match=r"^PixelShuffle\(upscale_factor=True\): upscale_factor must be an int, "
+                                        r"got True"):
+        nn.PixelShuffle(True)(x)
