@@ -3,8 +3,8 @@
 
 Source: https://github.com/pytorch/examples/blob/main/time_sequence_prediction/train.py
 (the data as generate_sine_wave.py in the same folder makes it).
-Changes: the sine waves are made in the program (N=8 waves of L=60 points instead of a file of 100 x 1000);
-``numpy_weights`` after building the model; 15 -> 2 steps, future 1000 -> 20; the plots are left out.
+Changes: the sine waves are made in the program (N=8 waves of L=30 points instead of a file of 100 x 1000);
+``numpy_weights`` after building the model; 15 -> 1 step, future 1000 -> 20; the plots are left out.
 """
 import numpy as np
 
@@ -45,7 +45,7 @@ def main(torch):
     # generate_sine_wave.py, smaller
     np.random.seed(2)
     T = 20
-    L = 60
+    L = 30
     N = 8
     x = np.empty((N, L), 'int64')
     x[:] = np.array(range(L)) + np.random.randint(-4 * T, 4 * T, N).reshape(N, 1)
@@ -67,7 +67,7 @@ def main(torch):
     optimizer = optim.LBFGS(seq.parameters(), lr=0.8)
     losses, test_losses = [], []
     #begin to train
-    for i in range(2):
+    for i in range(1):
         print('STEP: ', i)
         def closure():
             optimizer.zero_grad()
