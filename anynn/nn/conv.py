@@ -11,7 +11,7 @@ from anynn.nn import init
 from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
 from anynn.ops._args import ntuple, positive_sizes
-from anynn.ops.conv import IntOrTuple, conv_pads, convolution, transposed_convolution
+from anynn.ops.conv import IntOrTuple, conv_pads, convolution, fold, transposed_convolution, unfold
 
 
 class _ConvNd(Module):
@@ -146,4 +146,37 @@ class ConvTranspose2d(_ConvTransposeNd):
     _dims = 2
 
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+class Unfold(Module):
+    """A convolution's patches: the sliding blocks of (N, C, H, W) input as (N, C*kh*kw, L) columns (im2col)."""
+
+    def __init__(self, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, padding: IntOrTuple = 0,
+                 stride: IntOrTuple = 1):
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, input: Tensor) -> Tensor:
+        return unfold(input, self.kernel_size, self.dilation, self.padding, self.stride, _who=self)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, "
+                f"stride={self.stride}")
+
+
+class Fold(Module):
+    """The adjoint of :class:`Unfold`: (N, C*kh*kw, L) blocks summed into (N, C, *output_size) (col2im)."""
+
+    def __init__(self, output_size: IntOrTuple, kernel_size: IntOrTuple, dilation: IntOrTuple = 1,
+                 padding: IntOrTuple = 0, stride: IntOrTuple = 1):
+        super().__init__()
+        self.output_size, self.kernel_size = output_size, kernel_size
+        self.dilation, self.padding, self.stride = dilation, padding, stride
+
+    def forward(self, input: Tensor) -> Tensor:
+        return fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride, _who=self)
+
+    def extra_repr(self) -> str:
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
+
+
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "Unfold"]

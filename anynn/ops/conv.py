@@ -21,7 +21,7 @@ from anynn import amp
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor
 from anynn.ops import winograd
-from anynn.ops._args import check_input, describe, ntuple
+from anynn.ops._args import check_input, describe, expect_tensor, ntuple
 from anynn.ops._fused import FusedOp
 from anynn.ops._util import Pads, Pair, SidePads, as_4d
 from anynn.ops.im2col import IM2COL, im2col
@@ -185,6 +185,43 @@ class ConvTransposeNd(ArrayFunction):
         return gx, gw, gb
 
 
+class Unfold(ArrayFunction):
+    """im2col as an op: the sliding (kh, kw) blocks of an (N, C, H, W) input as (N, C*kh*kw, OH*OW) columns;
+    its gradient sums them back (col2im)."""
+
+    @staticmethod
+    def forward(ctx, x, *, window, stride, dilation, pads, out_hw):
+        xp = ctx.xp
+        ctx.geometry = (tuple(x.shape), window, stride, dilation, pads, out_hw)
+        cols = IM2COL.forward(ctx, x, window, stride, dilation, pads, out_hw)
+        return xp.permute_dims(xp.reshape(cols, (cols.shape[0], -1, x.shape[0])), (2, 0, 1))
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        x_shape, window, stride, dilation, pads, out_hw = ctx.geometry
+        dcols = xp.reshape(xp.permute_dims(grad, (1, 2, 0)), (grad.shape[1], -1))
+        return IM2COL.backward(ctx, dcols, x_shape, window, stride, dilation, pads, out_hw)
+
+
+class Fold(ArrayFunction):
+    """col2im as an op, the adjoint of :class:`Unfold`: (N, C*kh*kw, OH*OW) blocks summed into (N, C, H, W)."""
+
+    @staticmethod
+    def forward(ctx, cols, *, x_shape, window, stride, dilation, pads, out_hw):
+        xp = ctx.xp
+        ctx.geometry = (x_shape, window, stride, dilation, pads, out_hw)
+        dcols = xp.reshape(xp.permute_dims(cols, (1, 2, 0)), (cols.shape[1], -1))
+        return IM2COL.backward(ctx, dcols, x_shape, window, stride, dilation, pads, out_hw)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        x_shape, window, stride, dilation, pads, out_hw = ctx.geometry
+        cols = IM2COL.forward(ctx, grad, window, stride, dilation, pads, out_hw)
+        return xp.permute_dims(xp.reshape(cols, (cols.shape[0], -1, x_shape[0])), (2, 0, 1))
+
+
 # ------------------------------------------------------------------ padding and checks
 def conv_pads(padding: IntOrTuple | str, window: tuple[int, ...], dilation: tuple[int, ...],
               stride: tuple[int, ...], who: Any) -> SidePads:
@@ -340,4 +377,70 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                                   "conv_transpose1d")
 
 
-__all__ = ["ConvNd", "ConvTransposeNd", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
+def _blocks_geometry(size: tuple[int, ...], kernel_size: IntOrTuple, dilation: IntOrTuple, padding: IntOrTuple,
+                     stride: IntOrTuple, who: Any) -> tuple:
+    """Checked window, stride, dilation, per-side pads and block grid (OH, OW) of fold/unfold over ``size``."""
+    window = ntuple(kernel_size, 2, "kernel_size", who)
+    stride_, dilation_, padding_ = (ntuple(v, 2, name, who) for v, name in
+                                    ((stride, "stride"), (dilation, "dilation"), (padding, "padding")))
+    if min(window + stride_ + dilation_) < 1 or min(padding_) < 0:
+        raise ValueError(f"{describe(who)}: kernel_size, stride and dilation must be positive and padding "
+                         f"non-negative, got kernel_size={window}, stride={stride_}, dilation={dilation_}, "
+                         f"padding={padding_}")
+    grid = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                 for n, k, s, p, d in zip(size, window, stride_, padding_, dilation_))
+    if min(grid) < 1:
+        raise ValueError(f"{describe(who)}: spatial size {tuple(size)} with kernel_size={window}, "
+                         f"dilation={dilation_}, padding={padding_} gives the block grid {grid}, which is empty; "
+                         "use a smaller kernel or more padding")
+    return window, stride_, dilation_, tuple((p, p) for p in padding_), grid
+
+
+def unfold(input: Tensor, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, padding: IntOrTuple = 0,
+           stride: IntOrTuple = 1, _who: Any = "unfold") -> Tensor:
+    """The sliding blocks of an (N, C, H, W) or (C, H, W) input as (N, C*kh*kw, L) columns (PyTorch's
+    ``F.unfold``, im2col)."""
+    expect_tensor(_who, input)
+    if input.ndim not in (3, 4) or min(input.shape[-3:]) < 1:
+        raise ValueError(f"{describe(_who)} got input of shape {input.shape}: expected 4-D (N, C, H, W) or 3-D "
+                         "(C, H, W) input with non-zero C, H and W")
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"{describe(_who)} got {input.dtype} input: expected a floating-point tensor")
+    window, stride, dilation, pads, grid = _blocks_geometry(input.shape[-2:], kernel_size, dilation, padding,
+                                                            stride, _who)
+    x = input if input.ndim == 4 else input.reshape((1,) + input.shape)
+    out = Unfold.apply(x, window=window, stride=stride, dilation=dilation, pads=pads, out_hw=grid)
+    return out if input.ndim == 4 else out.reshape(out.shape[1:])
+
+
+def fold(input: Tensor, output_size: IntOrTuple, kernel_size: IntOrTuple, dilation: IntOrTuple = 1,
+         padding: IntOrTuple = 0, stride: IntOrTuple = 1, _who: Any = "fold") -> Tensor:
+    """Sum (N, C*kh*kw, L) or (C*kh*kw, L) blocks into an (N, C, *output_size) tensor, overlaps added (PyTorch's
+    ``F.fold``, col2im; the adjoint of :func:`unfold`)."""
+    expect_tensor(_who, input)
+    if input.ndim not in (2, 3) or min(input.shape[-2:]) < 1:
+        raise ValueError(f"{describe(_who)} got input of shape {input.shape}: expected 3-D (N, C*kh*kw, L) or 2-D "
+                         "(C*kh*kw, L) input with non-zero sizes")
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"{describe(_who)} got {input.dtype} input: expected a floating-point tensor")
+    size = ntuple(output_size, 2, "output_size", _who)
+    if min(size) < 1:
+        raise ValueError(f"{describe(_who)}: output_size must be positive, got {size}")
+    window, stride, dilation, pads, grid = _blocks_geometry(size, kernel_size, dilation, padding, stride, _who)
+    taps = window[0] * window[1]
+    if input.shape[-2] % taps:
+        raise ValueError(f"{describe(_who)}: Expected size of input's dimension {input.ndim - 2} to be divisible by "
+                         f"the product of kernel_size, but got input.size({input.ndim - 2})={input.shape[-2]} and "
+                         f"kernel_size={window}")
+    if input.shape[-1] != grid[0] * grid[1]:
+        raise ValueError(f"{describe(_who)}: Given output_size={size}, kernel_size={window}, dilation={dilation}, "
+                         f"padding={tuple(p for p, _ in pads)}, stride={stride}, expected size of input's dimension "
+                         f"{input.ndim - 1} to match the calculated number of sliding blocks {grid[0]} * {grid[1]} = "
+                         f"{grid[0] * grid[1]}, but got input.size({input.ndim - 1})={input.shape[-1]}")
+    cols = input if input.ndim == 3 else input.reshape((1,) + input.shape)
+    x_shape = (cols.shape[0], cols.shape[1] // taps) + size
+    out = Fold.apply(cols, x_shape=x_shape, window=window, stride=stride, dilation=dilation, pads=pads, out_hw=grid)
+    return out if input.ndim == 3 else out.reshape(out.shape[1:])
+
+
+__all__ = ["ConvNd", "ConvTransposeNd", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "fold", "unfold"]

@@ -1,6 +1,7 @@
-"""F.conv_transpose1d / F.conv_transpose2d and nn.ConvTranspose1d / nn.ConvTranspose2d: forward and every gradient
-equal PyTorch's (float64), gradcheck, float32 kept, the same on every backend; the layers' parameters, init,
-repr and output_size; the adjoint identity with conv2d; errors."""
+"""F.conv_transpose1d / F.conv_transpose2d and nn.ConvTranspose1d / nn.ConvTranspose2d, and F.unfold / F.fold
+(nn.Unfold / nn.Fold), the other adjoint pair built on im2col: forward and every gradient equal PyTorch's
+(float64), gradcheck, float32 kept, the same on every backend; the layers' parameters, init, repr and
+output_size; the adjoint identity with conv2d; errors."""
 from __future__ import annotations
 
 import math
@@ -54,6 +55,16 @@ CASES = {
         ((1, 4, 2, 3), 4, (3, 2), (1, 2), 0, (0, 1), 2, (2, 1)),
     ]},
     "conv_transpose1d gradcheck": _conv_t("conv_transpose1d", ((2, 2, 4), 3, 3, 2, 1, 1, 1, 1), 3, gradcheck=True),
+    **{f"unfold {shape} {kw}": OpCase(F.unfold, "nn.functional.unfold",
+                                      [np.random.default_rng(5).standard_normal(shape)], kwargs=kw)
+       for shape, kw in [((2, 3, 5, 6), dict(kernel_size=2)),
+                         ((2, 2, 5, 6), dict(kernel_size=(2, 3), padding=1, stride=2)),
+                         ((3, 4, 5), dict(kernel_size=2, dilation=(2, 1), stride=(1, 2)))]},
+    **{f"fold {shape} {size} {kw}": OpCase(F.fold, "nn.functional.fold",
+                                           [np.random.default_rng(6).standard_normal(shape), size], kwargs=kw)
+       for shape, size, kw in [((2, 12, 20), (5, 6), dict(kernel_size=2)),
+                               ((2, 12, 9), (5, 6), dict(kernel_size=(2, 3), padding=1, stride=2)),
+                               ((8, 4), (4, 5), dict(kernel_size=2, dilation=(2, 1), stride=(1, 2)))]},
 }
 
 test_matches_torch, test_gradcheck, test_float32_stays_float32, test_same_results_on_every_backend = \
@@ -155,6 +166,34 @@ def test_layer_output_size_picks_output_padding(backend):
     with pytest.raises(ValueError, match=r"requested an output size of \(11, 9\), but valid sizes range from "
                                          r"\(9, 9\) to \(10, 10\)"):
         ours(x, output_size=[11, 9])
+
+
+@pytest.mark.parametrize("name, args", [("Unfold", (2,)), ("Unfold", ((2, 3), 1, 1, 2)), ("Fold", ((4, 5), 2)),
+                                        ("Fold", ((5, 6), (2, 3), 1, 1, 2))])
+def test_fold_layers_match_torch(backend, name, args):
+    torch = torch_or_skip()
+    ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert repr(ours) == repr(theirs)
+    if name == "Unfold":
+        shape = (2, 3, 5, 6)
+    else:  # the blocks that unfolding a (2, 3, *output_size) input with the same arguments gives
+        shape = tuple(F.unfold(anynn.zeros(2, 3, *args[0]), *args[1:]).shape)
+    x_host = np.random.default_rng(7).standard_normal(shape)
+    assert_close(ours(leaf(x_host)), theirs(torch.tensor(x_host)).numpy())
+
+
+def test_fold_and_unfold_errors(backend):
+    with pytest.raises(ValueError, match=r"^unfold: spatial size \(2, 2\) with kernel_size=\(3, 3\).* is empty"):
+        F.unfold(anynn.zeros(1, 2, 2, 2), 3)
+    with pytest.raises(ValueError, match=r"^Unfold\(kernel_size=0, .*\): kernel_size, stride and dilation must be "
+                                         r"positive"):
+        nn.Unfold(0)(anynn.zeros(1, 2, 4, 4))
+    with pytest.raises(ValueError, match=r"^fold: Expected size of input's dimension 1 to be divisible by the product "
+                                         r"of kernel_size"):
+        F.fold(anynn.zeros(1, 7, 20), (5, 6), 2)
+    with pytest.raises(ValueError, match=r"calculated number of sliding blocks 3 \* 5 = 15, but got "
+                                         r"input.size\(2\)=20"):
+        F.fold(anynn.zeros(1, 8, 20), (4, 6), 2)
 
 
 def test_conv_transpose_errors(backend):
