@@ -8,7 +8,8 @@ from anynn.optim.adam import Adam
 from anynn.optim.adamw import AdamW
 from anynn.optim.adam_variants import Adamax, RAdam
 from anynn.optim.lbfgs import LBFGS
+from anynn.optim.rprop import Rprop
 from anynn.optim import lr_scheduler
 
 __all__ = ["Optimizer", "required", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "RAdam",
-           "LBFGS", "lr_scheduler"]
+           "Rprop", "LBFGS", "lr_scheduler"]

@@ -40,6 +40,8 @@ CASES = {
               dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
               dict(lr=0.05, betas=(0.5, 0.7), eps=1e-3, weight_decay=0.1, decoupled_weight_decay=True,
                    maximize=True)],
+    "Rprop": [dict(), dict(lr=0.05, etas=(0.3, 1.5)), dict(lr=0.1, step_sizes=(1e-3, 0.2)),
+              dict(lr=0.05, etas=(0.4, 1.1), step_sizes=(1e-4, 0.3), maximize=True)],
 }
 ALL = [(name, kw) for name, combos in CASES.items() for kw in combos]
 FULL = [(name, combos[-1]) for name, combos in CASES.items()]  # every option of each optimizer at once
