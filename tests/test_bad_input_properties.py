@@ -132,7 +132,8 @@ def _check_module(name: str, kwargs: dict, args_host) -> None:
         return
     out, err = _run(lambda: ours(*[_as_anynn(h, k) for h, k in args_host]))
     if err is not None:
-        _check(name, f"{name}(**{kwargs!r}) called on {[(h.shape, h.dtype.name, k) for h, k in args_host]}", err)
+        named = type(ours).__name__  # a lazy layer has become its cls_to_become (LazyLinear -> Linear), as in PyTorch
+        _check(named, f"{name}(**{kwargs!r}) called on {[(h.shape, h.dtype.name, k) for h, k in args_host]}", err)
         return
     theirs, terr = _run(lambda: theirs_cls(**kwargs))
     assert terr is None, f"anynn accepted {name}(**{kwargs!r}), PyTorch refuses it: {terr!s:.200}"

@@ -9,6 +9,16 @@ from anynn.nn.module import Module
 from anynn.nn.parameter import Parameter
 
 
+
+
+def _expect_iterable(who: str, name: str, value: Any) -> None:
+    """A TypeError naming the container unless ``value`` can be iterated (a list, a dict, a generator...)."""
+    try:
+        iter(value)
+    except TypeError:
+        raise TypeError(f"{who} got {name}={value!r} of type {type(value).__name__}: expected an iterable "
+                        f"(a list{' or a dict' if who == 'ParameterDict' else ''} of parameters)") from None
+
 class Sequential(Module):
     """Calls its modules in order; accepts modules or one OrderedDict of named modules."""
 
@@ -206,6 +216,7 @@ class ParameterList(Module):
         super().__init__()
         object.__setattr__(self, "_size", 0)
         if values is not None:
+            _expect_iterable("ParameterList", "values", values)
             self.extend(values)
 
     def _key(self, index: int) -> str:
@@ -302,7 +313,11 @@ class ParameterDict(Module):
         elif hasattr(parameters, "items"):
             pairs = sorted(parameters.items())
         else:
+            _expect_iterable("ParameterDict", "parameters", parameters)
             pairs = list(parameters)
+            if not all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in pairs):
+                raise TypeError(f"ParameterDict.update: expected a mapping or an iterable of (name, parameter) "
+                                f"pairs, got {parameters!r}")
         for key, value in pairs:
             self[key] = value
 

@@ -12,6 +12,7 @@ from typing import Any
 from anynn import dtypes as D
 from anynn.autograd.factories import zeros
 from anynn.autograd.grad_mode import no_grad
+from anynn.ops._args import size_arg
 from anynn.autograd.tensor import Tensor
 from anynn.nn.conv import Conv1d, Conv2d
 from anynn.nn.linear import Linear
@@ -79,7 +80,7 @@ class LazyLinear(LazyModuleMixin, Linear):
     def __init__(self, out_features: int, bias: bool = True, *, dtype: D.DType | str | None = None):
         Module.__init__(self)
         self.in_features = 0
-        self.out_features = out_features
+        self.out_features = size_arg("LazyLinear", "out_features", out_features)
         self.weight = UninitializedParameter(dtype=dtype)
         if bias:
             self.bias = UninitializedParameter(dtype=dtype)
