@@ -238,3 +238,9 @@ def test_tensor_to_takes_torchs_forms(backend):
             x.to(bad)
     with pytest.raises(TypeError, match="two dtypes"):
         x.to(anynn.float64, anynn.float32)
+
+
+def test_device_predicates(backend):
+    t = anynn.ones(2)
+    assert t.is_cpu is (backend.name != "cupy") and t.is_cuda is (backend.name == "cupy")
+    assert t.is_xpu is False and t.is_mps is False and t.is_meta is False

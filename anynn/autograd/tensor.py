@@ -131,6 +131,13 @@ class Tensor:
         return _device_of(self._backend).type == "cuda"
 
     @property
+    def is_cpu(self) -> bool:
+        return _device_of(self._backend).type == "cpu"
+
+    #: PyTorch's other accelerators (Intel XPU, Apple MPS, meta tensors) are never anynn's
+    is_xpu = is_mps = is_meta = False
+
+    @property
     def backend(self):
         return self._backend
 
