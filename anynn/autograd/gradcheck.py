@@ -40,7 +40,8 @@ def gradcheck(fn: Callable[..., Outputs], inputs: Sequence, eps: float = 1e-6, a
 
     Inputs must be float64 (float32 rounding swamps finite differences). The outputs are projected onto
     fixed weights (as Chainer's ``check_backward`` does), so one backward pass gives every input's
-    analytical gradient; the inputs' ``.grad`` are left as they were (as in PyTorch). Returns True or raises GradcheckError naming the input, the index and both values.
+    analytical gradient; the inputs' ``.grad`` are left as they were (as in PyTorch). Returns True or raises
+    GradcheckError naming the input, the index and both values.
     """
     inputs = tuple(inputs)
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
