@@ -106,5 +106,5 @@ def manual_seed(seed: int) -> None:
         backend.manual_seed(_seed)
 
 
-__all__ = ["Backend", "BackendUnavailable", "NAMES", "UnknownBackendError", "available", "backend_for", "canonical_name",
-           "get_backend", "manual_seed", "set_backend", "use_backend", "why_unavailable"]
+__all__ = ["Backend", "BackendUnavailable", "NAMES", "UnknownBackendError", "available", "backend_for",
+           "canonical_name", "get_backend", "manual_seed", "set_backend", "use_backend", "why_unavailable"]
