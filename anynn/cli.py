@@ -466,7 +466,8 @@ def _kernels_line(backend) -> str:
                 "ANYNN_NUMBA=0 turns them off, ANYNN_WINOGRAD=0 only the Winograd convolutions")
     if os.environ.get("ANYNN_NUMBA") == "0":
         return "compiled kernels off (ANYNN_NUMBA=0)"
-    return "compiled kernels off: Numba is not installed (pip install numba; it has no wheel for this machine otherwise)"
+    return ("compiled kernels off: Numba is not installed (pip install numba; it has no wheel for this machine "
+            "otherwise)")
 
 
 def _version(name: str) -> str:
