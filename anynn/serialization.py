@@ -17,7 +17,6 @@ temporary files that a killed save of the same target left behind are removed by
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -242,13 +241,13 @@ def _foreign_format(blob: bytes, path: str) -> str | None:
     head = blob[:4096]
     if head.startswith(b"PK\x03\x04"):
         if b"data.pkl" in blob[:1 << 20] or b".data/" in head:
-            return (f"{path} is not a valid anynn checkpoint: it is a PyTorch file (written by torch.save); anynn never "
-                    "unpickles (a pickle can run code). Convert it with PyTorch: "
+            return (f"{path} is not a valid anynn checkpoint: it is a PyTorch file (written by torch.save); anynn "
+                    "never unpickles (a pickle can run code). Convert it with PyTorch: "
                     f"state = torch.load({path!r}, weights_only=True), then model.load_state_dict(state) on the "
                     "anynn model (tensors of any library are accepted) and anynn.save(model.state_dict(), "
                     "'model.anynn')")
-        return (f"{path} is not a valid anynn checkpoint: it is a zip archive (a NumPy .npz?); read it with numpy.load and "
-                "pass the arrays to model.load_state_dict or anynn.tensor")
+        return (f"{path} is not a valid anynn checkpoint: it is a zip archive (a NumPy .npz?); read it with "
+                "numpy.load and pass the arrays to model.load_state_dict or anynn.tensor")
     if len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:  # the PROTO opcode of pickle protocols 2 to 5
         return (f"{path} is not a valid anynn checkpoint: it is a Python pickle (torch.save's legacy format, or "
                 "pickle.dump); "
@@ -331,7 +330,8 @@ def load(path: str | os.PathLike | BinaryIO, backend: str | None = None, device:
         except (KeyError, TypeError, ValueError) as err:
             raise fail(f"entry {name!r} has a malformed description ({err!r})") from None
         if not 0 <= start <= end <= len(data):
-            raise fail(f"tensor {name!r} needs bytes {start}..{end} but only {len(data)} follow the header (truncated?)")
+            raise fail(f"tensor {name!r} needs bytes {start}..{end} but only {len(data)} follow the header "
+                       "(truncated?)")
         if name in crc32 and zlib.crc32(data[start:end]) != crc32[name]:
             raise fail(_tensor_damaged(name))
         try:
