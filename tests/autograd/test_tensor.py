@@ -144,8 +144,8 @@ def test_comparisons_give_boolean_tensors(backend):
 def test_indexing_and_slicing(backend):
     values = np.arange(24.0).reshape(2, 3, 4)
     x = leaf(values)
-    for index in [1, -1, (0, 2), (slice(None), slice(1, 3)), (Ellipsis, None, 2), (slice(None, None, 2), 1, slice(1, None)),
-                  (1, Ellipsis, slice(0, 4, 3)), np.int64(1)]:
+    for index in [1, -1, (0, 2), (slice(None), slice(1, 3)), (Ellipsis, None, 2),
+                  (slice(None, None, 2), 1, slice(1, None)), (1, Ellipsis, slice(0, 4, 3)), np.int64(1)]:
         assert_close(x[index], values[index])
     x[:, 1:3, ::2].sum().backward()
     expected = np.zeros_like(values)
