@@ -279,7 +279,8 @@ def test_gpu_erf_dtype_and_values(dtype):
     out = backend.erf(backend.from_numpy(x, dtype))
     assert backend.dtype_of(out.dtype) == dtype
     np.testing.assert_allclose(backend.to_numpy(out).astype(np.float64), [math.erf(v) for v in x],
-                               rtol=2e-3 if dtype == anynn.float16 else 1e-6, atol=1e-3 if dtype == anynn.float16 else 1e-7)
+                               rtol=2e-3 if dtype == anynn.float16 else 1e-6,
+                               atol=1e-3 if dtype == anynn.float16 else 1e-7)
 
 
 # ====================================================================== sync-free clip, sign, randint
