@@ -18,7 +18,7 @@ C100 = "cifar-100-binary"
 def records(labels: np.ndarray, images: np.ndarray) -> bytes:
     """Official record layout: label byte(s), then 1024 red, 1024 green, 1024 blue bytes (rows of 32)."""
     labels = labels.reshape(len(images), -1).astype(np.uint8)
-    return b"".join(l.tobytes() + img.astype(np.uint8).tobytes() for l, img in zip(labels, images))
+    return b"".join(label.tobytes() + img.astype(np.uint8).tobytes() for label, img in zip(labels, images))
 
 
 def cifar10_files(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
