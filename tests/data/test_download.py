@@ -179,7 +179,7 @@ def test_dataset_download_with_wrong_content_fails_cleanly(server, isolated, mon
 def test_cifar10_downloads_and_extracts_through_the_mirror(server, isolated, monkeypatch):
     rng = np.random.default_rng(2)
     labels, images = rng.integers(0, 10, 2), rng.integers(0, 256, (2, 3, 32, 32))
-    test_batch = b"".join(bytes([l]) + img.astype(np.uint8).tobytes() for l, img in zip(labels, images))
+    test_batch = b"".join(bytes([label]) + img.astype(np.uint8).tobytes() for label, img in zip(labels, images))
     members = {f"data_batch_{i}.bin": bytes(3073) for i in range(1, 6)}
     members["test_batch.bin"] = test_batch
     archive = io.BytesIO()
