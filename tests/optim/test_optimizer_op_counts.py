@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import anynn
 from anynn import optim, profiler
 from anynn import backends as B
 from anynn.autograd.tensor import Tensor
