@@ -95,7 +95,8 @@ def test_numpy_array_into_a_model_that_starts_with_flatten_says_wrap_it(backend)
 
 
 def test_numpy_array_into_conv_and_loss_layers_names_the_layer(backend):
-    with raises(TypeError, "Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1)) got input of type numpy.ndarray", "anynn.tensor(...)"):
+    with raises(TypeError, "Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1)) got input of type numpy.ndarray",
+                "anynn.tensor(...)"):
         nn.Conv2d(1, 2, 3)(np.zeros((1, 1, 5, 5), dtype=np.float32))
     with raises(TypeError, "MSELoss() got target of type numpy.ndarray", "anynn.tensor(...)"):
         nn.MSELoss()(zeros(2, 2), np.zeros((2, 2), dtype=np.float32))
