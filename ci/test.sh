@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: makes its own virtual environment, installs anynn with the test extras and
-# PyTorch CPU (the oracle and a backend), then runs the whole suite on every backend that can run here.
+# PyTorch CPU (the oracle and a backend), checks the code with ruff, then runs the whole suite on every backend
+# that can run here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${ANYNN_VENV:-.venv}
@@ -14,4 +15,5 @@ export ANYNN_TEST_BACKENDS=${ANYNN_TEST_BACKENDS:-numpy,array_api_strict,torch,c
 # Numba's compiled kernels are cached outside the clone, so a fresh checkout does not compile them all again
 export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-$HOME/.cache/anynn/numba}
 mkdir -p "$NUMBA_CACHE_DIR"
+"$VENV/bin/ruff" check anynn tests benchmarks examples  # pyproject.toml's [tool.ruff]: seconds, before the suite
 exec "$VENV/bin/python" -m pytest "$@"
