@@ -12,6 +12,8 @@
 #                benchmarks/fetch_gpu_wheels.sh)
 #   bench_cupy   anynn bench on cupy with --compare-torch (PyTorch on the same CUDA device), one run per
 #                model -> bench_cupy_<model>.json
+#   cuda_graphs  whole-step CUDA graphs: captured vs eager trajectories and step times per model
+#                (benchmarks/cuda_graph_check.py; dry run: the replay backend) -> cuda_graphs.json
 #   tests        the suite on the cupy backend, pytest-xdist workers, per-test timeouts -> tests.log, tests.xml
 #   counts       launches, host syncs and uploads per step as cupy makes them, beside PyTorch's op count
 #                (anynn bench --count, on the CPU) -> counts.json
@@ -57,7 +59,8 @@ if [ "$DRY" = 1 ]; then
     BENCH_EXTRA=(--batch-size 32)
     WORKERS=${GPU_CHECK_WORKERS:-2}
     TEST_ARGS=${GPU_CHECK_TESTS:-tests/backends/test_cupy_backend.py -k erf_keeps}
-    SHARES=(env:20 wheels:5 bench_cupy:25 counts:20 tests:20 bench_numpy:15)  # slack for a loaded machine
+    GRAPHS=replay GRAPH_EXTRA=(--models mlp --steps 2 --timed 1 --batch-size 4)
+    SHARES=(env:20 wheels:5 bench_cupy:25 cuda_graphs:10 counts:20 tests:20 bench_numpy:15)  # slack for load
 else
     BUDGET=${GPU_CHECK_BUDGET:-450}
     GPU=cupy
@@ -66,7 +69,8 @@ else
     BENCH_EXTRA=()
     WORKERS=${GPU_CHECK_WORKERS:-8}
     TEST_ARGS=${GPU_CHECK_TESTS:-tests --ignore=tests/test_gpu_check.py}  # (its dry runs are CPU work)
-    SHARES=(env:20 wheels:20 bench_cupy:150 counts:40 tests:180 bench_numpy:40)
+    GRAPHS=cupy GRAPH_EXTRA=(--models "$MODELS")
+    SHARES=(env:20 wheels:20 bench_cupy:150 cuda_graphs:40 counts:40 tests:140 bench_numpy:40)
 fi
 # ------------------------------------------------------------------ the steps (each runs in its own process)
 env_step() {
@@ -111,6 +115,7 @@ counts_step() {  # launches, host syncs and uploads per step as cupy makes them 
 }
 bench_cupy_step() { bench cupy "$GPU" --compare-torch; }
 bench_numpy_step() { bench numpy numpy; }
+cuda_graphs_step() { "$PY" "$ROOT/benchmarks/cuda_graph_check.py" --backend "$GRAPHS" "${GRAPH_EXTRA[@]}" --out "$OUT"; }
 
 tests_step() {
     local args=(-q -p no:cacheprovider -rfE --junitxml "$OUT/tests.xml")
@@ -159,7 +164,7 @@ step() {  # step NAME: run one step under timeout (which kills its whole process
 }
 
 # The bench first: its numbers are what a loan is for; the suite gets what is left, the CPU reference last.
-for name in env wheels bench_cupy counts tests bench_numpy; do
+for name in env wheels bench_cupy cuda_graphs counts tests bench_numpy; do
     step "$name"
 done
 echo "gpu_check: done in $(( $(date +%s) - START ))s" | tee -a "$OUT/gpu_check.log"
