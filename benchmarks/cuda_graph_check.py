@@ -102,10 +102,10 @@ def main(argv=None) -> int:
         print(f"{name}: " + (row.get("error") or
                              f"loss diff {row['loss_rel_diff']:.2e}, weight diff {row['weight_rel_diff']:.2e}, "
                              f"eager {row['eager_ms']} ms, graph {row['graph_ms']} ms per step"), flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "cuda_graphs.json"), "w") as handle:
-        json.dump({"backend": args.backend, "device": backend.device_name, "batch_size": args.batch_size,
-                   "dtype": args.dtype, "models": results}, handle, indent=1)
+        os.makedirs(args.out, exist_ok=True)  # after every model: a timeout keeps the models done
+        with open(os.path.join(args.out, "cuda_graphs.json"), "w") as handle:
+            json.dump({"backend": args.backend, "device": backend.device_name, "batch_size": args.batch_size,
+                       "dtype": args.dtype, "models": results}, handle, indent=1)
     return 0 if ok else 1
 
 
