@@ -373,8 +373,8 @@ class Tensor:
     def __xor__(self, other): return _fn.bitwise_xor(self, other)
     def __rxor__(self, other): return _fn.bitwise_xor(self, other)
     def __invert__(self): return _fn.bitwise_not(self)
-    def __matmul__(self, other): return _ops.MatMul.apply(self, other)
-    def __rmatmul__(self, other): return _ops.MatMul.apply(other, self)
+    def __matmul__(self, other): return _matmul(self, other)
+    def __rmatmul__(self, other): return _matmul(other, self)
     def __neg__(self): return _ops.Neg.apply(self)
     def __pos__(self): return self
     def __abs__(self): return _ops.Abs.apply(self)
