@@ -157,13 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         diffs = [v for key in ("im2col_vs_torch", "cudnn_vs_torch") for v in row.get(key, {}).values()]
         bad = "error" in row or any(d > TOLERANCE for d in diffs)
         failed |= bad
+        os.makedirs(args.out, exist_ok=True)  # after every layer, so a timeout keeps the layers done
+        with open(os.path.join(args.out, "cudnn_check.json"), "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
         print(f"{row['layer']}: torch {row.get('torch_ms', float('nan')):.3f} ms, im2col "
               f"{row.get('im2col_ms', float('nan')):.3f} ms, cudnn {row.get('cudnn_ms', float('nan')):.3f} ms; "
               f"cudnn {row.get('cudnn', '-')}; worst difference {max(diffs, default=float('nan')):.2e}"
               + ("  FAILED" if bad else ""), flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "cudnn_check.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1)
     return 1 if failed else 0
 
 

@@ -138,6 +138,17 @@ def write_summary(out: str) -> int:
                     if " passed" in line or " failed" in line or "error" in line.lower()]
         if tail:
             lines.append(f"tests: {tail[-1]}")
+    try:  # cuDNN vs im2col vs PyTorch per layer shape (benchmarks/cudnn_check.py)
+        with open(os.path.join(out, "cudnn_check.json")) as handle:
+            for row in json.load(handle).get("layers", []):
+                worst = max([v for key in ("im2col_vs_torch", "cudnn_vs_torch") for v in row.get(key, {}).values()],
+                            default=float("nan"))
+                ms = {key: row.get(f"{key}_ms", float("nan")) for key in ("torch", "im2col", "cudnn")}
+                state = str(row.get("cudnn", row.get("error", "-")))[:160]
+                lines.append(f"cudnn_check {row['layer']}: torch {ms['torch']:.3f} ms, im2col {ms['im2col']:.3f} ms, "
+                             f"cudnn {ms['cudnn']:.3f} ms; worst difference {worst:.1e}; cudnn {state}")
+    except (OSError, ValueError):
+        pass
     for name in sorted(os.listdir(out)):
         if name.startswith("bench") and name.endswith(".json"):
             lines.append(f"{name}:")

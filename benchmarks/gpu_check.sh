@@ -14,6 +14,9 @@
 #                model -> bench_cupy_<model>.json
 #   cuda_graphs  whole-step CUDA graphs: captured vs eager trajectories and step times per model
 #                (benchmarks/cuda_graph_check.py; dry run: the replay backend) -> cuda_graphs.json
+#   cudnn        cuDNN convolutions (ANYNN_CUDNN=1) against anynn's im2col and PyTorch per layer shape
+#                (benchmarks/cudnn_check.py; nvidia-cudnn-frontend from benchmarks/wheels if the image lacks it;
+#                dry run: im2col vs PyTorch on numpy) -> cudnn_check.json
 #   tests        the suite on the cupy backend, pytest-xdist workers, per-test timeouts -> tests.log, tests.xml
 #   counts       launches, host syncs and uploads per step as cupy makes them, beside PyTorch's op count
 #                (anynn bench --count, on the CPU) -> counts.json
@@ -60,7 +63,8 @@ if [ "$DRY" = 1 ]; then
     WORKERS=${GPU_CHECK_WORKERS:-2}
     TEST_ARGS=${GPU_CHECK_TESTS:-tests/backends/test_cupy_backend.py -k erf_keeps}
     GRAPHS=replay GRAPH_EXTRA=(--models mlp --steps 2 --timed 1 --batch-size 4)
-    SHARES=(env:20 wheels:5 bench_cupy:25 cuda_graphs:10 counts:20 tests:20 bench_numpy:15)  # slack for load
+    CUDNN_EXTRA=(--backend numpy --layers 1 --repeats 1)
+    SHARES=(env:20 wheels:5 bench_cupy:25 cuda_graphs:10 cudnn:10 counts:20 tests:20 bench_numpy:15)  # slack for load
 else
     BUDGET=${GPU_CHECK_BUDGET:-450}
     GPU=cupy
@@ -70,7 +74,8 @@ else
     WORKERS=${GPU_CHECK_WORKERS:-8}
     TEST_ARGS=${GPU_CHECK_TESTS:-tests --ignore=tests/test_gpu_check.py}  # (its dry runs are CPU work)
     GRAPHS=cupy GRAPH_EXTRA=(--models "$MODELS")
-    SHARES=(env:20 wheels:20 bench_cupy:150 cuda_graphs:40 counts:40 tests:140 bench_numpy:40)
+    CUDNN_EXTRA=(--backend cupy --repeats 5)
+    SHARES=(env:20 wheels:20 bench_cupy:150 cuda_graphs:40 cudnn:30 counts:40 tests:110 bench_numpy:40)
 fi
 # ------------------------------------------------------------------ the steps (each runs in its own process)
 env_step() {
@@ -116,6 +121,15 @@ counts_step() {  # launches, host syncs and uploads per step as cupy makes them 
 bench_cupy_step() { bench cupy "$GPU" --compare-torch; }
 bench_numpy_step() { bench numpy numpy; }
 cuda_graphs_step() { "$PY" "$ROOT/benchmarks/cuda_graph_check.py" --backend "$GRAPHS" "${GRAPH_EXTRA[@]}" --out "$OUT"; }
+cudnn_step() {  # the frontend from the carried wheels if the image lacks it (a missing one is reported, not fatal)
+    if ! "$PY" -c "import cudnn" 2>/dev/null && ls "$ROOT"/benchmarks/wheels/nvidia_cudnn_frontend-*.whl >/dev/null 2>&1
+    then
+        "$PY" -m pip install --no-index --no-deps --find-links "$ROOT/benchmarks/wheels" --target "$SITE" \
+            nvidia-cudnn-frontend
+    fi
+    PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$SITE" ANYNN_CUDNN=1 "$PY" "$ROOT/benchmarks/cudnn_check.py" \
+        "${CUDNN_EXTRA[@]}" --out "$OUT"
+}
 
 tests_step() {
     local args=(-q -p no:cacheprovider -rfE --junitxml "$OUT/tests.xml")
@@ -164,7 +178,7 @@ step() {  # step NAME: run one step under timeout (which kills its whole process
 }
 
 # The bench first: its numbers are what a loan is for; the suite gets what is left, the CPU reference last.
-for name in env wheels bench_cupy cuda_graphs counts tests bench_numpy; do
+for name in env wheels bench_cupy cuda_graphs cudnn counts tests bench_numpy; do
     step "$name"
 done
 echo "gpu_check: done in $(( $(date +%s) - START ))s" | tee -a "$OUT/gpu_check.log"

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu_check.sh")
-STEPS = ["env", "wheels", "bench_cupy", "cuda_graphs", "counts", "tests", "bench_numpy"]
+STEPS = ["env", "wheels", "bench_cupy", "cuda_graphs", "cudnn", "counts", "tests", "bench_numpy"]
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
                                 reason="needs bash and coreutils' timeout")
