@@ -633,3 +633,25 @@ def test_the_counting_backend_counts_one_launch_per_registered_pass(layer, monke
 
 if __name__ == "__main__":
     _run_checks(sys.argv[1])
+
+
+def test_a_gpu_launch_turns_off_numbas_stream_sync_for_its_own_call(monkeypatch):
+    """On a GPU, numba would synchronise CuPy's exported stream before every launch (a host sync per kernel);
+    the kernel runs on that stream, so launch() switches the sync off for the call and restores it after."""
+    import types
+
+    from anynn.backends.cuda import runtime
+
+    config = types.SimpleNamespace(CUDA_ARRAY_INTERFACE_SYNC=1)
+    seen = []
+
+    class Kernel:
+        def __getitem__(self, launch_config):
+            seen.append(("config", launch_config))
+            return lambda *args: seen.append(("call", config.CUDA_ARRAY_INTERFACE_SYNC, args))
+
+    monkeypatch.setattr(runtime, "_CONFIG", config)
+    monkeypatch.setattr(runtime, "stream_for", lambda like: "the array's stream")
+    runtime.launch(Kernel(), 3, None, "a", "b")
+    assert seen == [("config", (3, runtime.BLOCK, "the array's stream")), ("call", 0, ("a", "b"))]
+    assert config.CUDA_ARRAY_INTERFACE_SYNC == 1

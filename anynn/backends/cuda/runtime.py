@@ -143,9 +143,26 @@ else:
         return args
 
 
+#: numba-cuda's configuration, whose CUDA_ARRAY_INTERFACE_SYNC a launch turns off (None in the simulator)
+_CONFIG = None if SIMULATED or not hasattr(_config, "CUDA_ARRAY_INTERFACE_SYNC") else _config
+
+
 def launch(kernel: Any, blocks: int, like: Any, *args: Any) -> None:
-    """Run ``kernel`` on ``blocks`` blocks of :data:`BLOCK` threads, on ``like``'s stream."""
-    kernel[blocks, BLOCK, stream_for(like)](*_device_args(args))
+    """Run ``kernel`` on ``blocks`` blocks of :data:`BLOCK` threads, on ``like``'s stream.
+
+    CuPy exports its stream in ``__cuda_array_interface__`` and numba synchronises on it before a launch by
+    default: a host sync per kernel. The kernel runs on that very stream, so the sync orders nothing; it is turned
+    off for the launch (and restored, so other numba code keeps its setting)."""
+    stream = stream_for(like)
+    if _CONFIG is None:
+        kernel[blocks, BLOCK, stream](*_device_args(args))
+        return
+    previous = _CONFIG.CUDA_ARRAY_INTERFACE_SYNC
+    _CONFIG.CUDA_ARRAY_INTERFACE_SYNC = 0
+    try:
+        kernel[blocks, BLOCK, stream](*args)
+    finally:
+        _CONFIG.CUDA_ARRAY_INTERFACE_SYNC = previous
 
 
 # ------------------------------------------------------------------ device functions
