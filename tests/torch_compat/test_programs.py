@@ -41,7 +41,6 @@ KNOWN_GAPS: dict[str, str] = {
     "d2l_linreg_scratch": "normal() got an unexpected keyword argument 'requires_grad'",
     "d2l_softmax_scratch": "normal() got an unexpected keyword argument 'requires_grad'",
     "d2l_weight_decay": "normal() got an unexpected keyword argument 'requires_grad'",
-    "ex_dcgan": "'Tensor' object has no attribute 'is_xpu'",
     "introyt_tensors": "has no attribute 'cross'",
     "introyt_autograd": "has no attribute 'profiler'",
     # float32 ** int64 tensor: PyTorch keeps float32
