@@ -320,7 +320,7 @@ def conv_weight_grad(x, grad, weight_shape, stride, dilation, pads):
 
 
 def conv_input_grad(grad, weight, x_shape, stride, dilation, pads):
-    """The input gradient as one cuDNN graph (not yet asked for by ``ConvNd.backward``)."""
+    """``conv2d_input_grad``'s pass for the cupy backend: the input gradient after a cuDNN forward."""
     return CONVOLUTIONS.input_grad(grad, weight, x_shape, stride, dilation, pads)
 
 

@@ -44,7 +44,8 @@ def _with_cudnn(kernels: Mapping[str, FusedKernels]) -> Mapping[str, FusedKernel
 
     if not cudnn.enabled():
         return kernels
-    return MappingProxyType({**kernels, "conv2d_direct": FusedKernels(cudnn.conv_forward, cudnn.conv_weight_grad)})
+    return MappingProxyType({**kernels, "conv2d_direct": FusedKernels(cudnn.conv_forward, cudnn.conv_weight_grad),
+                             "conv2d_input_grad": FusedKernels(cudnn.conv_input_grad, None)})
 
 #: Words in the message of a CuPy library error that mean "memory ran out". CuPy's CUBLASError, CURANDError,
 #: CUSOLVERError, CUSPARSEError, CuFFTError and CuTensorError carry the library's status name as their

@@ -63,6 +63,12 @@ class FusedOp:
         out = None if kernels is None else kernels.forward(*args)
         return self.standard_forward(backend.xp, *args) if out is None else out
 
+    def try_run(self, backend: Any, *args: Any) -> Any:
+        """The backend's compiled single pass where it has it and it covers the case, else None (the caller then
+        runs its own algorithm, of which the standard twin is the tested equal)."""
+        kernels = backend.fused.get(self.name)
+        return None if kernels is None else kernels.forward(*args)
+
     def try_forward(self, ctx: Any, *args: Any) -> Any:
         """The compiled forward where the backend has it and it covers the case, else None: for ops whose
         fallback is another algorithm of their own (the standard twin then exists for the tests)."""

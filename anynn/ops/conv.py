@@ -24,7 +24,7 @@ from anynn.ops import winograd
 from anynn.ops._args import check_input, describe, expect_tensor, ntuple
 from anynn.ops._fused import FusedOp
 from anynn.ops._util import Pads, Pair, SidePads, as_4d
-from anynn.ops.im2col import IM2COL, im2col
+from anynn.ops.im2col import IM2COL, col2im, im2col
 
 IntOrTuple = int | tuple[int, ...]
 
@@ -82,7 +82,12 @@ class ConvNd(ArrayFunction):
             gw = xp.reshape(gemm_weight_grad(xp, saved, g3), ctx.w_shape)
         if need_b:
             gb = xp.sum(g, axis=1)
-        if need_x:
+        if need_x and DIRECT.ran_compiled(ctx) and groups == 1:
+            gx = INPUT_GRAD.try_run(ctx.backend, as_4d(grad, xp), xp.reshape(w3, (o, x_shape[1]) + window),
+                                    x_shape, stride, dilation, pads)
+            if gx is not None:
+                gx = xp.reshape(gx, ctx.x_shape)
+        if need_x and gx is None:
             dcols = xp.reshape(_per_group(xp, xp.matrix_transpose(w3), g3), (taps, -1))
             gx = xp.reshape(IM2COL.backward(ctx, dcols, x_shape, window, stride, dilation, pads, out_hw), ctx.x_shape)
         return gx, gw, gb
@@ -123,6 +128,20 @@ def direct_conv_weight_grad(xp: Any, x: Any, grad: Any, weight_shape: tuple[int,
 
 
 DIRECT = FusedOp("conv2d_direct", forward=direct_conv, backward=direct_conv_weight_grad)
+
+
+def direct_conv_input_grad(xp: Any, grad: Any, weight: Any, x_shape: tuple[int, ...], stride: Pair,
+                           dilation: Pair, pads: Pads) -> Any:
+    """Standard twin of a compiled input gradient after a direct forward (ungrouped): ``W.T @ grad``, folded
+    back onto the input by col2im."""
+    o, c, kh, kw = weight.shape
+    g = xp.reshape(xp.permute_dims(grad, (1, 2, 3, 0)), (o, -1))
+    dcols = xp.matrix_transpose(xp.reshape(weight, (o, c * kh * kw))) @ g
+    return col2im(xp, dcols, tuple(x_shape), (kh, kw), stride, dilation, pads, tuple(grad.shape[2:]))
+
+
+#: the input gradient as one compiled pass (cuDNN's dgrad), for a forward that ran ``conv2d_direct``
+INPUT_GRAD = FusedOp("conv2d_input_grad", forward=direct_conv_input_grad)
 
 
 def _split(xp: Any, a: Any, groups: int) -> Any:

@@ -341,6 +341,7 @@ def test_the_cupy_backend_registers_cudnn_only_when_asked(monkeypatch):
     monkeypatch.setenv(cudnn.ENABLE_ENV, "1")
     pair = _with_cudnn({})["conv2d_direct"]
     assert pair.forward is cudnn.conv_forward and pair.backward is cudnn.conv_weight_grad
+    assert _with_cudnn({})["conv2d_input_grad"].forward is cudnn.conv_input_grad
 
 
 def test_conv2d_through_the_fast_path_protocol_with_the_fake(monkeypatch):
@@ -353,7 +354,8 @@ def test_conv2d_through_the_fast_path_protocol_with_the_fake(monkeypatch):
     conv = cudnn.Convolutions(fake_frontend())
     backend = B.backend_for("numpy")
     monkeypatch.setattr(backend, "fused", {**backend.fused, "conv2d_direct": FusedKernels(conv.forward,
-                                                                                          conv.weight_grad)})
+                                                                                          conv.weight_grad),
+                                           "conv2d_input_grad": FusedKernels(conv.input_grad, None)})
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 9, 8))
     w = rng.standard_normal((4, 3, 3, 3))
@@ -365,7 +367,20 @@ def test_conv2d_through_the_fast_path_protocol_with_the_fake(monkeypatch):
     xt, wt, bt = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
     want = F.conv2d(xt, wt, bt, stride=2, padding=1)
     want.sum().backward()
-    assert len(conv._plans) == 2  # the forward and the weight gradient ran as cuDNN graphs
+    assert len(conv._plans) == 3  # the forward and both gradients ran as cuDNN graphs
     np.testing.assert_allclose(out.numpy(), want.detach().numpy(), rtol=1e-10, atol=1e-10)
     for ours, theirs in ((xs, xt), (ws, wt), (bs, bt)):
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_the_input_gradient_twin_equals_torch():
+    """conv2d_input_grad's standard twin (what runs where no backend compiles it) is the adjoint of conv2d."""
+    from anynn.ops.conv import direct_conv_input_grad
+
+    rng = np.random.default_rng(1)
+    grad = rng.standard_normal((2, 4, 5, 4))
+    w = rng.standard_normal((4, 3, 3, 3))
+    got = direct_conv_input_grad(np, grad, w, (2, 3, 9, 8), (2, 2), (1, 1), ((1, 1), (1, 1)))
+    want = torch.nn.grad.conv2d_input((2, 3, 9, 8), torch.from_numpy(w), torch.from_numpy(grad), stride=2,
+                                      padding=1)
+    np.testing.assert_allclose(np.asarray(got), want.numpy(), rtol=1e-10, atol=1e-10)

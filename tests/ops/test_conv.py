@@ -57,7 +57,7 @@ def _stacked(x, w1, w2, functional=F):
 def _gradchecked(name, x_shape, w_shape, seed, **opts) -> OpCase:
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])]
-    return OpCase(getattr(F, name), f"nn.functional.{name}", arrays, kwargs=opts)
+    return OpCase(getattr(F, name), f"nn.functional.{name}", arrays, kwargs=opts, marks=(TORCH_SAME_PADDING_COPY,))
 
 
 _rng = np.random.default_rng(2)
