@@ -18,6 +18,7 @@ from anynn.autograd.tensor import Tensor
 from anynn.ops import activation, elementwise as E, indexing, linear as L, reduction as R, sorting
 from anynn.ops.shape import Flip, Roll
 from anynn.ops._args import expect_tensor
+from anynn.ops._util import broadcast_shape
 from anynn.ops.sorting import ValuesIndices
 
 Dim = int | Sequence[int] | None
@@ -695,6 +696,27 @@ def dot(input: Tensor, other: Tensor) -> Tensor:
 inner = dot
 
 
+def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
+    """The cross product of 3-vectors along ``dim`` (broadcast; by default the first dimension of size 3, as
+    ``torch.cross``), differentiable in both."""
+    a, b = _tensor(input, "cross"), _tensor(other, "cross")
+    ndim = builtins.max(a.ndim, b.ndim)
+    shape = broadcast_shape(a.shape, b.shape)
+    if shape is None:
+        raise ValueError(f"anynn.cross: shapes {a.shape} and {b.shape} do not broadcast")
+    if dim is None:
+        threes = [i for i, size in enumerate(shape) if size == 3]
+        if not threes:
+            raise RuntimeError(f"anynn.cross: no dimension of size 3 in {shape}")
+        dim = threes[0]
+    dim = dim % ndim
+    if shape[dim] != 3:
+        raise RuntimeError(f"anynn.cross: dimension {dim} has size {shape[dim]}, expected 3")
+    a, b = a.expand(shape).transpose(dim, -1), b.expand(shape).transpose(dim, -1)
+    parts = [a[..., i] * b[..., j] - a[..., j] * b[..., i] for i, j in ((1, 2), (2, 0), (0, 1))]
+    return stack(parts, -1).transpose(dim, -1)
+
+
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
     """The outer product of two 1-D tensors, (n,) x (m,) -> (n, m)."""
     a, b = _tensor(input, "outer"), _tensor(vec2, "outer")
@@ -971,7 +993,7 @@ def log_softmax(input: Tensor, dim: int, dtype: D.DType | str | None = None) -> 
 __all__ = ["abs", "absolute", "acos", "add", "all", "allclose", "amax", "amin", "any", "arccos", "arcsin", "arctan",
            "arctan2", "argmax", "argmin", "argsort", "argwhere", "asin", "atan", "atan2", "bincount", "bitwise_and",
            "bitwise_not", "bitwise_or", "bitwise_xor", "bmm", "broadcast_to", "cat", "cdist", "ceil", "chunk", "clamp",
-           "clip", "clone", "concat", "concatenate", "cos", "cosh", "count_nonzero", "cumprod", "cumsum", "diag",
+           "clip", "clone", "concat", "concatenate", "cos", "cosh", "count_nonzero", "cross", "cumprod", "cumsum", "diag",
            "diagonal", "diff", "div", "divide", "dot", "einsum", "eq", "equal", "erf", "exp", "expm1", "fix", "flatten",
            "flip", "floor", "floor_divide", "fmod", "gather", "ge", "ger", "greater", "greater_equal", "gt", "hstack",
            "index_select", "inner", "is_floating_point", "is_tensor", "isclose", "isfinite", "isinf", "isnan",

@@ -179,14 +179,21 @@ def randperm(n: int, dtype: D.DType | str | None = None, backend: str | None = N
 
 
 def normal(mean: Tensor | float = 0.0, std: Tensor | float = 1.0, size: Shape | None = None, *,
-           dtype: D.DType | str | None = None, backend: str | None = None, device: str | None = None) -> Tensor:
+           dtype: D.DType | str | None = None, backend: str | None = None, device: str | None = None,
+           requires_grad: bool = False) -> Tensor:
     """Normal samples with the given ``mean`` and ``std`` (``torch.normal``): numbers with ``size=``, or tensors
-    (broadcast; the samples take their shape, dtype and backend). The samples carry no gradient."""
+    (broadcast; the samples take their shape, dtype and backend). The samples carry no gradient; with number
+    arguments, ``requires_grad=True`` makes them a leaf that records (D2L's ``w = torch.normal(0, 0.01,
+    size=(2, 1), requires_grad=True)``)."""
     tensors = [v for v in (mean, std) if isinstance(v, Tensor)]
     if not tensors:
         if size is None:
             raise TypeError("normal: with a number mean and std, give the shape as size=(...)")
-        return randn(size=size, dtype=dtype, backend=backend, device=device) * float(std) + float(mean)
+        out = randn(size=size, dtype=dtype, backend=backend, device=device) * float(std) + float(mean)
+        return out.requires_grad_(requires_grad)
+    if requires_grad:
+        raise RuntimeError("normal: requires_grad=True is for number mean and std (PyTorch has no such variant "
+                           "with tensors); call .requires_grad_() on the result")
     like = tensors[0]
     if size is not None:
         raise TypeError("normal: size= is for number mean and std; with tensors the samples take their shape")

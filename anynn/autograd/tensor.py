@@ -789,7 +789,7 @@ class Tensor:
         return _fn.div(self, other, rounding_mode=rounding_mode)
 
     def pow(self, exponent) -> "Tensor":
-        return _ops.Pow.apply(self, exponent)
+        return self ** exponent
 
     subtract, multiply, divide, true_divide = sub, mul, div, div
 
@@ -868,6 +868,9 @@ class Tensor:
 
     def dot(self, other: "Tensor") -> "Tensor":
         return _fn.dot(self, other)
+
+    def cross(self, other: "Tensor", dim: int | None = None) -> "Tensor":
+        return _fn.cross(self, other, dim)
 
     def outer(self, vec2: "Tensor") -> "Tensor":
         return _fn.outer(self, vec2)

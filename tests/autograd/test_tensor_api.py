@@ -131,3 +131,28 @@ def test_promotion_keeps_the_gradient_of_the_float_operand(backend):
     w = anynn.ones(3, requires_grad=True)
     (w * anynn.tensor([1, 2, 3])).sum().backward()
     assert w.grad.tolist() == [1.0, 2.0, 3.0] and w.grad.dtype is anynn.float32
+
+
+def test_cross_matches_torch_and_gradchecks(backend):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 1))
+    for dim in (None, 1, -2):
+        x, y = anynn.tensor(a, requires_grad=True), anynn.tensor(b, requires_grad=True)
+        weights = rng.standard_normal((2, 3, 4))
+        (anynn.cross(x, y, dim=dim) * anynn.tensor(weights)).sum().backward()
+        tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+        (torch.linalg.cross(tx, ty.expand(2, 3, 4), dim=1 if dim is None else dim) * torch.tensor(weights)).sum() \
+            .backward()
+        assert_close(x.grad, tx.grad.numpy())
+        assert_close(y.grad, ty.grad.numpy())
+    assert anynn.gradcheck(lambda u, v: u.cross(v, dim=1), [anynn.tensor(a, requires_grad=True),
+                                                            anynn.tensor(b, requires_grad=True)])
+
+
+def test_normal_with_requires_grad_and_pow_with_an_integer_tensor(backend):
+    w = anynn.normal(0, 0.01, size=(2, 1), requires_grad=True)
+    assert w.is_leaf and w.requires_grad and w.shape == (2, 1)
+    x = anynn.ones(3).unsqueeze(-1)
+    assert x.pow(anynn.tensor([1, 2, 3])).dtype is anynn.float32  # as torch: the float tensor's dtype
+    assert (x ** anynn.tensor([1, 2, 3])).shape == (3, 3)
