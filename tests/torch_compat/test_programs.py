@@ -38,16 +38,8 @@ RTOL, ATOL = 1e-4, 1e-5
 # Programs that do not run on anynn yet: "program" (every backend) or "program@backend" -> a piece of the
 # error the program raises now ("ExceptionType: message"), naming the missing feature.
 KNOWN_GAPS: dict[str, str] = {
-    "d2l_linreg_scratch": "normal() got an unexpected keyword argument 'requires_grad'",
-    "d2l_softmax_scratch": "normal() got an unexpected keyword argument 'requires_grad'",
-    "d2l_weight_decay": "normal() got an unexpected keyword argument 'requires_grad'",
-    "introyt_tensors": "has no attribute 'cross'",
+    "introyt_tensors": "has no attribute 'svd'",
     "introyt_autograd": "has no attribute 'profiler'",
-    # float32 ** int64 tensor: PyTorch keeps float32
-    "lpe_polynomial_nn@numpy": "got anynn.float64 input but its weight is anynn.float32",
-    "lpe_polynomial_optim@numpy": "got anynn.float64 input but its weight is anynn.float32",
-    "lpe_polynomial_nn@array_api_strict": "float32 and array_api_strict.int64 cannot be type promoted",
-    "lpe_polynomial_optim@array_api_strict": "float32 and array_api_strict.int64 cannot be type promoted",
 }
 
 
