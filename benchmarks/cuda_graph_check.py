@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import anynn  # noqa: E402
+from anynn.optim.capturable import make_capturable  # noqa: E402
 from anynn import nn  # noqa: E402
 from anynn.bench.workload import image_shape  # noqa: E402
 from anynn.cuda_graphs import GraphedStep, device_rng  # noqa: E402
@@ -38,7 +39,8 @@ def _run(backend, model_name: str, graphed: bool, steps: int, timed: int, batch:
     with anynn.use_backend(backend), device_rng():
         extra = {"dropout": 0.2} if model_name == "mlp" else {}
         model = get_model(model_name, in_channels=c, image_size=side, num_classes=10, **extra).to(dtype=dtype)
-        opt = anynn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, capturable=True)
+        opt = anynn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        make_capturable(opt)  # lr and momentum in device scalars (GraphedStep would do it too)
         scheduler = S.StepLR(opt, step_size=1, gamma=0.9)
         loss_fn = nn.CrossEntropyLoss()
 

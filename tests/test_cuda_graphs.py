@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import anynn
+from anynn.optim.capturable import make_capturable
 from anynn import nn, profiler
 from anynn.backends import BackendUnavailable, backend_for
 from anynn.cli import main
@@ -50,9 +51,16 @@ def _model(name: str, dropout: float = 0.0):
     return get_model(name, in_channels=c, image_size=side, num_classes=10, **extra).double()
 
 
+def _capturable(optimizer, capturable: bool):
+    """``optimizer`` in device-scalar mode where asked (PyTorch's SGD takes no ``capturable=``)."""
+    if capturable:
+        make_capturable(optimizer)
+    return optimizer
+
+
 OPTIMIZERS = {
-    "sgd": lambda params, capturable: anynn.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True,
-                                                      weight_decay=1e-4, capturable=capturable),
+    "sgd": lambda params, capturable: _capturable(anynn.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True,
+                                                                  weight_decay=1e-4), capturable),
     "adam": lambda params, capturable: anynn.optim.Adam(params, lr=1e-3, capturable=capturable),
 }
 
@@ -446,7 +454,7 @@ def test_optimizer_state_made_inside_a_capture_is_refused(replay):
     """Without a warm-up step the device scalars would be created inside the graph, from the captured values,
     at every replay (a schedule would never reach it): refused, saying what to do."""
     model = _model("mlp")
-    opt = anynn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, capturable=True)
+    opt = _capturable(anynn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), True)
     x, y = _batches("mlp", 1)[0]
     with pytest.raises(GraphCaptureError, match=r"SGD's device scalar for 'lr'.*run one eager step"):
         with graph(CUDAGraph()):

@@ -16,21 +16,20 @@ class Adagrad(Optimizer):
     PyTorch, from each group's ``initial_accumulator_value``).
 
     The update is elementwise, so ``step`` runs it once per group on flat buffers (see ``Optimizer``);
-    ``foreach=False`` runs it per parameter. ``capturable=True`` keeps ``lr`` in a device scalar and ``step``
-    in a 0-d device tensor, for CUDA graphs (``anynn/optim/capturable.py``)."""
+    ``foreach=False`` runs it per parameter. Under CUDA graphs (``anynn.cuda_graphs.GraphedStep``, or
+    ``anynn.optim.capturable.make_capturable``; PyTorch's Adagrad has no ``capturable`` option, so neither has
+    this one) ``lr`` lives in a device scalar and ``step`` in a 0-d device tensor."""
 
     elementwise = True
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
                  initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False,
-                 foreach: bool | None = None, capturable: bool = False):
+                 foreach: bool | None = None):
         check_hyperparameters("Adagrad", lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                               initial_accumulator_value=initial_accumulator_value, eps=eps)
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, maximize=maximize,
                         foreach=foreach)
-        if capturable:  # PyTorch's Adagrad has no such option: the key exists only when asked for
-            defaults["capturable"] = True
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from anynn.autograd.tensor import Tensor
-from anynn.cuda_graphs import GraphCaptureError, capturing
+from anynn.cuda_graphs import GRAPH_BACKENDS, GraphCaptureError, capturing
 
 __all__ = ["device_step", "hyperparameter", "make_capturable", "sync_device_scalars"]
 
@@ -44,6 +44,10 @@ def hyperparameter(optimizer: Any, group: dict[str, Any], key: str, p: Tensor, i
     slot_key = (id(group), key, index, p.backend, p.array.dtype)
     slot = slots.get(slot_key)
     if slot is None:
+        if p.backend.name not in GRAPH_BACKENDS:
+            raise RuntimeError(f"If capturable=True, params and state_steps must be on supported devices: "
+                               f"{type(optimizer).__name__} got a parameter on {p.backend.name}, and CUDA graphs "
+                               "run on cupy (or the replay backend that emulates them); leave capturable off")
         _refuse_inside_capture(f"{type(optimizer).__name__}'s device scalar for {key!r}")
         array = p.xp.full((), value, dtype=p.array.dtype, device=p.backend.device)
         slots[slot_key] = slot = [array, value, group, key, index]

@@ -17,14 +17,15 @@ class SGD(Optimizer):
 
     The update is elementwise, so ``step`` runs it once per group on flat buffers (momentum: 4 array
     operations per step, plus one per parameter to gather the gradients); ``foreach=False`` runs it per
-    parameter. ``capturable=True`` keeps ``lr`` and ``momentum`` in device scalars, for CUDA graphs
-    (``anynn/optim/capturable.py``)."""
+    parameter. Under CUDA graphs (``anynn.cuda_graphs.GraphedStep``, or
+    ``anynn.optim.capturable.make_capturable``) ``lr`` and ``momentum`` live in device scalars; PyTorch's SGD has no
+    ``capturable`` option, so neither has this one."""
 
     elementwise = True
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
-                 foreach: bool | None = None, capturable: bool = False):
+                 foreach: bool | None = None):
         check_hyperparameters("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
         check_hyperparameters("SGD", signed=True, dampening=dampening)
         if nesterov and (momentum <= 0 or dampening != 0):
@@ -32,8 +33,6 @@ class SGD(Optimizer):
                              f"(got momentum={momentum}, dampening={dampening})")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize, foreach=foreach)
-        if capturable:
-            defaults["capturable"] = True
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
