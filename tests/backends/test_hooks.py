@@ -10,7 +10,7 @@ import pytest
 import anynn
 from anynn.backends.base import Backend
 
-HOOKS = ("index_add", "erf")
+HOOKS = ("index_add", "erf", "may_share_memory")
 
 
 def _default(backend, hook: str):
@@ -81,3 +81,13 @@ def test_index_add_with_no_rows_picked(backend):
         got = impl(3, _array(backend, np.zeros(0, dtype=np.int64)), _array(backend, np.zeros((0, 2))))
         np.testing.assert_array_equal(backend.to_numpy(got), np.zeros((3, 2)))
 
+
+
+def test_may_share_memory_sees_views_and_tells_copies_apart(backend):
+    """autograd's in-place check asks this hook whether a saved array is (a view of) a changed tensor's storage."""
+    base = backend.from_numpy(np.arange(12.0).reshape(3, 4))
+    view = backend.xp.reshape(base, (12,))
+    copy = backend.xp.asarray(base, copy=True)
+    assert backend.may_share_memory(base, view) and backend.may_share_memory(base, base[1:, :])
+    assert not backend.may_share_memory(base, copy)
+    assert _default(backend, "may_share_memory")(base, view)  # the base class: DLPack host views, or True
