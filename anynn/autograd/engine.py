@@ -286,7 +286,7 @@ def _check_versions(node: Any, output: Tensor) -> None:
     advice = ("Something changed it in place between the forward and backward() (an optimizer.step(), add_(), "
               "x[...] = ..., += on a Tensor); call backward() before the change, or use the out-of-place form "
               "(y = y + 1).")
-    if node.out_counter[0] > node.writes and saved(output):
+    if output._version[0] > node.writes and saved(output):
         raise RuntimeError(
             "one of the variables needed for gradient computation has been modified by an inplace operation: "
             f"the output of {name} (shape {list(output.shape)}, {output.dtype}), which {name} saved for backward, "
@@ -445,12 +445,10 @@ def link_outputs(node: Any, outputs: Sequence[Tensor | None]) -> None:
     then gets a ``Slots`` of their gradients (see the module docstring)."""
     if len(outputs) == 1:
         out = outputs[0]
-        node.out_counter = out._version
         out._node, out.requires_grad = node, True
         return
     hidden = Tensor._make(Slots(), node.backend, True)
     hidden._node = node
-    node.out_counter = hidden._version
     for slot, out in enumerate(outputs):
         if out is None:
             continue
@@ -458,7 +456,7 @@ def link_outputs(node: Any, outputs: Sequence[Tensor | None]) -> None:
         pick.function, pick.backend, pick.xp = PickSlot, node.backend, node.xp
         pick.inputs, pick.needs_input_grad, pick.saved = (hidden,), (True,), ()
         pick.slot, pick.count = slot, len(outputs)
-        pick.out_counter, pick.writes = out._version, node.writes
+        pick.writes = node.writes
         out._node, out.requires_grad = pick, True
 
 

@@ -74,7 +74,8 @@ class ArrayFunction:
 
         This runs once per operation, so it is kept flat: one pass over the arguments, no helper calls.
         """
-        if cls.shares_storage and isinstance(args[0], Tensor) and args[0]._version is BORROWED:
+        view = cls.shares_storage
+        if view and isinstance(args[0], Tensor) and args[0]._version is BORROWED:
             own(args[0])  # a view of a gradient the engine handed over unshared gets memory of its own first
         backend = None
         needs_grad = False
@@ -114,14 +115,13 @@ class ArrayFunction:
         out._backend = backend
         out.grad = None
         out._retain = False
-        out._version = args[0]._version if cls.shares_storage else [0]
+        out._version = args[0]._version if view else [0]
         if _anomaly.flag.enabled:
             _anomaly.check_forward(cls, ctx.xp, args, out.array)
         if needs_grad and _grad_state.enabled:
             ctx.function = cls
             ctx.inputs = args
             ctx.needs_input_grad = tuple(wants)
-            ctx.out_counter = out._version
             ctx.writes = in_place_writes[0]
             out.requires_grad = True
             out._node = ctx

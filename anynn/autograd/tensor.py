@@ -352,13 +352,47 @@ class Tensor:
 
     # ------------------------------------------------------------- operators
     # Mixed dtypes follow PyTorch's promotion (see ``_promote``) before the op sees the arrays.
-    def __add__(self, other): return _ops.Add.apply(*_promote(self, other))
-    def __radd__(self, other): return _ops.Add.apply(*_promote(self, other)[::-1])
-    def __sub__(self, other): return _ops.Sub.apply(*_promote(self, other))
-    def __rsub__(self, other): return _ops.Sub.apply(*_promote(self, other)[::-1])
-    def __mul__(self, other): return _ops.Mul.apply(*_promote(self, other))
-    def __rmul__(self, other): return _ops.Mul.apply(*_promote(self, other)[::-1])
-    def __truediv__(self, other): return _ops.Div.apply(*_promote(self, other, True))
+    # The common cases (a tensor of the same dtype, or a Python float with a floating tensor) skip _promote.
+    def __add__(self, other):
+        if type(other) is Tensor and other._backend is self._backend and other.array.dtype == self.array.dtype \
+                or type(other) is float and self.array.dtype in _NATIVE_FLOATS.get(self._backend, ()):
+            return _ops.Add.apply(self, other)
+        return _ops.Add.apply(*_promote(self, other))
+
+    def __radd__(self, other):
+        if type(other) is float and self.array.dtype in _NATIVE_FLOATS.get(self._backend, ()):
+            return _ops.Add.apply(other, self)
+        return _ops.Add.apply(*_promote(self, other)[::-1])
+
+    def __sub__(self, other):
+        if type(other) is Tensor and other._backend is self._backend and other.array.dtype == self.array.dtype \
+                or type(other) is float and self.array.dtype in _NATIVE_FLOATS.get(self._backend, ()):
+            return _ops.Sub.apply(self, other)
+        return _ops.Sub.apply(*_promote(self, other))
+
+    def __rsub__(self, other):
+        if type(other) is float and self.array.dtype in _NATIVE_FLOATS.get(self._backend, ()):
+            return _ops.Sub.apply(other, self)
+        return _ops.Sub.apply(*_promote(self, other)[::-1])
+
+    def __mul__(self, other):
+        if type(other) is Tensor and other._backend is self._backend and other.array.dtype == self.array.dtype \
+                or type(other) is float and self.array.dtype in _NATIVE_FLOATS.get(self._backend, ()):
+            return _ops.Mul.apply(self, other)
+        return _ops.Mul.apply(*_promote(self, other))
+
+    def __rmul__(self, other):
+        if type(other) is float and self.array.dtype in _NATIVE_FLOATS.get(self._backend, ()):
+            return _ops.Mul.apply(other, self)
+        return _ops.Mul.apply(*_promote(self, other)[::-1])
+
+    def __truediv__(self, other):
+        if self.array.dtype in _NATIVE_FLOATS.get(self._backend, ()) \
+                and (type(other) is float or type(other) is Tensor and other._backend is self._backend
+                     and other.array.dtype == self.array.dtype):
+            return _ops.Div.apply(self, other)
+        return _ops.Div.apply(*_promote(self, other, True))
+
     def __rtruediv__(self, other): return _ops.Div.apply(*_promote(self, other, True)[::-1])
     def __pow__(self, other): return _ops.Pow.apply(*_promote(self, other))
     def __rpow__(self, other): return _ops.Pow.apply(*_promote(self, other)[::-1])
@@ -492,9 +526,9 @@ class Tensor:
             raise RuntimeError(f"{op}: result type Float can't be cast to the desired output type {self.dtype}; "
                                "convert first, e.g. x = x.float()")
         source = self
-        if recording:  # the old value, with the old history, becomes the new node's input
-            source = Tensor._make(self.array, self._backend, self.requires_grad)
-            source._node = self._node
+        if recording:  # the old value, with the old history and the same version counter, becomes the new node's
+            source = Tensor._make(self.array, self._backend, self.requires_grad)  # input (the walk reaches the
+            source._node, source._version = self._node, self._version  # old node through it, and sees writes)
         out = compute(source)
         if not isinstance(out, Tensor):
             raise TypeError(f"{op}: expected a Tensor result, got {type(out).__name__}")
@@ -524,7 +558,7 @@ class Tensor:
         if recording:
             self._node = node
             self.requires_grad = out.requires_grad
-            node.out_counter, node.writes = self._version, in_place_writes[0]  # its own write is no change
+            node.writes = in_place_writes[0]  # its own write is no change to it
             self._rebased = in_place_writes[0]  # nodes recorded before now hold this tensor with its old history
         return self
 

@@ -12,9 +12,7 @@ def _wants(ctx, i: int, value) -> bool:
     return hasattr(value, "shape") and ctx.needs_input_grad[i]
 
 
-def _shape(x):
-    """An input's shape, or None for a Python scalar (which gets no gradient)."""
-    return tuple(x.shape) if hasattr(x, "shape") else None
+_NUMBERS = (int, float, bool)
 
 
 def _reduced(xp, grad, shape):
@@ -25,7 +23,8 @@ def _reduced(xp, grad, shape):
 class Add(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = _shape(a), _shape(b)  # shapes, not arrays: changing an input in place later is harmless
+        # shapes, not arrays (changing an input in place later is harmless); None for a Python number
+        ctx.shapes = (None if type(a) in _NUMBERS else a.shape, None if type(b) in _NUMBERS else b.shape)
         return a + b
 
     @staticmethod
@@ -37,7 +36,7 @@ class Add(ArrayFunction):
 class Sub(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = _shape(a), _shape(b)
+        ctx.shapes = (None if type(a) in _NUMBERS else a.shape, None if type(b) in _NUMBERS else b.shape)
         return a - b
 
     @staticmethod
