@@ -489,8 +489,7 @@ class Tensor:
         if isinstance(value, Tensor):
             return self._write_result("fill_", lambda t: value.to(dtype=self.dtype).reshape(()).expand(t.shape),
                                       (value,))
-        kind = self.dtype.kind
-        fill = bool(value) if kind == "b" else int(value) if kind in "iu" else float(value)
+        fill = _ops.raw_value(self, value, "fill_")  # a Python number of this tensor's kind
         return self._write_result("fill_", lambda t: Tensor._make(t.xp.full_like(t.array, fill), t._backend))
 
     def copy_(self, src: "Tensor") -> "Tensor":

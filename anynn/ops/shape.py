@@ -7,7 +7,7 @@ from typing import Any, Sequence
 from anynn import dtypes as D
 from anynn.autograd.function import ArrayFunction
 from anynn.autograd.tensor import Tensor, BackendMismatchError
-from anynn.ops._util import unbroadcast
+from anynn.ops._util import cast, unbroadcast
 
 
 class Reshape(ArrayFunction):
@@ -273,8 +273,7 @@ def raw_value(x: Tensor, value: Any, op: str) -> Any:
     if isinstance(value, Tensor):
         if value._backend is not x._backend:
             raise BackendMismatchError(op, x._backend, value._backend)
-        array = value.array
-        return array if array.dtype == x.array.dtype else x.xp.astype(array, x.array.dtype)
+        return cast(x.xp, value.array, x.array.dtype)
     if isinstance(value, (bool, int, float)) or (hasattr(value, "__float__") and getattr(value, "ndim", 0) == 0):
         kind = x.dtype.kind
         return bool(value) if kind == "b" else int(value) if kind in "iu" else float(value)
