@@ -37,7 +37,7 @@ _FREED = ("backward() went through a graph a second time, but its saved arrays w
           "backward(); pass retain_graph=True to the first call if you need two backward passes")
 
 
-_ONES: dict[tuple, Any] = {}  # backward()'s seeds; never written to, like every gradient array
+_ONES: dict[tuple, Any] = {}  # backward()'s seeds; never written to (a gradient sharing one is BORROWED: copied first)
 _LEAF_HOOKS: dict[int, dict[object, Callable[[Tensor], None]]] = {}  # id(leaf) -> its post-accumulate hooks
 _QUEUED: list[Callable[[], None]] = []  # end-of-backward callbacks, innermost backward's last
 _RUNNING = [0]  # how many backward passes are walking now (a hook may run another)
